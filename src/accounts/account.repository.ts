@@ -1,0 +1,74 @@
+import { sql, type Kysely, type Transaction } from 'kysely';
+
+import type { AccountRow, AccountUpdate, Database, NewAccountRow } from '../db/tables.ts';
+import type { Account, Profile } from './account.ts';
+
+type Executor = Kysely<Database> | Transaction<Database>;
+
+export function toAccount(row: AccountRow): Account {
+  return {
+    id: row.id,
+    username: row.username,
+    email: row.email,
+    emailVerified: row.email_verified,
+    profile: row.profile as Profile,
+    roles: row.roles,
+    disabled: row.disabled,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+    lastLoginAt: row.last_login_at,
+  };
+}
+
+export async function insertAccount(db: Executor, row: NewAccountRow): Promise<Account> {
+  const inserted = await db.insertInto('accounts').values(row).returningAll().executeTakeFirstOrThrow();
+  return toAccount(inserted);
+}
+
+export async function findAccountById(db: Executor, id: string): Promise<Account | undefined> {
+  // A malformed id cannot be a uuid: answer "none" rather than let the database raise.
+  if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id)) return undefined;
+  const row = await db.selectFrom('accounts').selectAll().where('id', '=', id).executeTakeFirst();
+  return row && toAccount(row);
+}
+
+/** Username or email, case-insensitively, with the stored hash for sign-in. */
+export async function findAccountForLogin(
+  db: Executor,
+  login: string,
+): Promise<{ account: Account; passwordHash: string | null } | undefined> {
+  const row = await db
+    .selectFrom('accounts')
+    .selectAll()
+    .where((eb) => eb.or([
+      eb(sql`lower(username)`, '=', login.toLowerCase()),
+      eb(sql`lower(email)`, '=', login.toLowerCase()),
+    ]))
+    .orderBy(sql`lower(username) = ${login.toLowerCase()}`, 'desc')
+    .executeTakeFirst();
+  return row && { account: toAccount(row), passwordHash: row.password_hash };
+}
+
+export async function findAccountByLogin(db: Executor, login: string): Promise<Account | undefined> {
+  return (await findAccountForLogin(db, login))?.account;
+}
+
+export async function listAccounts(db: Executor, limit = 1000): Promise<Account[]> {
+  const rows = await db.selectFrom('accounts').selectAll().orderBy('created_at').limit(limit).execute();
+  return rows.map(toAccount);
+}
+
+export async function updateAccount(db: Executor, id: string, update: AccountUpdate): Promise<Account | undefined> {
+  const row = await db
+    .updateTable('accounts')
+    .set({ ...update, updated_at: sql<Date>`now()` as unknown as Date })
+    .where('id', '=', id)
+    .returningAll()
+    .executeTakeFirst();
+  return row && toAccount(row);
+}
+
+export async function countAccounts(db: Executor): Promise<number> {
+  const { n } = await db.selectFrom('accounts').select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow();
+  return Number(n);
+}

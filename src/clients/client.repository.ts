@@ -1,0 +1,49 @@
+import type { Kysely, Transaction } from 'kysely';
+
+import type { ClientRow, Database } from '../db/tables.ts';
+import type { ClientRecord } from './client.ts';
+
+type Executor = Kysely<Database> | Transaction<Database>;
+
+function toClient(row: ClientRow): ClientRecord {
+  return {
+    clientId: row.client_id,
+    secretHash: row.secret_hash,
+    metadata: row.metadata,
+    firstParty: row.first_party,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+export async function insertClient(
+  db: Executor,
+  client: { clientId: string; secretHash: string | null; metadata: Record<string, unknown>; firstParty: boolean },
+): Promise<ClientRecord> {
+  const row = await db
+    .insertInto('clients')
+    .values({
+      client_id: client.clientId,
+      secret_hash: client.secretHash,
+      metadata: JSON.stringify(client.metadata),
+      first_party: client.firstParty,
+    })
+    .returningAll()
+    .executeTakeFirstOrThrow();
+  return toClient(row);
+}
+
+export async function findClient(db: Executor, clientId: string): Promise<ClientRecord | undefined> {
+  const row = await db.selectFrom('clients').selectAll().where('client_id', '=', clientId).executeTakeFirst();
+  return row && toClient(row);
+}
+
+export async function listClients(db: Executor): Promise<ClientRecord[]> {
+  const rows = await db.selectFrom('clients').selectAll().orderBy('created_at').execute();
+  return rows.map(toClient);
+}
+
+export async function deleteClient(db: Executor, clientId: string): Promise<boolean> {
+  const result = await db.deleteFrom('clients').where('client_id', '=', clientId).executeTakeFirst();
+  return result.numDeletedRows > 0n;
+}

@@ -1,0 +1,155 @@
+import path from 'node:path';
+
+import { ConfigError } from '../shared/errors.ts';
+
+export interface Argon2Params {
+  readonly memoryKiB: number;
+  readonly iterations: number;
+  readonly parallelism: number;
+}
+
+export interface Config {
+  readonly nodeEnv: string;
+  readonly production: boolean;
+  readonly issuer: string;
+  readonly port: number;
+  readonly host: string;
+  readonly databaseUrl: string | undefined;
+  readonly dataDir: string;
+  /** undefined only in embedded mode, where it is read from or generated into the data dir. */
+  readonly secret: string | undefined;
+  readonly logLevel: string;
+  readonly migrateOnStart: boolean;
+  readonly demo: boolean;
+  readonly trustProxy: boolean;
+  readonly argon2: Argon2Params;
+  readonly sweepIntervalSeconds: number;
+  readonly ttl: TokenLifetimes;
+}
+
+export interface TokenLifetimes {
+  readonly accessToken: number;
+  readonly idToken: number;
+  readonly refreshToken: number;
+  readonly session: number;
+  readonly interaction: number;
+  readonly authorizationCode: number;
+  readonly grant: number;
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+export const MIN_SECRET_LENGTH = 32;
+
+class Reader {
+  readonly problems: string[] = [];
+  readonly env: Env;
+  constructor(env: Env) {
+    this.env = env;
+  }
+
+  string(name: string): string | undefined {
+    const value = this.env[name]?.trim();
+    return value === '' ? undefined : value;
+  }
+
+  int(name: string, fallback: number, min: number, max: number): number {
+    const raw = this.string(name);
+    if (raw === undefined) return fallback;
+    const value = Number(raw);
+    if (!/^\d+$/.test(raw) || value < min || value > max) {
+      this.problems.push(`${name} must be a whole number from ${min} to ${max} (got "${raw}")`);
+      return fallback;
+    }
+    return value;
+  }
+
+  bool(name: string, fallback: boolean): boolean {
+    const raw = this.string(name)?.toLowerCase();
+    if (raw === undefined) return fallback;
+    if (['true', '1', 'yes', 'on'].includes(raw)) return true;
+    if (['false', '0', 'no', 'off'].includes(raw)) return false;
+    this.problems.push(`${name} must be true or false (got "${raw}")`);
+    return fallback;
+  }
+}
+
+function readIssuer(r: Reader, production: boolean): string {
+  const raw = r.string('POSTERN_ISSUER') ?? 'http://localhost:3000';
+  const url = URL.parse(raw);
+  if (!url || !['http:', 'https:'].includes(url.protocol) || url.search || url.hash) {
+    r.problems.push(`POSTERN_ISSUER must be an http(s) URL without query or fragment (got "${raw}")`);
+    return 'http://localhost:3000';
+  }
+  if (production && url.protocol !== 'https:') {
+    r.problems.push('POSTERN_ISSUER must use https when NODE_ENV=production');
+  }
+  return raw.replace(/\/+$/, '');
+}
+
+function readSecret(r: Reader, production: boolean, databaseUrl: string | undefined): string | undefined {
+  const secret = r.string('POSTERN_SECRET');
+  if (secret === undefined) {
+    if (production) r.problems.push('POSTERN_SECRET is required when NODE_ENV=production');
+    else if (databaseUrl) r.problems.push('POSTERN_SECRET is required with DATABASE_URL (every instance must share it)');
+    return undefined;
+  }
+  if (secret.length < MIN_SECRET_LENGTH) {
+    r.problems.push(`POSTERN_SECRET must be at least ${MIN_SECRET_LENGTH} characters (try: openssl rand -base64 48)`);
+  }
+  return secret;
+}
+
+function readDatabaseUrl(r: Reader): string | undefined {
+  const url = r.string('DATABASE_URL');
+  if (url !== undefined && !/^postgres(ql)?:\/\//.test(url)) {
+    r.problems.push('DATABASE_URL must start with postgres:// or postgresql://');
+  }
+  return url;
+}
+
+function readLifetimes(r: Reader): TokenLifetimes {
+  const day = 86400;
+  return {
+    accessToken: r.int('POSTERN_ACCESS_TOKEN_TTL_SECONDS', 3600, 60, day),
+    idToken: r.int('POSTERN_ID_TOKEN_TTL_SECONDS', 3600, 60, day),
+    refreshToken: r.int('POSTERN_REFRESH_TOKEN_TTL_SECONDS', 14 * day, 60, 365 * day),
+    session: r.int('POSTERN_SESSION_TTL_SECONDS', 14 * day, 60, 365 * day),
+    interaction: r.int('POSTERN_INTERACTION_TTL_SECONDS', 3600, 60, day),
+    authorizationCode: 60,
+    grant: r.int('POSTERN_GRANT_TTL_SECONDS', 365 * day, 60, 10 * 365 * day),
+  };
+}
+
+/** Reads and checks every setting at once; throws one ConfigError listing every problem. */
+export function loadConfig(env: Env): Config {
+  const r = new Reader(env);
+  const nodeEnv = r.string('NODE_ENV') ?? 'development';
+  const production = nodeEnv === 'production';
+  const databaseUrl = readDatabaseUrl(r);
+  const logLevel = r.string('LOG_LEVEL') ?? 'info';
+  if (!LOG_LEVELS.includes(logLevel)) r.problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`);
+  const config: Config = {
+    nodeEnv,
+    production,
+    issuer: readIssuer(r, production),
+    port: r.int('PORT', 3000, 0, 65535),
+    host: r.string('HOST') ?? '0.0.0.0',
+    databaseUrl,
+    dataDir: path.resolve(r.string('POSTERN_DATA_DIR') ?? './data'),
+    secret: readSecret(r, production, databaseUrl),
+    logLevel,
+    migrateOnStart: r.bool('POSTERN_MIGRATE_ON_START', databaseUrl === undefined),
+    demo: r.bool('POSTERN_DEMO', databaseUrl === undefined),
+    trustProxy: r.bool('POSTERN_TRUST_PROXY', false),
+    argon2: {
+      memoryKiB: r.int('POSTERN_ARGON2_MEMORY_KIB', 19456, 1024, 4 * 1024 * 1024),
+      iterations: r.int('POSTERN_ARGON2_ITERATIONS', 2, 1, 100),
+      parallelism: r.int('POSTERN_ARGON2_PARALLELISM', 1, 1, 64),
+    },
+    sweepIntervalSeconds: r.int('POSTERN_SWEEP_INTERVAL_SECONDS', 300, 1, 86400),
+    ttl: readLifetimes(r),
+  };
+  if (r.problems.length > 0) throw new ConfigError(r.problems);
+  return Object.freeze(config);
+}

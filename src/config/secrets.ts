@@ -1,0 +1,56 @@
+import { hkdfSync, randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+
+import type { Config } from './config.ts';
+
+/** Keys derived from POSTERN_SECRET with HKDF-SHA-256; each has its own `info`, so none can stand in for another. */
+export interface DerivedKeys {
+  readonly cookieKeys: readonly string[];
+  readonly keyEncryptionKey: Buffer;
+  readonly clientSecretKey: Buffer;
+  readonly csrfKey: Buffer;
+}
+
+export function deriveKeys(secret: string): DerivedKeys {
+  const derive = (info: string) => Buffer.from(hkdfSync('sha256', secret, 'postern', info, 32));
+  return {
+    cookieKeys: [derive('postern cookie signing v1').toString('base64url')],
+    keyEncryptionKey: derive('postern key encryption v1'),
+    clientSecretKey: derive('postern client secret hmac v1'),
+    csrfKey: derive('postern csrf v1'),
+  };
+}
+
+export interface ResolvedSecret {
+  readonly secret: string;
+  /** true when this call generated it (the caller warns once). */
+  readonly generated: boolean;
+  readonly file: string | undefined;
+}
+
+/**
+ * POSTERN_SECRET when set; in embedded mode without it, the secret kept in the data dir,
+ * generated on first use (mode 0600). loadConfig already refused the other cases.
+ */
+export function resolveSecret(config: Config): ResolvedSecret {
+  if (config.secret !== undefined) return { secret: config.secret, generated: false, file: undefined };
+  const file = path.join(config.dataDir, 'secret');
+  fs.mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  try {
+    return { secret: fs.readFileSync(file, 'utf8').trim(), generated: false, file };
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+  const secret = randomBytes(48).toString('base64url');
+  try {
+    fs.writeFileSync(file, `${secret}\n`, { mode: 0o600, flag: 'wx' });
+  } catch (error) {
+    // Another process won the race: use what it wrote.
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') {
+      return { secret: fs.readFileSync(file, 'utf8').trim(), generated: false, file };
+    }
+    throw error;
+  }
+  return { secret, generated: true, file };
+}

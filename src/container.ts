@@ -1,0 +1,143 @@
+import { randomBytes } from 'node:crypto';
+
+import type Koa from 'koa';
+import { sql } from 'kysely';
+import type Provider from 'oidc-provider';
+
+import { createAccountService, type AccountService } from './accounts/account.service.ts';
+import { createPasswordHasher } from './accounts/password-hasher.ts';
+import { createClientService, type ClientService } from './clients/client.service.ts';
+import type { Config } from './config/config.ts';
+import { deriveKeys, resolveSecret } from './config/secrets.ts';
+import { connectDatabase, type DatabaseHandle } from './db/connect.ts';
+import { assertSchemaCurrent, migrateToLatest } from './db/migrator.ts';
+import { createHttpApp } from './http/app.ts';
+import { DEMO_CLIENT_ID, demoRedirectUris } from './http/demo.routes.ts';
+import { createProviderPages } from './http/provider-pages.ts';
+import { createViews } from './http/views.ts';
+import { createKeyService, type KeyService } from './keys/key.service.ts';
+import { createAdapterClass } from './oidc/adapter.ts';
+import { createProvider } from './oidc/provider.ts';
+import { startSweeper, type Sweeper } from './oidc/sweeper.ts';
+import { systemClock, type Clock } from './shared/clock.ts';
+import type { Logger } from './shared/logger.ts';
+
+export interface ContainerOptions {
+  readonly logger: Logger;
+  /** 'server' runs background jobs and may seed the demo; 'cli' only wires the services. */
+  readonly role: 'server' | 'cli';
+  readonly clock?: Clock;
+}
+
+export interface DemoSeed {
+  readonly username: string;
+  readonly password: string;
+  readonly clientId: string;
+}
+
+export interface Container {
+  readonly config: Config;
+  readonly app: Koa;
+  readonly db: DatabaseHandle;
+  readonly accounts: AccountService;
+  readonly clients: ClientService;
+  readonly keys: KeyService;
+  readonly provider: () => Provider;
+  /** Set when this start created the demo user; its password is shown once, by the caller. */
+  readonly demoSeed: DemoSeed | undefined;
+  readonly secretGenerated: string | undefined;
+  close(): Promise<void>;
+}
+
+async function prepareSchema(config: Config, db: DatabaseHandle, logger: Logger): Promise<boolean> {
+  if (db.engine === 'pglite' || config.migrateOnStart) {
+    const { applied, fresh } = await migrateToLatest(db.db);
+    if (applied.length) logger.info({ applied }, 'database migrated');
+    return fresh;
+  }
+  await assertSchemaCurrent(db.db);
+  return false;
+}
+
+async function seedDemo(config: Config, accounts: AccountService, clients: ClientService): Promise<DemoSeed> {
+  const { redirectUri, postLogoutRedirectUri } = demoRedirectUris(config.issuer);
+  await clients.create({
+    clientId: DEMO_CLIENT_ID,
+    name: 'Postern demo app',
+    public: true,
+    grantTypes: ['authorization_code'],
+    redirectUris: [redirectUri],
+    postLogoutRedirectUris: [postLogoutRedirectUri],
+    scope: 'openid profile email roles',
+    firstParty: true,
+  });
+  const password = randomBytes(12).toString('base64url');
+  await accounts.create({
+    username: 'demo',
+    email: 'demo@example.com',
+    emailVerified: true,
+    password,
+    profile: { name: 'Demo User', givenName: 'Demo', familyName: 'User' },
+    roles: ['demo'],
+  });
+  return { username: 'demo', password, clientId: DEMO_CLIENT_ID };
+}
+
+/** The composition root: every part is built here, by plain construction, and nowhere else. */
+export async function createContainer(config: Config, options: ContainerOptions): Promise<Container> {
+  const { logger, role } = options;
+  const clock = options.clock ?? systemClock;
+  const secret = resolveSecret(config);
+  const derived = deriveKeys(secret.secret);
+  const db = await connectDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, logger, purpose: role === 'server' ? 'postern serve' : 'postern command' });
+  try {
+    const fresh = await prepareSchema(config, db, logger);
+    const hasher = createPasswordHasher(config.argon2);
+    const accounts = createAccountService({ db: db.db, hasher, clock });
+    const keys = createKeyService({ db: db.db, keyEncryptionKey: derived.keyEncryptionKey, clock });
+    await keys.ensureKeys();
+    const keySet = await keys.load();
+    const views = createViews();
+    const provider = createProvider({
+      config,
+      adapter: createAdapterClass({ db: db.db, clock }),
+      accounts,
+      jwks: keySet.keys,
+      cookieKeys: derived.cookieKeys,
+      clientSecretKey: derived.clientSecretKey,
+      pages: createProviderPages(views),
+      logger,
+    });
+    const clients = createClientService({
+      db: db.db,
+      clientSecretKey: derived.clientSecretKey,
+      validate: async (metadata) => { await provider.Client.validate(metadata as never); },
+    });
+    const demoSeed = role === 'server' && fresh && config.demo ? await seedDemo(config, accounts, clients) : undefined;
+    const app = createHttpApp({
+      config, logger, views, accounts,
+      provider: () => provider,
+      csrfKey: derived.csrfKey,
+      cookieKeys: derived.cookieKeys,
+      ready: async () => {
+        const database = await sql`select 1`.execute(db.db).then(() => true, () => false);
+        return { ok: database, checks: { database, keys: keySet.keys.length > 0 } };
+      },
+    });
+    const sweeper: Sweeper | undefined = role === 'server'
+      ? startSweeper({ db: db.db, clock, logger, intervalSeconds: config.sweepIntervalSeconds })
+      : undefined;
+    return {
+      config, app, db, accounts, clients, keys, demoSeed,
+      provider: () => provider,
+      secretGenerated: secret.generated ? secret.file : undefined,
+      async close() {
+        await sweeper?.stop();
+        await db.close();
+      },
+    };
+  } catch (error) {
+    await db.close();
+    throw error;
+  }
+}

@@ -1,0 +1,68 @@
+import type { ColumnType, Insertable, Selectable, Updateable } from 'kysely';
+
+// One interface per table (Kysely's example app); columns are snake_case and are mapped to
+// camelCase domain fields only in repositories.
+
+type Timestamp = ColumnType<Date, Date | string, Date | string>;
+type DefaultedTimestamp = ColumnType<Date, Date | string | undefined, Date | string>;
+type Json<T> = ColumnType<T, string, string>;
+
+export interface OidcPayloadTable {
+  kind: string;
+  id: string;
+  payload: Json<Record<string, unknown>>;
+  grant_id: string | null;
+  uid: string | null;
+  user_code: string | null;
+  expires_at: Timestamp | null;
+  consumed_at: Timestamp | null;
+}
+
+export interface ClientTable {
+  client_id: string;
+  secret_hash: string | null;
+  metadata: Json<Record<string, unknown>>;
+  first_party: ColumnType<boolean, boolean | undefined, boolean>;
+  created_at: DefaultedTimestamp;
+  updated_at: DefaultedTimestamp;
+}
+
+export interface AccountTable {
+  id: string;
+  username: string;
+  email: string;
+  email_verified: ColumnType<boolean, boolean | undefined, boolean>;
+  password_hash: string | null;
+  profile: Json<Record<string, unknown>>;
+  roles: ColumnType<string[], string[] | undefined, string[]>;
+  disabled: ColumnType<boolean, boolean | undefined, boolean>;
+  created_at: DefaultedTimestamp;
+  updated_at: DefaultedTimestamp;
+  last_login_at: Timestamp | null;
+}
+
+export type KeyState = 'next' | 'current' | 'retired';
+
+export interface SigningKeyTable {
+  kid: string;
+  alg: string;
+  state: KeyState;
+  public_jwk: Json<Record<string, unknown>>;
+  private_jwk_encrypted: string;
+  created_at: DefaultedTimestamp;
+  activated_at: Timestamp | null;
+  retire_after: Timestamp | null;
+}
+
+export interface Database {
+  oidc_payloads: OidcPayloadTable;
+  clients: ClientTable;
+  accounts: AccountTable;
+  signing_keys: SigningKeyTable;
+}
+
+export type AccountRow = Selectable<AccountTable>;
+export type NewAccountRow = Insertable<AccountTable>;
+export type AccountUpdate = Updateable<AccountTable>;
+export type ClientRow = Selectable<ClientTable>;
+export type SigningKeyRow = Selectable<SigningKeyTable>;

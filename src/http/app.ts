@@ -1,0 +1,80 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+
+import Router from '@koa/router';
+import Koa from 'koa';
+import type Provider from 'oidc-provider';
+
+import type { AccountService } from '../accounts/account.service.ts';
+import type { Config } from '../config/config.ts';
+import type { Logger } from '../shared/logger.ts';
+import { demoRoutes } from './demo.routes.ts';
+import { errorPages } from './errors.ts';
+import { interactionRoutes } from './interaction.routes.ts';
+import { requestContext } from './request-context.ts';
+import { securityHeaders } from './security-headers.ts';
+import { sendPage, VIEWS_DIR, type Views } from './views.ts';
+
+export interface HttpDeps {
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly views: Views;
+  readonly provider: () => Provider;
+  readonly accounts: AccountService;
+  readonly csrfKey: Buffer;
+  readonly cookieKeys: readonly string[];
+  readonly ready: () => Promise<{ ok: boolean; checks: Record<string, boolean> }>;
+}
+
+// Paths the protocol engine answers (its default routes, see provider configuration).
+const ENGINE_PATHS = /^\/(\.well-known\/|auth(\/|$)|token(\/|$)|me$|jwks$|session\/end(\/|$))/;
+
+function siteRoutes(deps: HttpDeps): Router {
+  const router = new Router();
+  const css = readFileSync(path.join(VIEWS_DIR, 'assets', 'style.css'));
+  router.get('/', (ctx) => sendPage(ctx, deps.views, 'landing', { issuer: deps.config.issuer, demo: deps.config.demo }));
+  router.get('/assets/style.css', (ctx) => {
+    ctx.set('Cache-Control', 'public, max-age=3600');
+    ctx.remove('Pragma');
+    ctx.type = 'text/css';
+    ctx.body = css;
+  });
+  router.get('/healthz', (ctx) => { ctx.body = { status: 'ok' }; });
+  router.get('/readyz', async (ctx) => {
+    const { ok, checks } = await deps.ready();
+    ctx.status = ok ? 200 : 503;
+    ctx.body = { status: ok ? 'ready' : 'not ready', checks };
+  });
+  return router;
+}
+
+function delegateToEngine(provider: () => Provider): Koa.Middleware {
+  const handlers = new WeakMap<Provider, ReturnType<Provider['callback']>>();
+  return async (ctx, next) => {
+    if (!ENGINE_PATHS.test(ctx.path)) return next();
+    const current = provider();
+    let handler = handlers.get(current);
+    if (!handler) {
+      handler = current.callback();
+      handlers.set(current, handler);
+    }
+    // The engine is a Koa app of its own; it answers on the raw response.
+    ctx.respond = false;
+    await handler(ctx.req, ctx.res);
+  };
+}
+
+export function createHttpApp(deps: HttpDeps): Koa {
+  const app = new Koa({ proxy: deps.config.trustProxy });
+  app.keys = [...deps.cookieKeys];
+  app.silent = true;
+  const secure = deps.config.issuer.startsWith('https:');
+  app.use(requestContext(deps.logger));
+  app.use(securityHeaders({ https: secure }));
+  app.use(errorPages(deps.views, deps.logger));
+  app.use(delegateToEngine(deps.provider));
+  const routers = [siteRoutes(deps), interactionRoutes(deps)];
+  if (deps.config.demo) routers.push(demoRoutes({ issuer: deps.config.issuer, views: deps.views, secure }));
+  for (const router of routers) app.use(router.routes()).use(router.allowedMethods());
+  return app;
+}

@@ -1,0 +1,119 @@
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import type Provider from 'oidc-provider';
+import type { InteractionResults } from 'oidc-provider';
+
+import type { AccountService } from '../accounts/account.service.ts';
+import type { Logger } from '../shared/logger.ts';
+import { checkCsrf, csrfToken } from './csrf.ts';
+import { readForm } from './form-body.ts';
+import { sendPage, type Views } from './views.ts';
+
+export interface InteractionDeps {
+  readonly provider: () => Provider;
+  readonly accounts: AccountService;
+  readonly views: Views;
+  readonly csrfKey: Buffer;
+}
+
+/** One message whatever the reason (unknown user, wrong password, disabled): no enumeration. */
+export const LOGIN_FAILED_MESSAGE = 'The username or password is incorrect.';
+
+type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
+
+const SCOPE_TEXT: Record<string, string> = {
+  openid: 'Know who you are (a stable identifier)',
+  profile: 'See your name and username',
+  email: 'See your email address',
+  roles: 'See your roles',
+  offline_access: 'Stay signed in to the app when you are away (refresh tokens)',
+};
+
+async function loadInteraction(ctx: Context, deps: InteractionDeps): Promise<Details> {
+  const details = await deps.provider().interactionDetails(ctx.req, ctx.res);
+  // The uid in the path must be the one this browser's cookie is bound to.
+  if (details.uid !== ctx.params.uid) throw Object.assign(new Error('interaction mismatch'), { error: 'session_not_found', status: 400 });
+  return details;
+}
+
+async function clientName(deps: InteractionDeps, details: Details): Promise<string> {
+  const client = await deps.provider().Client.find(String(details.params.client_id));
+  return client?.clientName ?? client?.clientId ?? 'the application';
+}
+
+async function renderPrompt(ctx: Context, deps: InteractionDeps, details: Details, extra: { error?: string; username?: string } = {}) {
+  const common = { uid: details.uid, csrf: csrfToken(deps.csrfKey, details.uid), clientName: await clientName(deps, details) };
+  if (details.prompt.name === 'login') {
+    const username = extra.username ?? (typeof details.params.login_hint === 'string' ? details.params.login_hint : '');
+    sendPage(ctx, deps.views, 'login', { ...common, username, error: extra.error }, extra.error ? 401 : 200);
+    return;
+  }
+  const account = await deps.accounts.findById(String(details.session?.accountId));
+  const scopes = (details.prompt.details.missingOIDCScope as string[] | undefined) ?? [];
+  const resources = Object.entries((details.prompt.details.missingResourceScopes ?? {}) as Record<string, string[]>);
+  const items = [
+    ...scopes.map((s) => SCOPE_TEXT[s] ?? `Use the "${s}" permission`),
+    ...resources.flatMap(([resource, list]) => list.map((s) => `Call ${resource} with "${s}"`)),
+  ];
+  sendPage(ctx, deps.views, 'consent', { ...common, username: account?.username ?? '', items: items.length ? items : ['Confirm your sign-in'] });
+}
+
+async function finish(ctx: Context, deps: InteractionDeps, result: InteractionResults): Promise<void> {
+  const returnTo = await deps.provider().interactionResult(ctx.req, ctx.res, result, { mergeWithLastSubmission: false });
+  ctx.status = 303;
+  ctx.redirect(returnTo);
+}
+
+async function postedForm(ctx: Context, deps: InteractionDeps): Promise<{ details: Details; form: Record<string, string> }> {
+  const details = await loadInteraction(ctx, deps);
+  const form = await readForm(ctx);
+  if (!checkCsrf(deps.csrfKey, details.uid, form.csrf)) {
+    throw Object.assign(new Error('csrf'), { error: 'invalid_request', error_description: 'the form has expired; please start again', status: 403 });
+  }
+  return { details, form };
+}
+
+async function login(ctx: Context, deps: InteractionDeps): Promise<void> {
+  const { details, form } = await postedForm(ctx, deps);
+  if (details.prompt.name !== 'login') return renderPrompt(ctx, deps, details);
+  const username = (form.username ?? '').trim();
+  const result = await deps.accounts.authenticate(username, form.password ?? '');
+  const logger = ctx.state.logger as Logger;
+  if (!result.ok) {
+    logger.info({ reason: result.reason, accountId: result.account?.id }, 'sign-in failed');
+    return renderPrompt(ctx, deps, details, { error: LOGIN_FAILED_MESSAGE, username });
+  }
+  logger.info({ accountId: result.account.id }, 'sign-in succeeded');
+  // remember=false makes the session cookie last only as long as the browser.
+  await finish(ctx, deps, { login: { accountId: result.account.id, amr: ['pwd'], remember: form.remember === 'yes' } });
+}
+
+async function confirm(ctx: Context, deps: InteractionDeps): Promise<void> {
+  const { details } = await postedForm(ctx, deps);
+  if (details.prompt.name !== 'consent' || !details.session?.accountId) return renderPrompt(ctx, deps, details);
+  const { Grant } = deps.provider();
+  const grant = (details.grantId ? await Grant.find(details.grantId) : undefined)
+    ?? new Grant({ accountId: details.session.accountId, clientId: String(details.params.client_id) });
+  const missing = details.prompt.details;
+  if (missing.missingOIDCScope) grant.addOIDCScope((missing.missingOIDCScope as string[]).join(' '));
+  if (missing.missingOIDCClaims) grant.addOIDCClaims(missing.missingOIDCClaims as string[]);
+  for (const [resource, scopes] of Object.entries((missing.missingResourceScopes ?? {}) as Record<string, string[]>)) {
+    grant.addResourceScope(resource, scopes.join(' '));
+  }
+  const grantId = await grant.save();
+  await finish(ctx, deps, { consent: { grantId } });
+}
+
+async function abort(ctx: Context, deps: InteractionDeps): Promise<void> {
+  await postedForm(ctx, deps);
+  await finish(ctx, deps, { error: 'access_denied', error_description: 'The user cancelled the request' });
+}
+
+export function interactionRoutes(deps: InteractionDeps): Router {
+  const router = new Router({ prefix: '/interaction/:uid' });
+  router.get('/', async (ctx) => renderPrompt(ctx, deps, await loadInteraction(ctx, deps)));
+  router.post('/login', (ctx) => login(ctx, deps));
+  router.post('/confirm', (ctx) => confirm(ctx, deps));
+  router.post('/abort', (ctx) => abort(ctx, deps));
+  return router;
+}

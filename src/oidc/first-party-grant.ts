@@ -1,0 +1,24 @@
+import type { KoaContextWithOIDC } from 'oidc-provider';
+
+/**
+ * loadExistingGrant: the grant the session already holds for this client; for first-party
+ * clients (marked with --first-party) consent is implied, so the grant is extended with what
+ * is being asked and the consent prompt never shows.
+ */
+export async function loadExistingGrant(ctx: KoaContextWithOIDC) {
+  const { oidc } = ctx;
+  const client = oidc.client!;
+  const session = oidc.session!;
+  const grantId = oidc.result?.consent?.grantId ?? session.grantIdFor(client.clientId);
+  const existing = grantId ? await oidc.provider.Grant.find(grantId) : undefined;
+  if (!(client as unknown as { firstParty?: boolean }).firstParty || !session.accountId) return existing;
+
+  const grant = existing ?? new oidc.provider.Grant({ clientId: client.clientId, accountId: session.accountId });
+  grant.addOIDCScope([...oidc.requestParamOIDCScopes].join(' '));
+  if (oidc.requestParamClaims.size > 0) grant.addOIDCClaims([...oidc.requestParamClaims]);
+  for (const [resource, server] of Object.entries(oidc.resourceServers ?? {})) {
+    if (server.scope) grant.addResourceScope(resource, server.scope);
+  }
+  await grant.save();
+  return grant;
+}

@@ -1,0 +1,133 @@
+import type { JWK } from 'jose';
+import Provider, { type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+
+import type { AccountService } from '../accounts/account.service.ts';
+import { SCOPE_CLAIMS } from '../accounts/claims.ts';
+import { verifyClientSecret } from '../clients/client-secret.ts';
+import type { Config } from '../config/config.ts';
+import type { Logger } from '../shared/logger.ts';
+import type { AdapterClass } from './adapter.ts';
+import { createFindAccount } from './find-account.ts';
+import { loadExistingGrant } from './first-party-grant.ts';
+
+/** Pages the engine renders itself; the http layer supplies them with our views and headers. */
+export interface ProviderPages {
+  error(ctx: KoaContextWithOIDC, out: { error: string; error_description?: string }): Promise<void>;
+  logout(ctx: KoaContextWithOIDC, form: string): Promise<void>;
+  postLogout(ctx: KoaContextWithOIDC): Promise<void>;
+}
+
+export interface ProviderDeps {
+  readonly config: Config;
+  readonly adapter: AdapterClass;
+  readonly accounts: AccountService;
+  readonly jwks: readonly JWK[];
+  readonly cookieKeys: readonly string[];
+  readonly clientSecretKey: Buffer;
+  readonly pages: ProviderPages;
+  readonly logger: Logger;
+}
+
+// Asymmetric algorithms only: a symmetric one would use the client secret as a key, and we
+// store only its hash (see clients/client-secret.ts).
+const SIGNING_ALGS: ['RS256', 'PS256', 'ES256', 'EdDSA'] = ['RS256', 'PS256', 'ES256', 'EdDSA'];
+
+function ownTokenPolicy(_ctx: KoaContextWithOIDC, client: { clientId: string }, token: { clientId?: string }) {
+  // A client may introspect or revoke only the tokens issued to it.
+  return token.clientId === client.clientId;
+}
+
+function lifetimes(config: Config): NonNullable<Configuration['ttl']> {
+  const { ttl } = config;
+  return {
+    AccessToken: (_ctx, token) => (token as { resourceServer?: { accessTokenTTL?: number } }).resourceServer?.accessTokenTTL ?? ttl.accessToken,
+    AuthorizationCode: ttl.authorizationCode,
+    ClientCredentials: (_ctx, token) => (token as { resourceServer?: { accessTokenTTL?: number } }).resourceServer?.accessTokenTTL ?? ttl.accessToken,
+    IdToken: ttl.idToken,
+    RefreshToken: ttl.refreshToken,
+    Interaction: ttl.interaction,
+    Session: ttl.session,
+    Grant: ttl.grant,
+    DeviceCode: 600,
+    BackchannelAuthenticationRequest: 600,
+  };
+}
+
+function buildConfiguration(deps: ProviderDeps): Configuration {
+  const { config, pages } = deps;
+  const secure = config.issuer.startsWith('https:');
+  const cookie = { httpOnly: true, sameSite: 'lax' as const, secure, signed: true };
+  return {
+    adapter: deps.adapter,
+    clients: [],
+    findAccount: createFindAccount(deps.accounts),
+    claims: Object.fromEntries(Object.entries(SCOPE_CLAIMS).map(([scope, claims]) => [scope, [...claims]])),
+    scopes: ['openid', 'offline_access', ...Object.keys(SCOPE_CLAIMS).filter((s) => s !== 'openid')],
+    // Claims of granted scopes go into the ID token too, as Keycloak and most IdPs do; RPs expect them.
+    conformIdTokenClaims: false,
+    cookies: { keys: [...deps.cookieKeys], long: cookie, short: cookie },
+    jwks: { keys: [...deps.jwks] as never },
+    responseTypes: ['code'],
+    // RFC 9700 §2.1.1: PKCE for every client using the code flow, confidential ones too.
+    pkce: { required: () => true },
+    clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
+    // Exact redirect URI matching, always named in the request.
+    allowOmittingSingleRegisteredRedirectUri: false,
+    extraClientMetadata: {
+      properties: ['first_party'],
+      validator(_ctx, key, value) {
+        if (key === 'first_party' && value !== undefined && typeof value !== 'boolean') throw new Error('first_party must be a boolean');
+      },
+    },
+    features: {
+      devInteractions: { enabled: false },
+      userinfo: { enabled: true },
+      clientCredentials: { enabled: true },
+      revocation: { enabled: true, allowedPolicy: ownTokenPolicy as never },
+      introspection: { enabled: true, allowedPolicy: ownTokenPolicy as never },
+      rpInitiatedLogout: {
+        enabled: true,
+        logoutSource: (ctx, form) => pages.logout(ctx, form),
+        postLogoutSuccessSource: (ctx) => pages.postLogout(ctx),
+      },
+    },
+    enabledJWA: {
+      idTokenSigningAlgValues: SIGNING_ALGS,
+      userinfoSigningAlgValues: SIGNING_ALGS,
+      introspectionSigningAlgValues: SIGNING_ALGS,
+      authorizationSigningAlgValues: SIGNING_ALGS,
+      requestObjectSigningAlgValues: SIGNING_ALGS,
+      clientAuthSigningAlgValues: SIGNING_ALGS,
+    },
+    loadExistingGrant,
+    clientBasedCORS(_ctx, origin, client) {
+      // Browser-based (public) clients may call us from the origins of their redirect URIs.
+      return client.redirectUris?.some((uri) => URL.parse(uri)?.origin === origin) ?? false;
+    },
+    interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+    renderError: (ctx, out) => pages.error(ctx, out as { error: string; error_description?: string }),
+    ttl: lifetimes(config),
+  };
+}
+
+function watchEvents(provider: Provider, logger: Logger): void {
+  provider.on('server_error', (ctx, error) => logger.error({ err: error, requestId: ctx.state?.requestId }, 'provider server error'));
+  for (const event of ['grant.error', 'authorization.error', 'end_session.error', 'userinfo.error', 'introspection.error', 'revocation.error']) {
+    (provider.on as (name: string, fn: (...args: never[]) => void) => void)(event, (ctx: KoaContextWithOIDC, error: Error & { error_description?: string }) => {
+      logger.info({ event, error: error.message, description: error.error_description, requestId: ctx.state?.requestId }, 'oauth request refused');
+    });
+  }
+  provider.on('grant.revoked', (ctx: KoaContextWithOIDC, grantId: string) => logger.info({ grantId, requestId: ctx.state?.requestId }, 'grant revoked'));
+}
+
+export function createProvider(deps: ProviderDeps): Provider {
+  const provider = new Provider(deps.config.issuer, buildConfiguration(deps));
+  provider.proxy = deps.config.trustProxy;
+  const key = deps.clientSecretKey;
+  // Stored secrets are keyed hashes (DESIGN §5): compare the hash of what was presented.
+  provider.Client.prototype.compareClientSecret = function compareClientSecret(this: { clientSecret?: string }, actual: string) {
+    return this.clientSecret !== undefined && verifyClientSecret(key, this.clientSecret, actual);
+  };
+  watchEvents(provider, deps.logger);
+  return provider;
+}
