@@ -39,6 +39,10 @@ function siteRoutes(deps: HttpDeps): Router {
     ctx.type = 'text/css';
     ctx.body = css;
   });
+  router.get('/favicon.ico', (ctx) => {
+    ctx.set('Cache-Control', 'public, max-age=86400');
+    ctx.status = 204;
+  });
   router.get('/healthz', (ctx) => { ctx.body = { status: 'ok' }; });
   router.get('/readyz', async (ctx) => {
     const { ok, checks } = await deps.ready();

@@ -11,7 +11,7 @@ export async function loadExistingGrant(ctx: KoaContextWithOIDC) {
   const session = oidc.session!;
   const grantId = oidc.result?.consent?.grantId ?? session.grantIdFor(client.clientId);
   const existing = grantId ? await oidc.provider.Grant.find(grantId) : undefined;
-  if (!(client as unknown as { firstParty?: boolean }).firstParty || !session.accountId) return existing;
+  if (client.metadata().first_party !== true || !session.accountId) return existing;
 
   const grant = existing ?? new oidc.provider.Grant({ clientId: client.clientId, accountId: session.accountId });
   grant.addOIDCScope([...oidc.requestParamOIDCScopes].join(' '));

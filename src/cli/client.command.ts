@@ -1,0 +1,183 @@
+import { SECRET_AUTH_METHODS, GRANT_TYPES, type NewClient } from '../clients/client.service.ts';
+import type { ClientRecord } from '../clients/client.ts';
+import { PosternError } from '../shared/errors.ts';
+import {
+  commaList, exclusive, flag, helpHint, optionalString, repeated, requiredString, UsageError, type CommandSpec, type Values,
+} from './args.ts';
+import { fields, isoOrNever, listOrDash, table, toJson } from './output.ts';
+import { withServices, type Command } from './runtime.ts';
+
+/** What the CLI shows of a client: picked field by field, so a secret or its hash can never slip out. */
+export interface ClientView {
+  readonly clientId: string;
+  readonly name: string | null;
+  readonly type: 'confidential' | 'public';
+  readonly tokenEndpointAuthMethod: string;
+  readonly grantTypes: readonly string[];
+  readonly redirectUris: readonly string[];
+  readonly postLogoutRedirectUris: readonly string[];
+  readonly scope: string | null;
+  readonly firstParty: boolean;
+  readonly createdAt: Date;
+  readonly updatedAt: Date;
+}
+
+const strings = (value: unknown): string[] => (Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : []);
+const stringOrNull = (value: unknown): string | null => (typeof value === 'string' ? value : null);
+
+export function toClientView(client: ClientRecord): ClientView {
+  const m = client.metadata;
+  const authMethod = stringOrNull(m.token_endpoint_auth_method) ?? 'client_secret_basic';
+  return {
+    clientId: client.clientId,
+    name: stringOrNull(m.client_name),
+    type: authMethod === 'none' ? 'public' : 'confidential',
+    tokenEndpointAuthMethod: authMethod,
+    grantTypes: strings(m.grant_types),
+    redirectUris: strings(m.redirect_uris),
+    postLogoutRedirectUris: strings(m.post_logout_redirect_uris),
+    scope: stringOrNull(m.scope),
+    firstParty: client.firstParty,
+    createdAt: client.createdAt,
+    updatedAt: client.updatedAt,
+  };
+}
+
+function describeClient(view: ClientView): string {
+  return fields([
+    ['client id', view.clientId],
+    ['name', view.name ?? '-'],
+    ['type', `${view.type} (${view.tokenEndpointAuthMethod})`],
+    ['grant types', listOrDash(view.grantTypes)],
+    ['redirect uris', listOrDash(view.redirectUris)],
+    ['post-logout uris', listOrDash(view.postLogoutRedirectUris)],
+    ['scope', view.scope ?? '-'],
+    ['first party', view.firstParty ? 'yes (consent is not asked)' : 'no'],
+    ['created', isoOrNever(view.createdAt)],
+  ]);
+}
+
+const createSpec: CommandSpec = {
+  name: 'client create',
+  summary: 'register a client (prints a generated secret once)',
+  usage: `Usage: postern client create --id ID [--secret S | --public] --grant-types G[,G...] [options]
+
+Registers an OAuth client. A confidential client without --secret gets a generated secret,
+printed once: only its hash is stored.
+
+  --id ID                          client_id (letters, digits, ". _ : @ -")
+  --secret S                       use this secret (at least 32 characters) instead of a generated one
+  --public                         a public client (SPA, native app): no secret, PKCE only
+  --grant-types G[,G...]           ${GRANT_TYPES.join(', ')}
+  --redirect-uri URI               repeatable; required for authorization_code
+  --post-logout-redirect-uri URI   repeatable
+  --scope "S S..."                 allowed scopes (default for code flow: "openid profile email offline_access")
+  --first-party                    an app of your own: users are not asked for consent
+  --name NAME                      shown on the login and consent pages
+  --auth-method M                  ${SECRET_AUTH_METHODS.join(' | ')} (default client_secret_basic)
+  --json                           print the client as JSON (with "clientSecret" when generated)`,
+  options: {
+    id: { type: 'string' },
+    secret: { type: 'string' },
+    public: { type: 'boolean' },
+    'grant-types': { type: 'string', multiple: true },
+    'redirect-uri': { type: 'string', multiple: true },
+    'post-logout-redirect-uri': { type: 'string', multiple: true },
+    scope: { type: 'string' },
+    'first-party': { type: 'boolean' },
+    name: { type: 'string' },
+    'auth-method': { type: 'string' },
+    json: { type: 'boolean' },
+  },
+};
+
+function readNewClient(values: Values): NewClient {
+  const spec = createSpec;
+  exclusive(spec, values, 'secret', 'public');
+  const grantTypes = commaList(values, 'grant-types');
+  if (grantTypes.length === 0) throw new UsageError(`missing required option --grant-types ${helpHint(spec.name)}`);
+  const authMethod = optionalString(values, 'auth-method');
+  if (authMethod !== undefined && flag(values, 'public')) throw new UsageError(`--auth-method does not apply to a public client ${helpHint(spec.name)}`);
+  if (authMethod !== undefined && !(SECRET_AUTH_METHODS as readonly string[]).includes(authMethod)) {
+    throw new UsageError(`--auth-method must be one of ${SECRET_AUTH_METHODS.join(', ')} (got "${authMethod}")`);
+  }
+  const scope = optionalString(values, 'scope');
+  const name = optionalString(values, 'name');
+  const secret = optionalString(values, 'secret');
+  return {
+    clientId: requiredString(spec, values, 'id'),
+    grantTypes,
+    redirectUris: repeated(values, 'redirect-uri'),
+    postLogoutRedirectUris: repeated(values, 'post-logout-redirect-uri'),
+    public: flag(values, 'public'),
+    firstParty: flag(values, 'first-party'),
+    ...(secret !== undefined ? { secret } : {}),
+    ...(scope !== undefined ? { scope } : {}),
+    ...(name !== undefined ? { name } : {}),
+    ...(authMethod !== undefined ? { authMethod: authMethod as NewClient['authMethod'] } : {}),
+  };
+}
+
+const create: Command = {
+  ...createSpec,
+  async run({ values }, ctx) {
+    const input = readNewClient(values);
+    const { client, secret } = await withServices(ctx, (c) => c.clients.create(input));
+    const view = toClientView(client);
+    if (flag(values, 'json')) {
+      ctx.io.out(toJson(secret === undefined ? view : { ...view, clientSecret: secret }));
+      return;
+    }
+    ctx.io.out(`created ${view.type} client "${view.clientId}" (${view.tokenEndpointAuthMethod})`);
+    if (secret !== undefined) {
+      ctx.io.out(`client secret: ${secret}`);
+      ctx.io.out('Store this secret now: it will not be shown again (only its hash is kept).');
+    }
+  },
+};
+
+const list: Command = {
+  name: 'client list',
+  summary: 'list clients',
+  usage: 'Usage: postern client list [--json]',
+  options: { json: { type: 'boolean' } },
+  async run({ values }, ctx) {
+    const views = (await withServices(ctx, (c) => c.clients.list())).map(toClientView);
+    if (flag(values, 'json')) return ctx.io.out(toJson(views));
+    if (views.length === 0) return ctx.io.out('no clients');
+    ctx.io.out(table(
+      ['CLIENT ID', 'TYPE', 'GRANT TYPES', 'FIRST PARTY', 'NAME'],
+      views.map((v) => [v.clientId, v.type, v.grantTypes.join(','), v.firstParty ? 'yes' : 'no', v.name ?? '']),
+    ));
+  },
+};
+
+const show: Command = {
+  name: 'client show',
+  summary: 'show one client (never its secret)',
+  usage: 'Usage: postern client show ID [--json]',
+  options: { json: { type: 'boolean' } },
+  positionals: ['ID'],
+  async run({ values, positionals }, ctx) {
+    const id = positionals[0]!;
+    const client = await withServices(ctx, (c) => c.clients.find(id));
+    if (!client) throw new PosternError('ERR_NOT_FOUND', `no client "${id}"`);
+    const view = toClientView(client);
+    ctx.io.out(flag(values, 'json') ? toJson(view) : describeClient(view));
+  },
+};
+
+const remove: Command = {
+  name: 'client delete',
+  summary: 'delete a client',
+  usage: 'Usage: postern client delete ID',
+  options: {},
+  positionals: ['ID'],
+  async run({ positionals }, ctx) {
+    const id = positionals[0]!;
+    await withServices(ctx, (c) => c.clients.delete(id));
+    ctx.io.out(`deleted client "${id}"`);
+  },
+};
+
+export const clientCommands: readonly Command[] = [create, list, show, remove];

@@ -1,0 +1,177 @@
+import path from 'node:path';
+
+import { describe, expect, it } from 'vitest';
+
+import { loadConfig, MIN_SECRET_LENGTH } from '../../src/config/config.ts';
+import { ConfigError } from '../../src/shared/errors.ts';
+
+const GOOD_SECRET = 's'.repeat(MIN_SECRET_LENGTH);
+
+/** The problems loadConfig reports for `env`; fails the test when it accepts it. */
+function problemsOf(env: Record<string, string>): readonly string[] {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).code).toBe('ERR_CONFIG_INVALID');
+    return (error as ConfigError).problems;
+  }
+  throw new Error(`loadConfig accepted ${JSON.stringify(env)}`);
+}
+
+describe('loadConfig', () => {
+  describe('defaults (embedded development mode)', () => {
+    it('needs no settings at all', () => {
+      const config = loadConfig({});
+
+      expect(config).toEqual({
+        nodeEnv: 'development',
+        production: false,
+        issuer: 'http://localhost:3000',
+        port: 3000,
+        host: '0.0.0.0',
+        databaseUrl: undefined,
+        dataDir: path.resolve('./data'),
+        secret: undefined,
+        logLevel: 'info',
+        migrateOnStart: true,
+        demo: true,
+        trustProxy: false,
+        argon2: { memoryKiB: 19456, iterations: 2, parallelism: 1 },
+        sweepIntervalSeconds: 300,
+        ttl: {
+          accessToken: 3600,
+          idToken: 3600,
+          refreshToken: 14 * 86400,
+          session: 14 * 86400,
+          interaction: 3600,
+          authorizationCode: 60,
+          grant: 365 * 86400,
+        },
+      });
+    });
+
+    it('returns a frozen object', () => {
+      const config = loadConfig({});
+
+      expect(Object.isFrozen(config)).toBe(true);
+      expect(() => { (config as { port: number }).port = 1; }).toThrow(TypeError);
+    });
+
+    it('treats blank values as unset', () => {
+      expect(loadConfig({ PORT: '   ', POSTERN_SECRET: '' }).port).toBe(3000);
+    });
+
+    it('turns off migrate-on-start and demo with DATABASE_URL', () => {
+      const config = loadConfig({ DATABASE_URL: 'postgres://db.internal/postern', POSTERN_SECRET: GOOD_SECRET });
+
+      expect(config.databaseUrl).toBe('postgres://db.internal/postern');
+      expect(config.migrateOnStart).toBe(false);
+      expect(config.demo).toBe(false);
+    });
+  });
+
+  describe('problems', () => {
+    it('reports every problem at once in one ConfigError', () => {
+      const problems = problemsOf({
+        PORT: 'eighty',
+        LOG_LEVEL: 'loud',
+        POSTERN_ISSUER: 'ftp://id.example.com',
+        DATABASE_URL: 'mysql://db.internal/postern',
+        POSTERN_SECRET: 'too short',
+        POSTERN_TRUST_PROXY: 'maybe',
+      });
+
+      expect(problems).toHaveLength(6);
+      for (const name of ['PORT', 'LOG_LEVEL', 'POSTERN_ISSUER', 'DATABASE_URL', 'POSTERN_SECRET', 'POSTERN_TRUST_PROXY']) {
+        expect(problems.filter((p) => p.startsWith(`${name} `)), name).toHaveLength(1);
+      }
+    });
+
+    it('lists every problem in the error message too', () => {
+      try {
+        loadConfig({ PORT: 'eighty', LOG_LEVEL: 'loud' });
+        expect.unreachable('loadConfig accepted a bad PORT and LOG_LEVEL');
+      } catch (error) {
+        expect((error as Error).message).toMatch(/PORT must be/);
+        expect((error as Error).message).toMatch(/LOG_LEVEL must be/);
+      }
+    });
+
+    it('never puts the secret in a problem', () => {
+      const problems = problemsOf({ POSTERN_SECRET: 'hunter2-short-secret' });
+
+      expect(problems).toHaveLength(1);
+      expect(problems.join('\n')).not.toContain('hunter2');
+    });
+  });
+
+  describe('POSTERN_SECRET', () => {
+    it('is required when NODE_ENV=production', () => {
+      const env = { NODE_ENV: 'production', POSTERN_ISSUER: 'https://id.example.com' };
+
+      expect(problemsOf(env)).toEqual(['POSTERN_SECRET is required when NODE_ENV=production']);
+      expect(loadConfig({ ...env, POSTERN_SECRET: GOOD_SECRET }).secret).toBe(GOOD_SECRET);
+    });
+
+    it('is required with DATABASE_URL, because every instance must share it', () => {
+      const env = { DATABASE_URL: 'postgresql://db.internal/postern' };
+
+      expect(problemsOf(env)).toEqual([expect.stringMatching(/^POSTERN_SECRET is required with DATABASE_URL/)]);
+      expect(loadConfig({ ...env, POSTERN_SECRET: GOOD_SECRET }).secret).toBe(GOOD_SECRET);
+    });
+
+    it(`must be at least ${MIN_SECRET_LENGTH} characters`, () => {
+      expect(problemsOf({ POSTERN_SECRET: GOOD_SECRET.slice(1) })).toEqual([
+        expect.stringMatching(new RegExp(`^POSTERN_SECRET must be at least ${MIN_SECRET_LENGTH} characters`)),
+      ]);
+      expect(loadConfig({ POSTERN_SECRET: GOOD_SECRET }).secret).toBe(GOOD_SECRET);
+    });
+
+    it('is checked for length in production too, alongside the other problems', () => {
+      const problems = problemsOf({ NODE_ENV: 'production', POSTERN_SECRET: 'short' });
+
+      expect(problems).toHaveLength(2);
+      expect(problems).toContainEqual(expect.stringMatching(/^POSTERN_SECRET must be at least/));
+      expect(problems).toContainEqual(expect.stringMatching(/^POSTERN_ISSUER must use https/));
+    });
+  });
+
+  describe('PORT', () => {
+    it.each(['eighty', '-1', '65536', '80.5', '0x50', '1e3'])('rejects %j', (port) => {
+      expect(problemsOf({ PORT: port })).toEqual([expect.stringMatching(/^PORT must be a whole number from 0 to 65535/)]);
+    });
+
+    it.each([['0', 0], ['8080', 8080], ['65535', 65535], [' 443 ', 443]])('accepts %j', (port, expected) => {
+      expect(loadConfig({ PORT: port }).port).toBe(expected);
+    });
+  });
+
+  describe('POSTERN_ISSUER', () => {
+    const production = { NODE_ENV: 'production', POSTERN_SECRET: GOOD_SECRET };
+
+    it('must use https in production', () => {
+      expect(problemsOf({ ...production, POSTERN_ISSUER: 'http://id.example.com' }))
+        .toEqual(['POSTERN_ISSUER must use https when NODE_ENV=production']);
+    });
+
+    it('has no production default (the development default is http)', () => {
+      expect(problemsOf(production)).toEqual(['POSTERN_ISSUER must use https when NODE_ENV=production']);
+    });
+
+    it('accepts https in production, without a trailing slash', () => {
+      const config = loadConfig({ ...production, POSTERN_ISSUER: 'https://id.example.com/tenant/' });
+
+      expect(config.production).toBe(true);
+      expect(config.issuer).toBe('https://id.example.com/tenant');
+    });
+
+    it('may use http outside production', () => {
+      expect(loadConfig({ POSTERN_ISSUER: 'http://id.localhost:8080' }).issuer).toBe('http://id.localhost:8080');
+    });
+
+    it.each(['not a url', 'ftp://id.example.com', 'https://id.example.com/?tenant=a', 'https://id.example.com/#top'])('rejects %j', (issuer) => {
+      expect(problemsOf({ POSTERN_ISSUER: issuer })).toEqual([expect.stringMatching(/^POSTERN_ISSUER must be an http\(s\) URL/)]);
+    });
+  });
+});
