@@ -6,6 +6,8 @@ import type Provider from 'oidc-provider';
 
 import { createAccountService, type AccountService } from './accounts/account.service.ts';
 import { createPasswordHasher } from './accounts/password-hasher.ts';
+import { createSignInService } from './accounts/sign-in.service.ts';
+import { createAuditLog, type AuditLog } from './audit/audit-log.ts';
 import { createClientService, type ClientService } from './clients/client.service.ts';
 import type { Config } from './config/config.ts';
 import { deriveKeys, resolveSecret } from './config/secrets.ts';
@@ -27,6 +29,11 @@ export interface ContainerOptions {
   /** 'server' runs background jobs and may seed the demo; 'cli' only wires the services. */
   readonly role: 'server' | 'cli';
   readonly clock?: Clock;
+  /**
+   * An open database to share instead of opening one (two instances in one process over one
+   * embedded database, as tests do); the container then leaves closing it to its owner.
+   */
+  readonly database?: DatabaseHandle;
 }
 
 export interface DemoSeed {
@@ -42,6 +49,7 @@ export interface Container {
   readonly accounts: AccountService;
   readonly clients: ClientService;
   readonly keys: KeyService;
+  readonly audit: AuditLog;
   readonly provider: () => Provider;
   /** Set when this start created the demo user; its password is shown once, by the caller. */
   readonly demoSeed: DemoSeed | undefined;
@@ -89,11 +97,15 @@ export async function createContainer(config: Config, options: ContainerOptions)
   const clock = options.clock ?? systemClock;
   const secret = resolveSecret(config);
   const derived = deriveKeys(secret.secret);
-  const db = await connectDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, logger, purpose: role === 'server' ? 'postern serve' : 'postern command' });
+  const db = options.database
+    ? { ...options.database, close: async () => {} }
+    : await connectDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, logger, purpose: role === 'server' ? 'postern serve' : 'postern command' });
   try {
     const fresh = await prepareSchema(config, db, logger);
     const hasher = createPasswordHasher(config.argon2);
-    const accounts = createAccountService({ db: db.db, hasher, clock });
+    const audit = createAuditLog({ db: db.db, clock, logger });
+    const accounts = createAccountService({ db: db.db, hasher, audit });
+    const signIn = createSignInService({ db: db.db, hasher, clock, audit, policy: config.lockout, throttleKey: derived.throttleKey });
     const keys = createKeyService({ db: db.db, keyEncryptionKey: derived.keyEncryptionKey, clock });
     await keys.ensureKeys();
     const keySet = await keys.load();
@@ -112,10 +124,11 @@ export async function createContainer(config: Config, options: ContainerOptions)
       db: db.db,
       clientSecretKey: derived.clientSecretKey,
       validate: async (metadata) => { await provider.Client.validate(metadata as never); },
+      audit,
     });
     const demoSeed = role === 'server' && fresh && config.demo ? await seedDemo(config, accounts, clients) : undefined;
     const app = createHttpApp({
-      config, logger, views, accounts,
+      config, logger, views, accounts, signIn,
       provider: () => provider,
       csrfKey: derived.csrfKey,
       cookieKeys: derived.cookieKeys,
@@ -125,14 +138,15 @@ export async function createContainer(config: Config, options: ContainerOptions)
       },
     });
     const sweeper: Sweeper | undefined = role === 'server'
-      ? startSweeper({ db: db.db, clock, logger, intervalSeconds: config.sweepIntervalSeconds })
+      ? startSweeper({ db: db.db, clock, logger, intervalSeconds: config.sweepIntervalSeconds, throttleRetentionSeconds: config.lockout.maxLockSeconds + config.lockout.windowSeconds })
       : undefined;
     return {
-      config, app, db, accounts, clients, keys, demoSeed,
+      config, app, db, accounts, clients, keys, audit, demoSeed,
       provider: () => provider,
       secretGenerated: secret.generated ? secret.file : undefined,
       async close() {
         await sweeper?.stop();
+        await audit.flush();
         await db.close();
       },
     };

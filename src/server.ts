@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 
 import type { Config } from './config/config.ts';
 import { createContainer, type Container } from './container.ts';
+import type { DatabaseHandle } from './db/connect.ts';
 import type { Clock } from './shared/clock.ts';
 import type { Logger } from './shared/logger.ts';
 
@@ -14,7 +15,7 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-export async function startServer(config: Config, logger: Logger, options: { clock?: Clock } = {}): Promise<RunningServer> {
+export async function startServer(config: Config, logger: Logger, options: { clock?: Clock; database?: DatabaseHandle } = {}): Promise<RunningServer> {
   const container = await createContainer(config, { logger, role: 'server', ...options });
   const server = http.createServer(container.app.callback());
   // Behind a load balancer, idle keep-alive sockets must outlive the balancer's own timeout.

@@ -2,15 +2,14 @@ import { randomUUID } from 'node:crypto';
 
 import type { Kysely } from 'kysely';
 
+import type { AuditLog } from '../audit/audit-log.ts';
 import type { Database } from '../db/tables.ts';
-import type { Clock } from '../shared/clock.ts';
 import { PosternError } from '../shared/errors.ts';
 import type { Account, Profile } from './account.ts';
-import {
-  findAccountById, findAccountByLogin, findAccountForLogin, insertAccount, listAccounts, updateAccount,
-} from './account.repository.ts';
+import { findAccountById, findAccountByLogin, insertAccount, listAccounts, updateAccount } from './account.repository.ts';
 import type { PasswordHasher } from './password-hasher.ts';
 import { checkPassword } from './password-policy.ts';
+import { clearAccountThrottles } from './throttle.repository.ts';
 
 export interface NewAccount {
   readonly username: string;
@@ -21,10 +20,6 @@ export interface NewAccount {
   readonly roles?: readonly string[];
 }
 
-/** Why a sign-in failed: for logs and audit only; the person always sees one generic message. */
-export type LoginFailure = 'unknown_account' | 'wrong_password' | 'disabled' | 'no_password';
-export type LoginResult = { ok: true; account: Account } | { ok: false; reason: LoginFailure; account?: Account };
-
 export interface AccountService {
   create(input: NewAccount): Promise<Account>;
   findById(id: string): Promise<Account | undefined>;
@@ -32,7 +27,8 @@ export interface AccountService {
   list(): Promise<Account[]>;
   setDisabled(login: string, disabled: boolean): Promise<Account>;
   setPassword(login: string, password: string): Promise<Account>;
-  authenticate(login: string, password: string): Promise<LoginResult>;
+  /** Clears every sign-in lock and counter of the account; returns how many were cleared. */
+  unlock(login: string): Promise<{ account: Account; cleared: number }>;
 }
 
 const USERNAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
@@ -55,8 +51,8 @@ function isUniqueViolation(error: unknown): boolean {
   return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === '23505';
 }
 
-export function createAccountService(deps: { db: Kysely<Database>; hasher: PasswordHasher; clock: Clock }): AccountService {
-  const { db, hasher, clock } = deps;
+export function createAccountService(deps: { db: Kysely<Database>; hasher: PasswordHasher; audit: AuditLog }): AccountService {
+  const { db, hasher, audit } = deps;
 
   async function mustFind(login: string): Promise<Account> {
     const account = await findAccountByLogin(db, login) ?? await findAccountById(db, login);
@@ -69,7 +65,7 @@ export function createAccountService(deps: { db: Kysely<Database>; hasher: Passw
       validateNewAccount(input);
       const passwordHash = await hasher.hash(input.password);
       try {
-        return await insertAccount(db, {
+        const account = await insertAccount(db, {
           id: randomUUID(),
           username: input.username,
           email: input.email,
@@ -78,6 +74,8 @@ export function createAccountService(deps: { db: Kysely<Database>; hasher: Passw
           profile: JSON.stringify(input.profile ?? {}),
           roles: [...(input.roles ?? [])],
         });
+        audit.record({ type: 'account.created', accountId: account.id, details: { username: account.username } });
+        return account;
       } catch (error) {
         if (isUniqueViolation(error)) throw new PosternError('ERR_DUPLICATE', 'an account with that username or email already exists');
         throw error;
@@ -88,26 +86,22 @@ export function createAccountService(deps: { db: Kysely<Database>; hasher: Passw
     list: () => listAccounts(db),
     async setDisabled(login, disabled) {
       const account = await mustFind(login);
-      return (await updateAccount(db, account.id, { disabled }))!;
+      const updated = (await updateAccount(db, account.id, { disabled }))!;
+      audit.record({ type: disabled ? 'account.disabled' : 'account.enabled', accountId: account.id });
+      return updated;
     },
     async setPassword(login, password) {
       const account = await mustFind(login);
       checkPassword(password, account);
-      return (await updateAccount(db, account.id, { password_hash: await hasher.hash(password) }))!;
+      const updated = (await updateAccount(db, account.id, { password_hash: await hasher.hash(password) }))!;
+      audit.record({ type: 'account.password_changed', accountId: account.id });
+      return updated;
     },
-    async authenticate(login, password) {
-      const found = login.length <= 320 ? await findAccountForLogin(db, login) : undefined;
-      if (!found?.passwordHash) {
-        // Same work as a real check, so timing does not tell which accounts exist.
-        await hasher.verifyDummy(password);
-        return found ? { ok: false, reason: 'no_password', account: found.account } : { ok: false, reason: 'unknown_account' };
-      }
-      const { ok, needsRehash } = await hasher.verify(found.passwordHash, password);
-      if (!ok) return { ok: false, reason: 'wrong_password', account: found.account };
-      if (found.account.disabled) return { ok: false, reason: 'disabled', account: found.account };
-      const update = needsRehash ? { password_hash: await hasher.hash(password) } : {};
-      const account = await updateAccount(db, found.account.id, { ...update, last_login_at: clock.now() });
-      return { ok: true, account: account ?? found.account };
+    async unlock(login) {
+      const account = await mustFind(login);
+      const cleared = await clearAccountThrottles(db, account.id);
+      audit.record({ type: 'account.unlocked', accountId: account.id, details: { cleared } });
+      return { account, cleared };
     },
   };
 }

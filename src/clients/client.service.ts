@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 
+import type { AuditLog } from '../audit/audit-log.ts';
 import type { Database } from '../db/tables.ts';
 import { PosternError } from '../shared/errors.ts';
 import type { ClientRecord } from './client.ts';
@@ -78,8 +79,9 @@ export function createClientService(deps: {
   db: Kysely<Database>;
   clientSecretKey: Buffer;
   validate: MetadataValidator;
+  audit: AuditLog;
 }): ClientService {
-  const { db, clientSecretKey, validate } = deps;
+  const { db, clientSecretKey, validate, audit } = deps;
   return {
     async create(input) {
       if (input.secret !== undefined && input.secret.length < MIN_CLIENT_SECRET_LENGTH) {
@@ -99,6 +101,7 @@ export function createClientService(deps: {
       try {
         const { client_secret: _omit, ...stored } = metadata;
         const client = await insertClient(db, { clientId: input.clientId, secretHash, metadata: stored, firstParty: input.firstParty ?? false });
+        audit.record({ type: 'client.created', clientId: client.clientId, details: { grantTypes: stored.grant_types, public: input.public === true } });
         return generated === undefined ? { client } : { client, secret: generated };
       } catch (error) {
         if ((error as { code?: string }).code === '23505') throw new PosternError('ERR_DUPLICATE', `a client "${input.clientId}" already exists`);
@@ -109,6 +112,7 @@ export function createClientService(deps: {
     list: () => listClients(db),
     async delete(clientId) {
       if (!(await deleteClient(db, clientId))) throw new PosternError('ERR_NOT_FOUND', `no client "${clientId}"`);
+      audit.record({ type: 'client.deleted', clientId });
     },
   };
 }

@@ -8,6 +8,20 @@ export interface Argon2Params {
   readonly parallelism: number;
 }
 
+export interface LockoutPolicy {
+  /** Failures per account and client IP (or per device cookie) before a lock. */
+  readonly threshold: number;
+  readonly windowSeconds: number;
+  readonly lockSeconds: number;
+  readonly maxLockSeconds: number;
+  /** Failures per account from all untrusted clients before the account is locked for them all. */
+  readonly accountThreshold: number;
+  /** Failures per client IP across accounts before it is throttled (429) for the window. */
+  readonly ipFailureLimit: number;
+  /** Say "locked" instead of the generic failure message (reveals which accounts exist). */
+  readonly reveal: boolean;
+}
+
 export interface Config {
   readonly nodeEnv: string;
   readonly production: boolean;
@@ -25,6 +39,7 @@ export interface Config {
   readonly argon2: Argon2Params;
   readonly sweepIntervalSeconds: number;
   readonly ttl: TokenLifetimes;
+  readonly lockout: LockoutPolicy;
 }
 
 export interface TokenLifetimes {
@@ -121,6 +136,21 @@ function readLifetimes(r: Reader): TokenLifetimes {
   };
 }
 
+function readLockout(r: Reader): LockoutPolicy {
+  const day = 86400;
+  const policy = {
+    threshold: r.int('POSTERN_LOCKOUT_THRESHOLD', 5, 1, 1000),
+    windowSeconds: r.int('POSTERN_LOCKOUT_WINDOW_SECONDS', 900, 1, 30 * day),
+    lockSeconds: r.int('POSTERN_LOCKOUT_SECONDS', 900, 1, 30 * day),
+    maxLockSeconds: r.int('POSTERN_LOCKOUT_MAX_SECONDS', day, 1, 365 * day),
+    accountThreshold: r.int('POSTERN_ACCOUNT_LOCKOUT_THRESHOLD', 20, 1, 100_000),
+    ipFailureLimit: r.int('POSTERN_IP_FAILURE_LIMIT', 50, 1, 1_000_000),
+    reveal: r.bool('POSTERN_LOCKOUT_REVEAL', false),
+  };
+  if (policy.maxLockSeconds < policy.lockSeconds) r.problems.push('POSTERN_LOCKOUT_MAX_SECONDS must not be less than POSTERN_LOCKOUT_SECONDS');
+  return policy;
+}
+
 /** Reads and checks every setting at once; throws one ConfigError listing every problem. */
 export function loadConfig(env: Env): Config {
   const r = new Reader(env);
@@ -149,6 +179,7 @@ export function loadConfig(env: Env): Config {
     },
     sweepIntervalSeconds: r.int('POSTERN_SWEEP_INTERVAL_SECONDS', 300, 1, 86400),
     ttl: readLifetimes(r),
+    lockout: readLockout(r),
   };
   if (r.problems.length > 0) throw new ConfigError(r.problems);
   return Object.freeze(config);

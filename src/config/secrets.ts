@@ -10,6 +10,8 @@ export interface DerivedKeys {
   readonly keyEncryptionKey: Buffer;
   readonly clientSecretKey: Buffer;
   readonly csrfKey: Buffer;
+  /** Keys throttle rows for sign-in names that match no account, so typed text is not stored. */
+  readonly throttleKey: Buffer;
 }
 
 export function deriveKeys(secret: string): DerivedKeys {
@@ -19,6 +21,7 @@ export function deriveKeys(secret: string): DerivedKeys {
     keyEncryptionKey: derive('postern key encryption v1'),
     clientSecretKey: derive('postern client secret hmac v1'),
     csrfKey: derive('postern csrf v1'),
+    throttleKey: derive('postern throttle v1'),
   };
 }
 

@@ -54,11 +54,37 @@ export interface SigningKeyTable {
   retire_after: Timestamp | null;
 }
 
+export type ThrottleScope = 'account_ip' | 'account' | 'device' | 'ip';
+
+export interface LoginThrottleTable {
+  scope: ThrottleScope;
+  key: string;
+  account_id: string | null;
+  failures: ColumnType<number, number | undefined, number>;
+  window_started_at: Timestamp;
+  locked_until: Timestamp | null;
+  lockouts: ColumnType<number, number | undefined, number>;
+  updated_at: Timestamp;
+}
+
+export interface AuditEventTable {
+  id: ColumnType<string, never, never>;
+  at: Timestamp;
+  type: string;
+  account_id: string | null;
+  client_id: string | null;
+  ip: string | null;
+  user_agent: string | null;
+  details: Json<Record<string, unknown>>;
+}
+
 export interface Database {
   oidc_payloads: OidcPayloadTable;
   clients: ClientTable;
   accounts: AccountTable;
   signing_keys: SigningKeyTable;
+  login_throttles: LoginThrottleTable;
+  audit_events: AuditEventTable;
 }
 
 export type AccountRow = Selectable<AccountTable>;
@@ -66,3 +92,5 @@ export type NewAccountRow = Insertable<AccountTable>;
 export type AccountUpdate = Updateable<AccountTable>;
 export type ClientRow = Selectable<ClientTable>;
 export type SigningKeyRow = Selectable<SigningKeyTable>;
+export type LoginThrottleRow = Selectable<LoginThrottleTable>;
+export type AuditEventRow = Selectable<AuditEventTable>;

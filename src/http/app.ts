@@ -6,6 +6,7 @@ import Koa from 'koa';
 import type Provider from 'oidc-provider';
 
 import type { AccountService } from '../accounts/account.service.ts';
+import type { SignInService } from '../accounts/sign-in.service.ts';
 import type { Config } from '../config/config.ts';
 import type { Logger } from '../shared/logger.ts';
 import { demoRoutes } from './demo.routes.ts';
@@ -21,6 +22,7 @@ export interface HttpDeps {
   readonly views: Views;
   readonly provider: () => Provider;
   readonly accounts: AccountService;
+  readonly signIn: SignInService;
   readonly csrfKey: Buffer;
   readonly cookieKeys: readonly string[];
   readonly ready: () => Promise<{ ok: boolean; checks: Record<string, boolean> }>;
@@ -77,7 +79,10 @@ export function createHttpApp(deps: HttpDeps): Koa {
   app.use(securityHeaders({ https: secure }));
   app.use(errorPages(deps.views, deps.logger));
   app.use(delegateToEngine(deps.provider));
-  const routers = [siteRoutes(deps), interactionRoutes(deps)];
+  const routers = [
+    siteRoutes(deps),
+    interactionRoutes({ ...deps, secureCookies: secure, revealLockout: deps.config.lockout.reveal }),
+  ];
   if (deps.config.demo) routers.push(demoRoutes({ issuer: deps.config.issuer, views: deps.views, secure }));
   for (const router of routers) app.use(router.routes()).use(router.allowedMethods());
   return app;

@@ -29,7 +29,8 @@ export function errorPages(views: Views, logger: Logger): Middleware {
       }
       const status = e.status ?? e.statusCode ?? 500;
       if (status >= 500) log.error({ err: error }, 'request failed');
-      const code = e.error ?? (status >= 500 ? 'server_error' : 'invalid_request');
+      // The engine's SessionNotFound: the sign-in page outlived its interaction (or its cookie).
+      const code = (error as Error).name === 'SessionNotFound' ? 'session_not_found' : e.error ?? (status >= 500 ? 'server_error' : 'invalid_request');
       const description = status < 500 ? (e.error_description ?? (error as Error).message) : undefined;
       sendPage(ctx, views, 'error', errorPageData(code, description, ctx.state.requestId), status);
     }

@@ -4,20 +4,26 @@ import type Provider from 'oidc-provider';
 import type { InteractionResults } from 'oidc-provider';
 
 import type { AccountService } from '../accounts/account.service.ts';
-import type { Logger } from '../shared/logger.ts';
+import type { SignInService } from '../accounts/sign-in.service.ts';
 import { checkCsrf, csrfToken } from './csrf.ts';
+import { readDevices, rememberDevice } from './device-cookie.ts';
 import { readForm } from './form-body.ts';
 import { sendPage, type Views } from './views.ts';
 
 export interface InteractionDeps {
   readonly provider: () => Provider;
   readonly accounts: AccountService;
+  readonly signIn: SignInService;
   readonly views: Views;
   readonly csrfKey: Buffer;
+  readonly secureCookies: boolean;
+  /** POSTERN_LOCKOUT_REVEAL: say "locked" rather than the generic message. */
+  readonly revealLockout: boolean;
 }
 
 /** One message whatever the reason (unknown user, wrong password, disabled): no enumeration. */
 export const LOGIN_FAILED_MESSAGE = 'The username or password is incorrect.';
+const LOCKED_MESSAGE = 'This account is temporarily locked after too many failed sign-ins. Try again later.';
 
 type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
 
@@ -77,15 +83,31 @@ async function login(ctx: Context, deps: InteractionDeps): Promise<void> {
   const { details, form } = await postedForm(ctx, deps);
   if (details.prompt.name !== 'login') return renderPrompt(ctx, deps, details);
   const username = (form.username ?? '').trim();
-  const result = await deps.accounts.authenticate(username, form.password ?? '');
-  const logger = ctx.state.logger as Logger;
-  if (!result.ok) {
-    logger.info({ reason: result.reason, accountId: result.account?.id }, 'sign-in failed');
-    return renderPrompt(ctx, deps, details, { error: LOGIN_FAILED_MESSAGE, username });
+  const outcome = await deps.signIn.attempt({
+    login: username,
+    password: form.password ?? '',
+    ip: ctx.ip,
+    userAgent: ctx.get('user-agent'),
+    clientId: String(details.params.client_id),
+    devices: readDevices(ctx),
+  });
+  if (outcome.kind === 'throttled') {
+    ctx.set('Retry-After', String(outcome.retryAfterSeconds));
+    const minutes = Math.ceil(outcome.retryAfterSeconds / 60);
+    return sendPage(ctx, deps.views, 'error', {
+      heading: 'Too many attempts',
+      message: `Too many failed sign-ins came from your network. Try again in ${minutes} minute${minutes === 1 ? '' : 's'}.`,
+      code: 'too_many_attempts',
+      requestId: ctx.state.requestId,
+    }, 429);
   }
-  logger.info({ accountId: result.account.id }, 'sign-in succeeded');
+  if (outcome.kind !== 'success') {
+    const error = outcome.kind === 'locked' && deps.revealLockout ? LOCKED_MESSAGE : LOGIN_FAILED_MESSAGE;
+    return renderPrompt(ctx, deps, details, { error, username });
+  }
+  rememberDevice(ctx, outcome.account.id, outcome.device, deps.secureCookies);
   // remember=false makes the session cookie last only as long as the browser.
-  await finish(ctx, deps, { login: { accountId: result.account.id, amr: ['pwd'], remember: form.remember === 'yes' } });
+  await finish(ctx, deps, { login: { accountId: outcome.account.id, amr: ['pwd'], remember: form.remember === 'yes' } });
 }
 
 async function confirm(ctx: Context, deps: InteractionDeps): Promise<void> {

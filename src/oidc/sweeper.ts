@@ -1,5 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 
+import { deleteStaleThrottles } from '../accounts/throttle.repository.ts';
 import type { Database } from '../db/tables.ts';
 import type { Clock } from '../shared/clock.ts';
 import type { Logger } from '../shared/logger.ts';
@@ -25,12 +26,25 @@ export interface Sweeper {
   stop(): Promise<void>;
 }
 
-export function startSweeper(deps: { db: Kysely<Database>; clock: Clock; logger: Logger; intervalSeconds: number }): Sweeper {
+export function startSweeper(deps: {
+  db: Kysely<Database>;
+  clock: Clock;
+  logger: Logger;
+  intervalSeconds: number;
+  /** Sign-in counters untouched for this long (window and longest lock passed) are deleted too. */
+  throttleRetentionSeconds: number;
+}): Sweeper {
   let running: Promise<void> | undefined;
+  const sweep = async () => {
+    const records = await sweepExpired(deps.db, deps.clock);
+    const before = new Date(deps.clock.now().getTime() - deps.throttleRetentionSeconds * 1000);
+    const throttles = await deleteStaleThrottles(deps.db, before);
+    return records + throttles;
+  };
   const run = () => {
     if (running) return;
-    running = sweepExpired(deps.db, deps.clock)
-      .then((n) => { if (n > 0) deps.logger.debug({ deleted: n }, 'swept expired provider records'); })
+    running = sweep()
+      .then((n) => { if (n > 0) deps.logger.debug({ deleted: n }, 'swept expired records'); })
       .catch((error: Error) => deps.logger.warn({ err: error.message }, 'sweeping expired records failed; will retry'))
       .finally(() => { running = undefined; });
   };

@@ -18,6 +18,8 @@ export class Browser {
   readonly cookies = new Map<string, StoredCookie>();
   /** URLs starting with one of these are returned, not fetched (a relying party's callback). */
   readonly stopAt: string[];
+  /** Sent with every request (e.g. X-Forwarded-For, to play a client at another address). */
+  headers: Record<string, string> = {};
 
   constructor(stopAt: string[] = []) {
     this.stopAt = stopAt;
@@ -58,7 +60,7 @@ export class Browser {
       if (this.stopAt.some((prefix) => current.href.startsWith(prefix))) {
         return { url: current.href, status: 0, headers: new Headers(), text: '' };
       }
-      const headers: Record<string, string> = { accept: 'text/html', ...init.headers };
+      const headers: Record<string, string> = { accept: 'text/html', ...this.headers, ...init.headers };
       const cookie = this.#cookieHeader(current);
       if (cookie) headers.cookie = cookie;
       if (body !== undefined) headers['content-type'] = 'application/x-www-form-urlencoded';

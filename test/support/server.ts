@@ -3,6 +3,7 @@ import { Writable } from 'node:stream';
 
 import { loadConfig } from '../../src/config/config.ts';
 import { startServer, type RunningServer } from '../../src/server.ts';
+import type { Clock } from '../../src/shared/clock.ts';
 import { createLogger } from '../../src/shared/logger.ts';
 import type { TestDatabase } from './database.ts';
 
@@ -26,7 +27,23 @@ export interface TestServer extends RunningServer {
 }
 
 /** Boots the real app (real database, real HTTP listener) the way `postern serve` does. */
-export async function startTestServer(database: TestDatabase, env: Record<string, string> = {}): Promise<TestServer> {
+export interface TestServerOptions {
+  /** Our clock (lockouts, expiry); the protocol engine keeps reading Date.now(). */
+  readonly clock?: Clock;
+  /** Share another instance's open database (two instances over one embedded database). */
+  readonly shareDatabaseOf?: TestServer;
+}
+
+/** A clock the test moves forward by hand, on top of the real time. */
+export function createTestClock(): Clock & { advance(seconds: number): void } {
+  let offsetMs = 0;
+  return {
+    now: () => new Date(Date.now() + offsetMs),
+    advance(seconds) { offsetMs += seconds * 1000; },
+  };
+}
+
+export async function startTestServer(database: TestDatabase, env: Record<string, string> = {}, options: TestServerOptions = {}): Promise<TestServer> {
   const port = Number(env.PORT ?? await freePort());
   const issuer = env.POSTERN_ISSUER ?? `http://127.0.0.1:${port}`;
   const config = loadConfig({
@@ -49,6 +66,9 @@ export async function startTestServer(database: TestDatabase, env: Record<string
     },
   });
   const logger = createLogger({ level: config.logLevel, destination });
-  const running = await startServer(config, logger);
+  const running = await startServer(config, logger, {
+    ...(options.clock ? { clock: options.clock } : {}),
+    ...(options.shareDatabaseOf ? { database: options.shareDatabaseOf.container.db } : {}),
+  });
   return Object.assign(running, { issuer, logs });
 }

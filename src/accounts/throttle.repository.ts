@@ -1,0 +1,103 @@
+import { sql, type Kysely } from 'kysely';
+
+import type { Database, ThrottleScope } from '../db/tables.ts';
+
+// Sign-in counters. Every change is ONE statement, so any number of instances and concurrent
+// requests see one consistent count (a read-modify-write would let parallel guesses slip
+// past the threshold).
+
+export interface ThrottleKey {
+  readonly scope: ThrottleScope;
+  readonly key: string;
+  readonly accountId: string | null;
+}
+
+export interface ThrottleState {
+  readonly failures: number;
+  readonly windowStartedAt: Date;
+  readonly lockedUntil: Date | null;
+  readonly lockouts: number;
+}
+
+/**
+ * Charges one attempt before the password is checked. Returns false, charging nothing, when
+ * the key is locked or has used up `limit` attempts in the current window.
+ */
+export async function chargeAttempt(db: Kysely<Database>, k: ThrottleKey, now: Date, windowSeconds: number, limit: number): Promise<boolean> {
+  const windowStart = new Date(now.getTime() - windowSeconds * 1000);
+  const result = await sql<{ failures: number }>`
+    insert into login_throttles as t (scope, key, account_id, failures, window_started_at, updated_at)
+    values (${k.scope}, ${k.key}, ${k.accountId}, 1, ${now}, ${now})
+    on conflict (scope, key) do update set
+      failures = case when t.window_started_at <= ${windowStart} then 1 else t.failures + 1 end,
+      window_started_at = case when t.window_started_at <= ${windowStart} then ${now} else t.window_started_at end,
+      updated_at = ${now}
+    where t.locked_until is null and (t.window_started_at <= ${windowStart} or t.failures < ${limit})
+    returning failures`.execute(db);
+  return result.rows.length === 1;
+}
+
+/** Gives back a charged attempt that turned out not to be a failure. */
+export async function refundAttempt(db: Kysely<Database>, k: ThrottleKey, now: Date): Promise<void> {
+  await db.updateTable('login_throttles')
+    .set({ failures: sql<number>`greatest(failures - 1, 0)`, updated_at: now })
+    .where('scope', '=', k.scope).where('key', '=', k.key)
+    .execute();
+}
+
+/**
+ * After a failed attempt: locks the key when its failures reached the threshold. Only one of
+ * several concurrent callers gets the row back; the lock lasts base·2^(lockouts so far), capped.
+ */
+export async function lockIfExhausted(
+  db: Kysely<Database>, k: ThrottleKey, now: Date, threshold: number, baseSeconds: number, maxSeconds: number,
+): Promise<Date | undefined> {
+  const result = await sql<{ locked_until: Date }>`
+    update login_throttles set
+      locked_until = ${now}::timestamptz + make_interval(secs => least(${baseSeconds}::float8 * power(2, lockouts), ${maxSeconds}::float8)),
+      lockouts = lockouts + 1,
+      failures = 0,
+      updated_at = ${now}
+    where scope = ${k.scope} and key = ${k.key} and failures >= ${threshold} and locked_until is null
+    returning locked_until`.execute(db);
+  return result.rows[0]?.locked_until;
+}
+
+/** Ends a lock whose time is up; returns true to exactly one caller, which reports it. */
+export async function releaseExpiredLock(db: Kysely<Database>, k: ThrottleKey, now: Date): Promise<boolean> {
+  const result = await db.updateTable('login_throttles')
+    .set({ locked_until: null, updated_at: now })
+    .where('scope', '=', k.scope).where('key', '=', k.key)
+    .where('locked_until', '<=', now)
+    .executeTakeFirst();
+  return result.numUpdatedRows > 0n;
+}
+
+export async function readThrottle(db: Kysely<Database>, k: ThrottleKey): Promise<ThrottleState | undefined> {
+  const row = await db.selectFrom('login_throttles').selectAll()
+    .where('scope', '=', k.scope).where('key', '=', k.key).executeTakeFirst();
+  return row && { failures: row.failures, windowStartedAt: row.window_started_at, lockedUntil: row.locked_until, lockouts: row.lockouts };
+}
+
+/** A success clears the counters (and the back-off) of the keys it names. */
+export async function clearThrottles(db: Kysely<Database>, keys: readonly ThrottleKey[]): Promise<void> {
+  for (const k of keys) {
+    await db.deleteFrom('login_throttles').where('scope', '=', k.scope).where('key', '=', k.key).execute();
+  }
+}
+
+/** `postern user unlock`: every lock and counter of one account, on every scope. */
+export async function clearAccountThrottles(db: Kysely<Database>, accountId: string): Promise<number> {
+  const result = await db.deleteFrom('login_throttles')
+    .where('account_id', '=', accountId).where('scope', '!=', 'ip').executeTakeFirst();
+  return Number(result.numDeletedRows);
+}
+
+/** Old counters are useless after their window and lock: the sweeper deletes them. */
+export async function deleteStaleThrottles(db: Kysely<Database>, before: Date): Promise<number> {
+  const result = await db.deleteFrom('login_throttles')
+    .where('updated_at', '<', before)
+    .where((eb) => eb.or([eb('locked_until', 'is', null), eb('locked_until', '<', before)]))
+    .executeTakeFirst();
+  return Number(result.numDeletedRows);
+}

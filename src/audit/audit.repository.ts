@@ -1,0 +1,39 @@
+import type { Kysely } from 'kysely';
+
+import type { AuditEventRow, Database } from '../db/tables.ts';
+import type { AuditEvent, AuditEventInput, AuditQuery } from './audit-event.ts';
+
+function toEvent(row: AuditEventRow): AuditEvent {
+  return {
+    id: String(row.id),
+    at: row.at,
+    type: row.type as AuditEvent['type'],
+    accountId: row.account_id,
+    clientId: row.client_id,
+    ip: row.ip,
+    userAgent: row.user_agent,
+    details: row.details,
+  };
+}
+
+export async function insertAuditEvent(db: Kysely<Database>, at: Date, event: AuditEventInput): Promise<void> {
+  await db.insertInto('audit_events').values({
+    at,
+    type: event.type,
+    account_id: event.accountId ?? null,
+    client_id: event.clientId ?? null,
+    ip: event.ip ?? null,
+    user_agent: event.userAgent?.slice(0, 512) ?? null,
+    details: JSON.stringify(event.details ?? {}),
+  }).execute();
+}
+
+/** Newest first. */
+export async function queryAuditEvents(db: Kysely<Database>, query: AuditQuery): Promise<AuditEvent[]> {
+  let q = db.selectFrom('audit_events').selectAll();
+  if (query.accountId) q = q.where('account_id', '=', query.accountId);
+  if (query.type) q = q.where('type', '=', query.type);
+  if (query.since) q = q.where('at', '>=', query.since);
+  const rows = await q.orderBy('at', 'desc').orderBy('id', 'desc').limit(query.limit ?? 100).execute();
+  return rows.map(toEvent);
+}

@@ -1,0 +1,40 @@
+import { randomBytes } from 'node:crypto';
+
+import type { Context } from 'koa';
+
+// OWASP "device cookies": after a successful sign-in the browser gets a signed, HttpOnly
+// cookie naming the account and a random device id. Attempts that carry it are counted on
+// their own, so an attacker's failures cannot lock the owner's browser out.
+const NAME = 'postern_device';
+const MAX_ACCOUNTS = 5;
+const MAX_AGE_MS = 180 * 86400 * 1000;
+
+export interface TrustedDevice {
+  readonly accountId: string;
+  readonly deviceId: string;
+}
+
+export function readDevices(ctx: Context): TrustedDevice[] {
+  try {
+    // `signed: true`: a cookie whose signature does not verify under our keys reads as absent.
+    const raw = ctx.cookies.get(NAME, { signed: true });
+    if (!raw) return [];
+    const parsed = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8')) as unknown;
+    if (!Array.isArray(parsed)) return [];
+    return parsed
+      .filter((e): e is { a: string; d: string } => typeof e?.a === 'string' && typeof e?.d === 'string')
+      .map((e) => ({ accountId: e.a, deviceId: e.d }));
+  } catch {
+    return [];
+  }
+}
+
+/** Remembers this browser as a trusted device of the account (newest first, a few accounts at most). */
+export function rememberDevice(ctx: Context, accountId: string, known: TrustedDevice | undefined, secure: boolean): void {
+  const device = known ?? { accountId, deviceId: randomBytes(16).toString('base64url') };
+  const others = readDevices(ctx).filter((d) => d.accountId !== accountId);
+  const entries = [device, ...others].slice(0, MAX_ACCOUNTS).map((d) => ({ a: d.accountId, d: d.deviceId }));
+  ctx.cookies.set(NAME, Buffer.from(JSON.stringify(entries)).toString('base64url'), {
+    signed: true, httpOnly: true, sameSite: 'lax', secure, path: '/interaction', maxAge: MAX_AGE_MS, overwrite: true,
+  });
+}

@@ -1,0 +1,258 @@
+import type { Kysely } from 'kysely';
+import * as oidc from 'openid-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import type { Database } from '../../src/db/tables.ts';
+import type { Browser, Page } from '../support/browser.ts';
+import { createTestDatabase, type TestDatabase } from '../support/database.ts';
+import { discover, newBrowser, REDIRECT_URI, startAuthorization } from '../support/relying-party.ts';
+import { createTestClock, startTestServer, type TestServer } from '../support/server.ts';
+
+// Sign-in protection through the real login page, with the default policy (5 per account and
+// IP, 20 per account, 50 per IP, 900 s window and lock, doubling up to a day). Each test plays
+// clients at their own addresses (X-Forwarded-For, trusted here) and moves our clock instead
+// of sleeping.
+
+const PASSWORD = 'a very good passphrase';
+const GENERIC = 'The username or password is incorrect.';
+const clock = createTestClock();
+let db: TestDatabase;
+let server: TestServer;
+let config: oidc.Configuration;
+let nextIp = 1;
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  server = await startTestServer(db, { POSTERN_TRUST_PROXY: 'true' }, { clock });
+  await server.container.clients.create({ clientId: 'app', public: true, grantTypes: ['authorization_code'], redirectUris: [REDIRECT_URI], firstParty: true });
+  config = await discover(server.issuer, 'app');
+});
+
+afterAll(async () => {
+  await server?.close();
+  await db?.drop();
+});
+
+const sql = () => server.container.db.db as Kysely<Database>;
+
+async function newUser(name: string) {
+  return server.container.accounts.create({ username: name, email: `${name}@example.com`, password: PASSWORD });
+}
+
+/** A browser at its own address, on the login page of a fresh sign-in. */
+async function client(ip = `10.0.0.${nextIp++}`): Promise<{ browser: Browser; page: Page }> {
+  const browser = newBrowser();
+  browser.headers['x-forwarded-for'] = ip;
+  const { page } = await startAuthorization(browser, config);
+  expect(page.url).toContain('/interaction/');
+  return { browser, page };
+}
+
+/** Posts the login form; returns the answer, or a fresh login page after a success. */
+async function attempt(c: { browser: Browser; page: Page }, username: string, password: string): Promise<Page> {
+  const answer = await c.browser.submit(c.page, '/login', { username, password });
+  if (answer.url.startsWith(REDIRECT_URI)) {
+    c.page = (await startAuthorization(c.browser, config, { prompt: 'login' })).page;
+  } else if (answer.status === 401) {
+    c.page = answer;
+  }
+  return answer;
+}
+
+const signedIn = (page: Page) => page.url.startsWith(REDIRECT_URI);
+
+async function events(type: string, accountId?: string) {
+  await server.container.audit.flush();
+  return server.container.audit.query({ type, ...(accountId ? { accountId } : {}), limit: 1000 });
+}
+
+describe('per account and client IP', () => {
+  it('locks after exactly the threshold, refuses the right password while locked, and lets it in after', async () => {
+    const user = await newUser('lock1');
+    const c = await client();
+    for (let i = 1; i <= 4; i++) expect((await attempt(c, 'lock1', `wrong ${i}`)).status).toBe(401);
+    expect(await events('lockout.started', user.id)).toHaveLength(0);
+    expect((await attempt(c, 'lock1', 'wrong 5')).status).toBe(401);
+    const started = await events('lockout.started', user.id);
+    expect(started).toHaveLength(1);
+    expect(started[0]!.details).toMatchObject({ scope: 'account_ip' });
+
+    const locked = await attempt(c, 'lock1', PASSWORD);
+    expect(signedIn(locked)).toBe(false);
+    expect(locked.status).toBe(401);
+    expect(locked.text).toContain(GENERIC);
+    // The password was not even checked.
+    const [last] = await events('login.failed', user.id);
+    expect(last!.details).toMatchObject({ reason: 'locked' });
+
+    clock.advance(899);
+    expect(signedIn(await attempt(c, 'lock1', PASSWORD))).toBe(false);
+    clock.advance(2);
+    expect(signedIn(await attempt(c, 'lock1', PASSWORD))).toBe(true);
+    expect(await events('lockout.ended', user.id)).toHaveLength(1);
+  });
+
+  it('doubles the lock each time it is repeated', async () => {
+    const user = await newUser('lock2');
+    const c = await client();
+    const lockFor = async () => {
+      for (let i = 0; i < 5; i++) await attempt(c, 'lock2', 'wrong');
+      const [latest] = await events('lockout.started', user.id);
+      return Math.round((Date.parse(latest!.details.until as string) - clock.now().getTime()) / 1000);
+    };
+    expect(await lockFor()).toBeCloseTo(900, -1);
+    clock.advance(901);
+    expect(await lockFor()).toBeCloseTo(1800, -1);
+    clock.advance(1801);
+    c.page = (await startAuthorization(c.browser, config)).page;
+    expect(await lockFor()).toBeCloseTo(3600, -1);
+    clock.advance(3601);
+    // Our clock also ages the sign-in page itself (interactions live an hour): start a new one.
+    c.page = (await startAuthorization(c.browser, config)).page;
+    expect(signedIn(await attempt(c, 'lock2', PASSWORD))).toBe(true);
+  });
+
+  it('a success resets the count', async () => {
+    await newUser('reset1');
+    const c = await client();
+    for (let i = 0; i < 4; i++) await attempt(c, 'reset1', 'wrong');
+    expect(signedIn(await attempt(c, 'reset1', PASSWORD))).toBe(true);
+    for (let i = 0; i < 4; i++) await attempt(c, 'reset1', 'wrong');
+    expect(signedIn(await attempt(c, 'reset1', PASSWORD))).toBe(true);
+  });
+
+  it('a lock for one address leaves the owner at another address alone', async () => {
+    await newUser('split1');
+    const attacker = await client();
+    for (let i = 0; i < 6; i++) await attempt(attacker, 'split1', 'wrong');
+    expect(signedIn(await attempt(attacker, 'split1', PASSWORD))).toBe(false);
+    expect(signedIn(await attempt(await client(), 'split1', PASSWORD))).toBe(true);
+  });
+});
+
+describe('per account across addresses, and the device cookie', () => {
+  it('locks the account for everyone after 20 failures, except the browser that signed in before', async () => {
+    const user = await newUser('target');
+    const owner = await client();
+    expect(signedIn(await attempt(owner, 'target', PASSWORD))).toBe(true); // the owner's browser gets a device cookie
+    expect(owner.browser.cookies.has('postern_device')).toBe(true);
+
+    // A distributed guesser: four failures from each of five addresses, never tripping the per-IP lock.
+    for (let a = 0; a < 5; a++) {
+      const bot = await client();
+      for (let i = 0; i < 4; i++) await attempt(bot, 'target', `guess ${a}-${i}`);
+    }
+    const started = await events('lockout.started', user.id);
+    expect(started.map((e) => e.details.scope)).toEqual(['account']);
+
+    // Even with the right password, nobody new gets in ...
+    expect(signedIn(await attempt(await client(), 'target', PASSWORD))).toBe(false);
+    // ... but the owner's own browser does, from wherever it is now.
+    owner.browser.headers['x-forwarded-for'] = `10.9.9.${nextIp++}`;
+    expect(signedIn(await attempt(owner, 'target', PASSWORD))).toBe(true);
+    const [success] = await events('login.succeeded', user.id);
+    expect(success!.details).toMatchObject({ device: 'trusted' });
+  });
+
+  it('a forged device cookie counts for nothing', async () => {
+    await newUser('target2');
+    for (let a = 0; a < 5; a++) {
+      const bot = await client();
+      for (let i = 0; i < 4; i++) await attempt(bot, 'target2', 'guess');
+    }
+    const forger = await client();
+    forger.browser.cookies.set('postern_device', { value: Buffer.from(JSON.stringify([{ a: 'x', d: 'y' }])).toString('base64url'), path: '/interaction', expires: undefined });
+    forger.browser.cookies.set('postern_device.sig', { value: 'forged', path: '/interaction', expires: undefined });
+    expect(signedIn(await attempt(forger, 'target2', PASSWORD))).toBe(false);
+  });
+});
+
+describe('per client IP across accounts (spraying)', () => {
+  it('answers 429 with Retry-After after 50 failures, without checking passwords', async () => {
+    await newUser('sprayed');
+    const ip = `10.50.0.${nextIp++}`;
+    const c = await client(ip);
+    for (let i = 0; i < 50; i++) expect((await attempt(c, `nobody${i}`, 'Winter2026!')).status).toBe(401);
+    const failuresBefore = (await events('login.failed')).length;
+    const throttled = await attempt(c, 'sprayed', PASSWORD);
+    expect(throttled.status).toBe(429);
+    const retryAfter = Number(throttled.headers.get('retry-after'));
+    expect(retryAfter).toBeGreaterThan(0);
+    expect(retryAfter).toBeLessThanOrEqual(900);
+    expect(throttled.text).toContain('Too many');
+    expect((await events('login.failed')).length).toBe(failuresBefore); // nothing was checked
+    expect((await events('ip.throttled')).some((e) => e.ip === ip)).toBe(true);
+
+    clock.advance(retryAfter + 1);
+    expect(signedIn(await attempt(c, 'sprayed', PASSWORD))).toBe(true);
+  });
+});
+
+describe('no account enumeration', () => {
+  it('locked, wrong password, unknown user and disabled look the same', async () => {
+    await newUser('same-locked');
+    const disabled = await newUser('same-disabled');
+    await server.container.accounts.setDisabled(disabled.username, true);
+    await newUser('same-wrong');
+    const lockedClient = await client();
+    for (let i = 0; i < 5; i++) await attempt(lockedClient, 'same-locked', 'wrong');
+
+    const normalise = (p: Page, username: string) => ({
+      status: p.status,
+      text: p.text
+        .replace(/\/interaction\/[A-Za-z0-9_-]+/g, '/interaction/UID')
+        .replace(/name="csrf" value="[^"]*"/g, 'csrf')
+        .replaceAll(`value="${username}"`, 'value="USERNAME"'),
+    });
+    const answers = [
+      normalise(await attempt(lockedClient, 'same-locked', PASSWORD), 'same-locked'),
+      normalise(await attempt(await client(), 'same-wrong', 'wrong'), 'same-wrong'),
+      normalise(await attempt(await client(), 'same-nobody', 'wrong'), 'same-nobody'),
+      normalise(await attempt(await client(), 'same-disabled', PASSWORD), 'same-disabled'),
+    ];
+    expect(answers[0]!.status).toBe(401);
+    expect(answers[0]!.text).toContain(GENERIC);
+    for (const answer of answers.slice(1)) expect(answer).toEqual(answers[0]);
+  });
+
+  it('unknown names lock like real ones, so a lock reveals nothing', async () => {
+    const c = await client();
+    for (let i = 0; i < 5; i++) await attempt(c, 'ghost', 'wrong');
+    const [latest] = await events('login.failed');
+    await attempt(c, 'ghost', 'wrong');
+    const [after] = await events('login.failed');
+    expect(latest!.details).toMatchObject({ reason: 'unknown_account' });
+    expect(after!.details).toMatchObject({ reason: 'locked' });
+  });
+});
+
+describe('audit log', () => {
+  it('records account and client changes', async () => {
+    const user = await newUser('audited');
+    await server.container.accounts.setDisabled('audited', true);
+    await server.container.accounts.setDisabled('audited', false);
+    await server.container.accounts.setPassword('audited', 'an entirely new passphrase');
+    await server.container.accounts.unlock('audited');
+    await server.container.clients.create({ clientId: 'audited-app', grantTypes: ['client_credentials'] });
+    await server.container.clients.delete('audited-app');
+    await server.container.audit.flush();
+    const types = (await server.container.audit.query({ accountId: user.id })).map((e) => e.type).reverse();
+    expect(types).toEqual(['account.created', 'account.disabled', 'account.enabled', 'account.password_changed', 'account.unlocked']);
+    const clientEvents = (await events('client.created')).concat(await events('client.deleted')).filter((e) => e.clientId === 'audited-app');
+    expect(clientEvents.map((e) => e.type).sort()).toEqual(['client.created', 'client.deleted']);
+  });
+
+  it('a login records who, from where, with which browser', async () => {
+    const user = await newUser('whoami');
+    const c = await client('10.77.0.1');
+    c.browser.headers['user-agent'] = 'TestBrowser/1.0';
+    await attempt(c, 'whoami', PASSWORD);
+    const [event] = await events('login.succeeded', user.id);
+    expect(event).toMatchObject({ ip: '10.77.0.1', userAgent: 'TestBrowser/1.0', clientId: 'app' });
+  });
+
+  it('stores counters in the database, where every instance sees them', async () => {
+    const rows = await sql().selectFrom('login_throttles').select(['scope']).execute();
+    for (const scope of ['account_ip', 'account', 'ip']) expect(rows.map((r) => r.scope)).toContain(scope);
+  });
+});
