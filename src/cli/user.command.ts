@@ -185,4 +185,18 @@ const setPassword: Command = {
   },
 };
 
-export const userCommands: readonly Command[] = [create, list, show, setDisabledCommand(true), setDisabledCommand(false), setPassword];
+const unlock: Command = {
+  name: 'user unlock',
+  summary: 'clear a user\'s sign-in lockout and failure counters',
+  usage: 'Usage: postern user unlock USER\n\nUSER is a username, an email address or an account id.',
+  options: {},
+  positionals: ['USER'],
+  async run({ positionals }, ctx) {
+    const { account, cleared } = await withServices(ctx, (c) => c.accounts.unlock(positionals[0]!));
+    ctx.io.out(`unlocked user "${account.username}" (${cleared} lock(s) or counter(s) cleared)`);
+  },
+};
+
+export const userCommands: readonly Command[] = [
+  create, list, show, setDisabledCommand(true), setDisabledCommand(false), setPassword, unlock,
+];
