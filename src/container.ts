@@ -57,14 +57,22 @@ export interface Container {
   close(): Promise<void>;
 }
 
-async function prepareSchema(config: Config, db: DatabaseHandle, logger: Logger): Promise<boolean> {
+async function prepareSchema(config: Config, db: DatabaseHandle, logger: Logger): Promise<void> {
   if (db.engine === 'pglite' || config.migrateOnStart) {
-    const { applied, fresh } = await migrateToLatest(db.db);
+    const { applied } = await migrateToLatest(db.db);
     if (applied.length) logger.info({ applied }, 'database migrated');
-    return fresh;
+    return;
   }
   await assertSchemaCurrent(db.db);
-  return false;
+}
+
+/** New for the demo's purposes: nobody has added an account or a client yet. */
+async function isEmpty(db: DatabaseHandle): Promise<boolean> {
+  const [accounts, clients] = await Promise.all([
+    db.db.selectFrom('accounts').select('id').limit(1).execute(),
+    db.db.selectFrom('clients').select('client_id').limit(1).execute(),
+  ]);
+  return accounts.length === 0 && clients.length === 0;
 }
 
 async function seedDemo(config: Config, accounts: AccountService, clients: ClientService): Promise<DemoSeed> {
@@ -101,7 +109,7 @@ export async function createContainer(config: Config, options: ContainerOptions)
     ? { ...options.database, close: async () => {} }
     : await connectDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, logger, purpose: role === 'server' ? 'postern serve' : 'postern command' });
   try {
-    const fresh = await prepareSchema(config, db, logger);
+    await prepareSchema(config, db, logger);
     const hasher = createPasswordHasher(config.argon2);
     const audit = createAuditLog({ db: db.db, clock, logger });
     const accounts = createAccountService({ db: db.db, hasher, audit });
@@ -126,7 +134,7 @@ export async function createContainer(config: Config, options: ContainerOptions)
       validate: async (metadata) => { await provider.Client.validate(metadata as never); },
       audit,
     });
-    const demoSeed = role === 'server' && fresh && config.demo ? await seedDemo(config, accounts, clients) : undefined;
+    const demoSeed = role === 'server' && config.demo && (await isEmpty(db)) ? await seedDemo(config, accounts, clients) : undefined;
     const app = createHttpApp({
       config, logger, views, accounts, signIn,
       provider: () => provider,

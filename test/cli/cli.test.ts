@@ -1,5 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { spawn } from 'node:child_process';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -8,59 +7,9 @@ import { createPasswordHasher } from '../../src/accounts/password-hasher.ts';
 import { loadConfig } from '../../src/config/config.ts';
 import { createContainer } from '../../src/container.ts';
 import { createLogger } from '../../src/shared/logger.ts';
+import { baseEnv, expectOk, expectOneLineError, ROOT, run, waitForHealth } from '../support/cli.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
-import { freePort, TEST_SECRET } from '../support/server.ts';
-
-// The real `postern` command, spawned as a child process on a real database, as an operator runs it.
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-
-interface Outcome { code: number | null; stdout: string; stderr: string }
-
-function run(args: readonly string[], env: Record<string, string>, input?: string): Promise<Outcome> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['src/cli.ts', ...args], { cwd: ROOT, env, stdio: 'pipe' });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(input ?? '');
-  });
-}
-
-/** A refusal: non-zero, exactly one line on stderr naming the problem, no stack, nothing on stdout. */
-function expectOneLineError(outcome: Outcome, pattern: RegExp, code?: number): void {
-  const lines = outcome.stderr.trimEnd().split('\n');
-  expect(lines, outcome.stderr).toHaveLength(1);
-  expect(lines[0]).toMatch(/^postern: /);
-  expect(lines[0]).toMatch(pattern);
-  expect(outcome.stderr).not.toMatch(/\n\s+at /);
-  expect(outcome.stdout).toBe('');
-  if (code === undefined) expect(outcome.code).not.toBe(0);
-  else expect(outcome.code).toBe(code);
-}
-
-function expectOk(outcome: Outcome): void {
-  expect(outcome.stderr).toBe('');
-  expect(outcome.code).toBe(0);
-}
-
-function baseEnv(database: TestDatabase, extra: Record<string, string> = {}): Record<string, string> {
-  const inherited = Object.fromEntries(['PATH', 'HOME', 'TMPDIR'].flatMap((k) => (process.env[k] ? [[k, process.env[k]]] : [])));
-  return { ...inherited, POSTERN_SECRET: TEST_SECRET, POSTERN_MIGRATE_ON_START: 'true', POSTERN_DEMO: 'false', ...database.env, ...extra };
-}
-
-async function waitForHealth(url: string, server: ChildProcess, output: () => string): Promise<void> {
-  const deadline = Date.now() + 45_000;
-  while (Date.now() < deadline) {
-    if (server.exitCode !== null) throw new Error(`serve exited early: ${output()}`);
-    const ok = await fetch(`${url}/healthz`).then((r) => r.ok, () => false);
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`serve did not become healthy: ${output()}`);
-}
+import { freePort } from '../support/server.ts';
 
 describe('postern CLI', () => {
   let database: TestDatabase;

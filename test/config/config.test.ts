@@ -48,6 +48,15 @@ describe('loadConfig', () => {
           authorizationCode: 60,
           grant: 365 * 86400,
         },
+        lockout: {
+          threshold: 5,
+          windowSeconds: 900,
+          lockSeconds: 900,
+          maxLockSeconds: 86400,
+          accountThreshold: 20,
+          ipFailureLimit: 50,
+          reveal: false,
+        },
       });
     });
 

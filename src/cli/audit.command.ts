@@ -1,0 +1,68 @@
+import { AUDIT_EVENT_TYPES, type AuditEvent } from '../audit/audit-event.ts';
+import { PosternError } from '../shared/errors.ts';
+import { optionalString, UsageError, type CommandSpec } from './args.ts';
+import { table, toJson } from './output.ts';
+import { withServices, type Command } from './runtime.ts';
+
+const spec: CommandSpec = {
+  name: 'audit',
+  summary: 'read the audit log (newest first)',
+  usage: `Usage: postern audit [--account U] [--type T] [--since ISO] [--limit N] [--json]
+
+  --account U     events of one account (username, email or id)
+  --type T        one event type: ${AUDIT_EVENT_TYPES.join(', ')}
+  --since ISO     events at or after this time, e.g. 2026-11-23 or 2026-11-23T08:00:00Z
+  --limit N       at most N events (default 50, at most 10000)
+  --json          machine-readable output`,
+  options: {
+    account: { type: 'string' }, type: { type: 'string' }, since: { type: 'string' },
+    limit: { type: 'string' }, json: { type: 'boolean' },
+  },
+};
+
+function parseLimit(raw: string | undefined): number {
+  if (raw === undefined) return 50;
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw) || n < 1 || n > 10_000) throw new UsageError(`--limit must be a whole number from 1 to 10000 (got "${raw}")`);
+  return n;
+}
+
+function parseSince(raw: string | undefined): Date | undefined {
+  if (raw === undefined) return undefined;
+  const at = new Date(raw);
+  if (Number.isNaN(at.getTime())) throw new UsageError(`--since must be an ISO date or time (got "${raw}")`);
+  return at;
+}
+
+function summary(e: AuditEvent): string {
+  return Object.entries(e.details).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ');
+}
+
+export const auditCommand: Command = {
+  ...spec,
+  async run({ values }, ctx) {
+    const type = optionalString(values, 'type');
+    if (type !== undefined && !(AUDIT_EVENT_TYPES as readonly string[]).includes(type)) {
+      throw new UsageError(`unknown event type "${type}" (one of: ${AUDIT_EVENT_TYPES.join(', ')})`);
+    }
+    const limit = parseLimit(optionalString(values, 'limit'));
+    const since = parseSince(optionalString(values, 'since'));
+    const login = optionalString(values, 'account');
+    const events = await withServices(ctx, async (c) => {
+      const account = login === undefined ? undefined : await c.accounts.findByLogin(login) ?? await c.accounts.findById(login);
+      if (login !== undefined && !account) throw new PosternError('ERR_NOT_FOUND', `no account "${login}"`);
+      return c.audit.query({ ...(account ? { accountId: account.id } : {}), ...(type ? { type } : {}), ...(since ? { since } : {}), limit });
+    });
+    if (values.json) {
+      ctx.io.out(toJson(events));
+      return;
+    }
+    if (events.length === 0) {
+      ctx.io.out('no events');
+      return;
+    }
+    ctx.io.out(table(['AT', 'TYPE', 'ACCOUNT', 'CLIENT', 'IP', 'DETAILS'], events.map((e) => [
+      e.at.toISOString(), e.type, e.accountId ?? '-', e.clientId ?? '-', e.ip ?? '-', summary(e),
+    ])));
+  },
+};
