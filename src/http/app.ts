@@ -71,7 +71,9 @@ function delegateToEngine(provider: () => Provider): Koa.Middleware {
 }
 
 export function createHttpApp(deps: HttpDeps): Koa {
-  const app = new Koa({ proxy: deps.config.trustProxy });
+  // Behind a proxy, trust exactly one hop: the client IP is the X-Forwarded-For entry our proxy
+  // appended (the last one), never one the client wrote itself.
+  const app = new Koa({ proxy: deps.config.trustProxy, maxIpsCount: 1 });
   app.keys = [...deps.cookieKeys];
   app.silent = true;
   const secure = deps.config.issuer.startsWith('https:');

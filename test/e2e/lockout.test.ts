@@ -128,6 +128,19 @@ describe('per account and client IP', () => {
     expect(signedIn(await attempt(attacker, 'split1', PASSWORD))).toBe(false);
     expect(signedIn(await attempt(await client(), 'split1', PASSWORD))).toBe(true);
   });
+
+  it('a client cannot pick its own address: only the entry the proxy appended counts', async () => {
+    const user = await newUser('spoof1');
+    const proxyIp = `10.1.1.${nextIp++}`;
+    const c = await client(proxyIp);
+    for (let i = 0; i < 5; i++) {
+      c.browser.headers['x-forwarded-for'] = `203.0.113.${i}, ${proxyIp}`;
+      await attempt(c, 'spoof1', 'wrong');
+    }
+    const [started] = await events('lockout.started', user.id);
+    expect(started?.ip).toBe(proxyIp);
+    expect(signedIn(await attempt(c, 'spoof1', PASSWORD))).toBe(false);
+  });
 });
 
 describe('per account across addresses, and the device cookie', () => {
