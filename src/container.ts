@@ -10,15 +10,18 @@ import { createSignInService } from './accounts/sign-in.service.ts';
 import { createAuditLog, type AuditLog } from './audit/audit-log.ts';
 import { createClientService, type ClientService } from './clients/client.service.ts';
 import type { Config } from './config/config.ts';
-import { deriveKeys, resolveSecret } from './config/secrets.ts';
+import { deriveKeyEncryptionKey, deriveKeys, resolveSecret } from './config/secrets.ts';
 import { connectDatabase, type DatabaseHandle } from './db/connect.ts';
 import { assertSchemaCurrent, migrateToLatest } from './db/migrator.ts';
 import { createHttpApp } from './http/app.ts';
 import { DEMO_CLIENT_ID, demoRedirectUris } from './http/demo.routes.ts';
 import { createProviderPages } from './http/provider-pages.ts';
 import { createViews } from './http/views.ts';
+import { loadInstallationKey } from './keys/installation-key.ts';
+import type { KeyPolicy } from './keys/key-lifecycle.ts';
 import { createKeyService, type KeyService } from './keys/key.service.ts';
 import { createAdapterClass } from './oidc/adapter.ts';
+import { createKeyRing, type KeyRing } from './oidc/key-ring.ts';
 import { createProvider } from './oidc/provider.ts';
 import { startSweeper, type Sweeper } from './oidc/sweeper.ts';
 import { systemClock, type Clock } from './shared/clock.ts';
@@ -49,6 +52,7 @@ export interface Container {
   readonly accounts: AccountService;
   readonly clients: ClientService;
   readonly keys: KeyService;
+  readonly keyRing: KeyRing;
   readonly audit: AuditLog;
   readonly provider: () => Provider;
   /** Set when this start created the demo user; its password is shown once, by the caller. */
@@ -99,61 +103,74 @@ async function seedDemo(config: Config, accounts: AccountService, clients: Clien
   return { username: 'demo', password, clientId: DEMO_CLIENT_ID };
 }
 
+/** A retired key stays published until the longest-lived token it signed has expired. */
+const CLOCK_TOLERANCE_SECONDS = 60;
+
+function keyPolicy(config: Config): KeyPolicy {
+  return {
+    ...config.keys,
+    retireSeconds: Math.max(config.ttl.idToken, config.ttl.accessToken) + CLOCK_TOLERANCE_SECONDS,
+  };
+}
+
 /** The composition root: every part is built here, by plain construction, and nowhere else. */
 export async function createContainer(config: Config, options: ContainerOptions): Promise<Container> {
   const { logger, role } = options;
   const clock = options.clock ?? systemClock;
   const secret = resolveSecret(config);
-  const derived = deriveKeys(secret.secret);
+  const keyEncryptionKey = deriveKeyEncryptionKey(secret.secret);
   const db = options.database
     ? { ...options.database, close: async () => {} }
     : await connectDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, logger, purpose: role === 'server' ? 'postern serve' : 'postern command' });
   try {
     await prepareSchema(config, db, logger);
+    const derived = deriveKeys(await loadInstallationKey(db.db, keyEncryptionKey));
     const hasher = createPasswordHasher(config.argon2);
     const audit = createAuditLog({ db: db.db, clock, logger });
     const accounts = createAccountService({ db: db.db, hasher, audit });
     const signIn = createSignInService({ db: db.db, hasher, clock, audit, policy: config.lockout, throttleKey: derived.throttleKey });
-    const keys = createKeyService({ db: db.db, keyEncryptionKey: derived.keyEncryptionKey, clock });
-    await keys.ensureKeys();
-    const keySet = await keys.load();
+    const keys = createKeyService({ db: db.db, keyEncryptionKey, clock, audit, policy: keyPolicy(config) });
     const views = createViews();
-    const provider = createProvider({
-      config,
-      adapter: createAdapterClass({ db: db.db, clock }),
-      accounts,
-      jwks: keySet.keys,
-      cookieKeys: derived.cookieKeys,
-      clientSecretKey: derived.clientSecretKey,
-      pages: createProviderPages(views),
+    const adapter = createAdapterClass({ db: db.db, clock });
+    const pages = createProviderPages(views);
+    const keyRing = await createKeyRing({
+      keys,
       logger,
+      watch: role === 'server',
+      buildProvider: (set) => createProvider({
+        config, adapter, accounts, pages, logger,
+        jwks: set.providerKeys,
+        cookieKeys: derived.cookieKeys,
+        clientSecretKey: derived.clientSecretKey,
+      }),
     });
+    const provider = () => keyRing.provider();
     const clients = createClientService({
       db: db.db,
       clientSecretKey: derived.clientSecretKey,
-      validate: async (metadata) => { await provider.Client.validate(metadata as never); },
+      validate: async (metadata) => { await provider().Client.validate(metadata as never); },
       audit,
     });
     const demoSeed = role === 'server' && config.demo && (await isEmpty(db)) ? await seedDemo(config, accounts, clients) : undefined;
     const app = createHttpApp({
-      config, logger, views, accounts, signIn,
-      provider: () => provider,
+      config, logger, views, accounts, signIn, provider,
+      jwks: () => keyRing.jwks(),
       csrfKey: derived.csrfKey,
       cookieKeys: derived.cookieKeys,
       ready: async () => {
         const database = await sql`select 1`.execute(db.db).then(() => true, () => false);
-        return { ok: database, checks: { database, keys: keySet.keys.length > 0 } };
+        return { ok: database, checks: { database, keys: keyRing.keySet().providerKeys.length > 0 } };
       },
     });
     const sweeper: Sweeper | undefined = role === 'server'
       ? startSweeper({ db: db.db, clock, logger, intervalSeconds: config.sweepIntervalSeconds, throttleRetentionSeconds: config.lockout.maxLockSeconds + config.lockout.windowSeconds })
       : undefined;
     return {
-      config, app, db, accounts, clients, keys, audit, demoSeed,
-      provider: () => provider,
+      config, app, db, accounts, clients, keys, keyRing, audit, demoSeed, provider,
       secretGenerated: secret.generated ? secret.file : undefined,
       async close() {
         await sweeper?.stop();
+        await keyRing.stop();
         await audit.flush();
         await db.close();
       },

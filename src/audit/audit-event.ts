@@ -12,6 +12,11 @@ export const AUDIT_EVENT_TYPES = [
   'account.password_changed',
   'client.created',
   'client.deleted',
+  'key.created',
+  'key.rotated',
+  'key.revoked',
+  'key.deleted',
+  'keys.reencrypted',
 ] as const;
 
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];

@@ -22,6 +22,14 @@ export interface LockoutPolicy {
   readonly reveal: boolean;
 }
 
+export interface KeySettings {
+  /** RS256 and ES256 always; POSTERN_SIGNING_ALGS may add PS256 and EdDSA. */
+  readonly algs: readonly string[];
+  readonly rotationSeconds: number;
+  readonly jwksCacheSeconds: number;
+  readonly pollSeconds: number;
+}
+
 export interface Config {
   readonly nodeEnv: string;
   readonly production: boolean;
@@ -40,6 +48,7 @@ export interface Config {
   readonly sweepIntervalSeconds: number;
   readonly ttl: TokenLifetimes;
   readonly lockout: LockoutPolicy;
+  readonly keys: KeySettings;
 }
 
 export interface TokenLifetimes {
@@ -151,6 +160,21 @@ function readLockout(r: Reader): LockoutPolicy {
   return policy;
 }
 
+const EXTRA_ALGS = ['PS256', 'EdDSA'];
+
+function readKeys(r: Reader): KeySettings {
+  const extra = (r.string('POSTERN_SIGNING_ALGS') ?? '').split(',').map((a) => a.trim()).filter(Boolean);
+  for (const alg of extra) {
+    if (!['RS256', 'ES256', ...EXTRA_ALGS].includes(alg)) r.problems.push(`POSTERN_SIGNING_ALGS: "${alg}" is not supported (RS256 and ES256 are always on; add ${EXTRA_ALGS.join(' or ')})`);
+  }
+  return {
+    algs: [...new Set(['RS256', 'ES256', ...extra.filter((a) => EXTRA_ALGS.includes(a))])],
+    rotationSeconds: r.int('POSTERN_KEY_ROTATION_SECONDS', 90 * 86400, 60, 10 * 365 * 86400),
+    jwksCacheSeconds: r.int('POSTERN_JWKS_CACHE_SECONDS', 300, 0, 86400),
+    pollSeconds: r.int('POSTERN_KEY_POLL_SECONDS', 5, 1, 300),
+  };
+}
+
 /** Reads and checks every setting at once; throws one ConfigError listing every problem. */
 export function loadConfig(env: Env): Config {
   const r = new Reader(env);
@@ -180,6 +204,7 @@ export function loadConfig(env: Env): Config {
     sweepIntervalSeconds: r.int('POSTERN_SWEEP_INTERVAL_SECONDS', 300, 1, 86400),
     ttl: readLifetimes(r),
     lockout: readLockout(r),
+    keys: readKeys(r),
   };
   if (r.problems.length > 0) throw new ConfigError(r.problems);
   return Object.freeze(config);

@@ -4,21 +4,30 @@ import path from 'node:path';
 
 import type { Config } from './config.ts';
 
-/** Keys derived from POSTERN_SECRET with HKDF-SHA-256; each has its own `info`, so none can stand in for another. */
+/**
+ * The only key derived from POSTERN_SECRET itself (HKDF-SHA-256): it seals the signing keys
+ * and the installation key in the database.
+ */
+export function deriveKeyEncryptionKey(secret: string): Buffer {
+  return Buffer.from(hkdfSync('sha256', secret, 'postern', 'postern key encryption v1', 32));
+}
+
+/**
+ * Keys derived from the installation key (keys/installation-key.ts) with HKDF-SHA-256; each has
+ * its own `info`, so none can stand in for another.
+ */
 export interface DerivedKeys {
   readonly cookieKeys: readonly string[];
-  readonly keyEncryptionKey: Buffer;
   readonly clientSecretKey: Buffer;
   readonly csrfKey: Buffer;
   /** Keys throttle rows for sign-in names that match no account, so typed text is not stored. */
   readonly throttleKey: Buffer;
 }
 
-export function deriveKeys(secret: string): DerivedKeys {
-  const derive = (info: string) => Buffer.from(hkdfSync('sha256', secret, 'postern', info, 32));
+export function deriveKeys(installationKey: Buffer): DerivedKeys {
+  const derive = (info: string) => Buffer.from(hkdfSync('sha256', installationKey, 'postern', info, 32));
   return {
     cookieKeys: [derive('postern cookie signing v1').toString('base64url')],
-    keyEncryptionKey: derive('postern key encryption v1'),
     clientSecretKey: derive('postern client secret hmac v1'),
     csrfKey: derive('postern csrf v1'),
     throttleKey: derive('postern throttle v1'),

@@ -78,6 +78,12 @@ export interface AuditEventTable {
   details: Json<Record<string, unknown>>;
 }
 
+export interface InstallationSecretTable {
+  name: string;
+  sealed: string;
+  created_at: DefaultedTimestamp;
+}
+
 export interface Database {
   oidc_payloads: OidcPayloadTable;
   clients: ClientTable;
@@ -85,6 +91,7 @@ export interface Database {
   signing_keys: SigningKeyTable;
   login_throttles: LoginThrottleTable;
   audit_events: AuditEventTable;
+  installation_secrets: InstallationSecretTable;
 }
 
 export type AccountRow = Selectable<AccountTable>;

@@ -26,10 +26,13 @@ export interface HttpDeps {
   readonly csrfKey: Buffer;
   readonly cookieKeys: readonly string[];
   readonly ready: () => Promise<{ ok: boolean; checks: Record<string, boolean> }>;
+  /** The published JWK Set and its ETag (see oidc/key-ring.ts). */
+  readonly jwks: () => { body: string; etag: string };
 }
 
 // Paths the protocol engine answers (its default routes, see provider configuration).
-const ENGINE_PATHS = /^\/(\.well-known\/|auth(\/|$)|token(\/|$)|me$|jwks$|session\/end(\/|$))/;
+// /jwks is ours: it serves every published key (next, current, retired) with cache headers.
+const ENGINE_PATHS = /^\/(\.well-known\/|auth(\/|$)|token(\/|$)|me$|session\/end(\/|$))/;
 
 function siteRoutes(deps: HttpDeps): Router {
   const router = new Router();
@@ -44,6 +47,20 @@ function siteRoutes(deps: HttpDeps): Router {
   router.get('/favicon.ico', (ctx) => {
     ctx.set('Cache-Control', 'public, max-age=86400');
     ctx.status = 204;
+  });
+  router.get('/jwks', (ctx) => {
+    const { body, etag } = deps.jwks();
+    // Verifiers may cache this long; a next key is published at least this long before it signs.
+    ctx.set('Cache-Control', `public, max-age=${deps.config.keys.jwksCacheSeconds}`);
+    ctx.remove('Pragma');
+    ctx.set('ETag', etag);
+    ctx.set('Access-Control-Allow-Origin', '*');
+    if (ctx.get('if-none-match').split(/\s*,\s*/).includes(etag)) {
+      ctx.status = 304;
+      return;
+    }
+    ctx.type = 'application/jwk-set+json';
+    ctx.body = body;
   });
   router.get('/healthz', (ctx) => { ctx.body = { status: 'ok' }; });
   router.get('/readyz', async (ctx) => {

@@ -1,25 +1,37 @@
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from 'jose';
-import type { Kysely } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 
+import type { AuditLog } from '../audit/audit-log.ts';
 import type { Database, SigningKeyRow } from '../db/tables.ts';
 import type { Clock } from '../shared/clock.ts';
 import { PosternError } from '../shared/errors.ts';
 import { decryptPrivateJwk, encryptPrivateJwk } from './key-encryption.ts';
-import { insertSigningKey, listSigningKeys, lockKeyStore } from './key.repository.ts';
-
-/** OIDC Core §15.1: RS256 must be supported for ID tokens, so it is always kept. */
-export const REQUIRED_ALGS = ['RS256'] as const;
+import { isEmptyPlan, nextKeyReadyAt, planRotation, type KeyPolicy } from './key-lifecycle.ts';
+import {
+  activateNextKey, deleteSigningKey, insertSigningKey, keyStoreFingerprint, listSigningKeys, lockKeyStore, retireCurrentKey,
+} from './key.repository.ts';
 
 export interface SigningKeySet {
-  /** Private JWKs for the protocol engine, each with kid, alg and use. */
-  readonly keys: JWK[];
+  /** Private JWKs for the protocol engine: current keys first; the others may only verify. */
+  readonly providerKeys: JWK[];
+  /** The public JWK Set we publish: every next, current and retired key. */
+  readonly publicJwks: { keys: JWK[] };
   readonly rows: readonly SigningKeyRow[];
+  readonly fingerprint: string;
 }
 
 export interface KeyService {
-  /** Makes a current key for every algorithm that lacks one; safe to call from many instances at once. */
+  readonly policy: KeyPolicy;
+  /** Makes the missing current and next keys; safe to call from many instances at once. */
   ensureKeys(): Promise<void>;
   load(): Promise<SigningKeySet>;
+  fingerprint(): Promise<string>;
+  /** The scheduled rotation: promotes due keys, deletes expired retired ones. Returns whether anything changed. */
+  rotateIfDue(rows?: readonly SigningKeyRow[]): Promise<boolean>;
+  /** An early rotation by an operator; refuses a next key caches may not know yet unless forced. */
+  rotate(options: { alg?: string; force?: boolean }): Promise<{ alg: string; retired: string; activated: string }[]>;
+  /** Compromise: the key goes at once; a current key is replaced immediately. */
+  revoke(kid: string): Promise<{ revoked: SigningKeyRow; activated?: string }>;
   list(): Promise<SigningKeyRow[]>;
 }
 
@@ -31,7 +43,7 @@ async function makeKey(alg: string): Promise<{ kid: string; publicJwk: JWK; priv
   return { kid, publicJwk: { ...publicJwk, ...meta }, privateJwk: { ...(await exportJWK(privateKey)), ...meta } };
 }
 
-function openKey(keyEncryptionKey: Buffer, row: SigningKeyRow): JWK {
+export function openKey(keyEncryptionKey: Buffer, row: SigningKeyRow): JWK {
   try {
     return decryptPrivateJwk(keyEncryptionKey, row.kid, row.private_jwk_encrypted) as JWK;
   } catch (error) {
@@ -43,38 +55,121 @@ function openKey(keyEncryptionKey: Buffer, row: SigningKeyRow): JWK {
   }
 }
 
-export function createKeyService(deps: { db: Kysely<Database>; keyEncryptionKey: Buffer; clock: Clock; algs?: readonly string[] }): KeyService {
-  const { db, keyEncryptionKey, clock } = deps;
-  const algs = deps.algs ?? REQUIRED_ALGS;
+export function createKeyService(deps: {
+  db: Kysely<Database>; keyEncryptionKey: Buffer; clock: Clock; audit: AuditLog; policy: KeyPolicy;
+}): KeyService {
+  const { db, keyEncryptionKey, clock, audit, policy } = deps;
+
+  async function addKey(trx: Transaction<Database>, alg: string, state: 'current' | 'next', now: Date): Promise<string> {
+    const key = await makeKey(alg);
+    await insertSigningKey(trx, {
+      kid: key.kid, alg, state, publicJwk: key.publicJwk, createdAt: now,
+      privateJwkEncrypted: encryptPrivateJwk(keyEncryptionKey, key.kid, key.privateJwk),
+      activatedAt: state === 'current' ? now : null,
+    });
+    audit.record({ type: 'key.created', details: { kid: key.kid, alg, state } });
+    return key.kid;
+  }
+
+  /** next -> current, current -> retired, and a new next; in the caller's transaction. */
+  async function promote(trx: Transaction<Database>, alg: string, now: Date) {
+    const retireAfter = new Date(now.getTime() + policy.retireSeconds * 1000);
+    const retired = await retireCurrentKey(trx, alg, retireAfter);
+    const activated = await activateNextKey(trx, alg, now);
+    if (!activated) throw new PosternError('ERR_NOT_FOUND', `no next ${alg} key to activate`);
+    await addKey(trx, alg, 'next', now);
+    audit.record({ type: 'key.rotated', details: { alg, retired, activated, retireAfter: retireAfter.toISOString() } });
+    return { alg, retired: retired ?? '-', activated };
+  }
+
+  /** Fills every gap: an algorithm without a current key gets its next one (or a new one), then a next. */
+  async function complete(trx: Transaction<Database>, rows: readonly SigningKeyRow[], now: Date) {
+    for (const alg of policy.algs) {
+      const has = (state: string) => rows.some((k) => k.alg === alg && k.state === state);
+      if (!has('current')) {
+        if (has('next')) await activateNextKey(trx, alg, now);
+        else await addKey(trx, alg, 'current', now);
+      }
+      if (!has('next') || !has('current')) await addKey(trx, alg, 'next', now);
+    }
+  }
+
+  const inLock = <T>(fn: (trx: Transaction<Database>, rows: SigningKeyRow[], now: Date) => Promise<T>) =>
+    db.transaction().execute(async (trx) => {
+      await lockKeyStore(trx);
+      // Read under the lock: another instance may have changed the store while we waited.
+      return fn(trx, await listSigningKeys(trx), clock.now());
+    });
+
   return {
+    policy,
     async ensureKeys() {
-      const existing = await listSigningKeys(db);
-      if (algs.every((alg) => existing.some((k) => k.alg === alg && k.state === 'current'))) return;
-      await db.transaction().execute(async (trx) => {
-        await lockKeyStore(trx);
-        // Re-read under the lock: another instance may have made them while we waited.
-        const rows = await listSigningKeys(trx);
-        for (const alg of algs) {
-          if (rows.some((k) => k.alg === alg && k.state === 'current')) continue;
-          const key = await makeKey(alg);
-          await insertSigningKey(trx, {
-            kid: key.kid,
-            alg,
-            state: 'current',
-            publicJwk: key.publicJwk,
-            privateJwkEncrypted: encryptPrivateJwk(keyEncryptionKey, key.kid, key.privateJwk),
-            activatedAt: clock.now(),
-          });
-        }
-      });
+      if (planRotation(await listSigningKeys(db), clock.now(), policy).incomplete.length === 0) return;
+      await inLock((trx, rows, now) => complete(trx, rows, now));
     },
+
     async load() {
       const rows = await listSigningKeys(db);
-      const keys = rows
-        .filter((row) => row.state === 'current')
-        .map((row) => openKey(keyEncryptionKey, row));
-      return { keys, rows };
+      const ordered = [...rows.filter((k) => k.state === 'current'), ...rows.filter((k) => k.state !== 'current')];
+      const providerKeys = ordered.map((row) => {
+        const jwk = openKey(keyEncryptionKey, row);
+        // key_ops keeps the engine from signing with anything but a current key.
+        return row.state === 'current' ? jwk : { ...jwk, key_ops: ['verify'] };
+      });
+      const publicJwks = { keys: rows.map((row) => row.public_jwk as JWK) };
+      return { providerKeys, publicJwks, rows, fingerprint: await keyStoreFingerprint(db) };
     },
+
+    fingerprint: () => keyStoreFingerprint(db),
+
+    async rotateIfDue(known) {
+      if (isEmptyPlan(planRotation(known ?? await listSigningKeys(db), clock.now(), policy))) return false;
+      return inLock(async (trx, rows, now) => {
+        const plan = planRotation(rows, now, policy);
+        if (isEmptyPlan(plan)) return false;
+        for (const alg of plan.promote) await promote(trx, alg, now);
+        for (const kid of plan.remove) {
+          await deleteSigningKey(trx, kid);
+          audit.record({ type: 'key.deleted', details: { kid, why: 'every token it signed has expired' } });
+        }
+        await complete(trx, await listSigningKeys(trx), now);
+        return true;
+      });
+    },
+
+    rotate({ alg, force }) {
+      if (alg !== undefined && !policy.algs.includes(alg)) {
+        throw new PosternError('ERR_INVALID_INPUT', `no keys for ${alg} (algorithms in use: ${policy.algs.join(', ')})`);
+      }
+      return inLock(async (trx, rows, now) => {
+        const results = [];
+        for (const a of alg ? [alg] : policy.algs) {
+          const next = rows.find((k) => k.alg === a && k.state === 'next');
+          if (!next) throw new PosternError('ERR_NOT_FOUND', `no next ${a} key; start Postern once to create it`);
+          const readyAt = nextKeyReadyAt(next, policy);
+          if (readyAt > now && !force) {
+            throw new PosternError('ERR_INVALID_INPUT', `the next ${a} key ${next.kid} has been published only since ${next.created_at.toISOString()}; caches may not know it before ${readyAt.toISOString()} (use --force to rotate anyway)`);
+          }
+          results.push(await promote(trx, a, now));
+        }
+        return results;
+      });
+    },
+
+    revoke(kid) {
+      return inLock(async (trx, rows, now) => {
+        const revoked = rows.find((k) => k.kid === kid);
+        if (!revoked) throw new PosternError('ERR_NOT_FOUND', `no signing key "${kid}"`);
+        await deleteSigningKey(trx, kid);
+        let activated: string | undefined;
+        // A compromised current key is replaced at once: its successor is already published.
+        if (revoked.state === 'current') activated = await activateNextKey(trx, revoked.alg, now);
+        await complete(trx, await listSigningKeys(trx), now);
+        audit.record({ type: 'key.revoked', details: { kid, alg: revoked.alg, state: revoked.state, activated } });
+        return activated ? { revoked, activated } : { revoked };
+      });
+    },
+
     list: () => listSigningKeys(db),
   };
 }

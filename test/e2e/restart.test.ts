@@ -4,7 +4,8 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { discover, exchange, newBrowser, REDIRECT_URI, signIn } from '../support/relying-party.ts';
-import { freePort, startTestServer, type TestServer } from '../support/server.ts';
+import { baseEnv, run } from '../support/cli.ts';
+import { freePort, startTestServer, TEST_SECRET, type TestServer } from '../support/server.ts';
 
 const USER = { username: 'carol', email: 'carol@example.com', password: 'a long and unusual passphrase' };
 let db: TestDatabase;
@@ -43,4 +44,15 @@ it('a new instance on the same database keeps the keys, the clients and the refr
   const refreshed = await oidc.refreshTokenGrant(config, tokens.refresh_token!);
   const userinfo = await oidc.fetchUserInfo(config, refreshed.access_token, tokens.claims()!.sub);
   expect(userinfo.sub).toBe(tokens.claims()!.sub);
+  await server.close();
+
+  // A new POSTERN_SECRET, moved to with `postern keys reencrypt`: keys, client secrets and tokens all survive.
+  const newSecret = 'the-next-secret-0123456789-0123456789-xyz';
+  const moved = await run(['keys', 'reencrypt', '--old-secret-env', 'OLD'], baseEnv(db, { POSTERN_SECRET: newSecret, OLD: TEST_SECRET }));
+  expect(moved.code).toBe(0);
+  server = await startTestServer(db, { PORT: port, POSTERN_SECRET: newSecret });
+  config = await discover(server.issuer, 'survivor', secret);
+  expect(await (await fetch(`${server.issuer}/jwks`)).json()).toEqual(jwksBefore);
+  const again = await oidc.refreshTokenGrant(config, refreshed.refresh_token ?? tokens.refresh_token!);
+  expect((await oidc.fetchUserInfo(config, again.access_token, tokens.claims()!.sub)).sub).toBe(tokens.claims()!.sub);
 });

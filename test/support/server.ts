@@ -3,6 +3,7 @@ import { Writable } from 'node:stream';
 
 import { loadConfig } from '../../src/config/config.ts';
 import { startServer, type RunningServer } from '../../src/server.ts';
+import type { DatabaseHandle } from '../../src/db/connect.ts';
 import type { Clock } from '../../src/shared/clock.ts';
 import { createLogger } from '../../src/shared/logger.ts';
 import type { TestDatabase } from './database.ts';
@@ -32,6 +33,8 @@ export interface TestServerOptions {
   readonly clock?: Clock;
   /** Share another instance's open database (two instances over one embedded database). */
   readonly shareDatabaseOf?: TestServer;
+  /** Use this open database (several instances over one embedded database, started at once). */
+  readonly database?: DatabaseHandle;
 }
 
 /** A clock the test moves forward by hand, on top of the real time. */
@@ -69,6 +72,7 @@ export async function startTestServer(database: TestDatabase, env: Record<string
   const running = await startServer(config, logger, {
     ...(options.clock ? { clock: options.clock } : {}),
     ...(options.shareDatabaseOf ? { database: options.shareDatabaseOf.container.db } : {}),
+    ...(options.database ? { database: options.database } : {}),
   });
   return Object.assign(running, { issuer, logs });
 }

@@ -1,0 +1,42 @@
+import { randomBytes } from 'node:crypto';
+
+import { sql, type Kysely } from 'kysely';
+
+import type { Database } from '../db/tables.ts';
+import { PosternError } from '../shared/errors.ts';
+import { seal, unseal } from './sealed-box.ts';
+
+// The installation key: 32 random bytes made once per database, stored sealed under the
+// key-encryption key. Cookie, CSRF, client-secret and throttle keys derive from it, so a new
+// POSTERN_SECRET (`postern keys reencrypt`) re-seals it and invalidates nothing.
+const NAME = 'installation-key';
+
+export async function loadInstallationKey(db: Kysely<Database>, keyEncryptionKey: Buffer): Promise<Buffer> {
+  let row = await db.selectFrom('installation_secrets').select('sealed').where('name', '=', NAME).executeTakeFirst();
+  if (!row) {
+    const sealed = seal(keyEncryptionKey, NAME, randomBytes(32));
+    // Two instances starting at once: the first insert wins, both read the winner.
+    await db.insertInto('installation_secrets').values({ name: NAME, sealed }).onConflict((oc) => oc.column('name').doNothing()).execute();
+    row = await db.selectFrom('installation_secrets').select('sealed').where('name', '=', NAME).executeTakeFirstOrThrow();
+  }
+  try {
+    return unseal(keyEncryptionKey, NAME, row.sealed);
+  } catch (error) {
+    throw new PosternError('ERR_SECRET_MISMATCH', 'the stored keys cannot be decrypted: POSTERN_SECRET is not the secret this database was set up with (to change it, see "postern keys reencrypt")', { cause: error });
+  }
+}
+
+/** Re-seals the installation key under a new key-encryption key, in the caller's transaction. */
+export async function resealInstallationKey(db: Kysely<Database>, from: Buffer, to: Buffer): Promise<'resealed' | 'already'> {
+  const row = await db.selectFrom('installation_secrets').select('sealed').where('name', '=', NAME).executeTakeFirst();
+  if (!row) return 'already';
+  let plain: Buffer;
+  try {
+    plain = unseal(from, NAME, row.sealed);
+  } catch {
+    unseal(to, NAME, row.sealed); // throws if neither secret opens it
+    return 'already';
+  }
+  await sql`update installation_secrets set sealed = ${seal(to, NAME, plain)} where name = ${NAME}`.execute(db);
+  return 'resealed';
+}
