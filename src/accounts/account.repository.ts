@@ -68,7 +68,16 @@ export async function updateAccount(db: Executor, id: string, update: AccountUpd
   return row && toAccount(row);
 }
 
-export async function countAccounts(db: Executor): Promise<number> {
-  const { n } = await db.selectFrom('accounts').select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow();
-  return Number(n);
+/**
+ * A sign-in: the login time and, when the hashing parameters changed, the new hash. Not a
+ * change of the account, so updated_at (the `updated_at` claim) stays as it was.
+ */
+export async function recordLogin(db: Executor, id: string, at: Date, passwordHash?: string): Promise<Account | undefined> {
+  const row = await db
+    .updateTable('accounts')
+    .set({ last_login_at: at, ...(passwordHash ? { password_hash: passwordHash } : {}) })
+    .where('id', '=', id)
+    .returningAll()
+    .executeTakeFirst();
+  return row && toAccount(row);
 }

@@ -8,7 +8,7 @@ import type { LockoutPolicy } from '../config/config.ts';
 import type { Database } from '../db/tables.ts';
 import type { Clock } from '../shared/clock.ts';
 import type { Account } from './account.ts';
-import { findAccountForLogin, updateAccount } from './account.repository.ts';
+import { findAccountForLogin, recordLogin } from './account.repository.ts';
 import type { PasswordHasher } from './password-hasher.ts';
 import {
   chargeAttempt, clearThrottles, lockIfExhausted, readThrottle, refundAttempt, releaseExpiredLock, type ThrottleKey,
@@ -103,8 +103,8 @@ export function createSignInService(deps: Deps): SignInService {
       if (result.ok && found) {
         await clearThrottles(db, keys.filter((k) => k.scope !== 'account'));
         for (const k of [ipKey, ...keys.filter((k) => k.scope === 'account')]) await refundAttempt(db, k, now);
-        const update = result.needsRehash ? { password_hash: await hasher.hash(a.password) } : {};
-        const account = (await updateAccount(db, found.account.id, { ...update, last_login_at: now })) ?? found.account;
+        const rehashed = result.needsRehash ? await hasher.hash(a.password) : undefined;
+        const account = (await recordLogin(db, found.account.id, now, rehashed)) ?? found.account;
         audit.record({ ...base, type: 'login.succeeded', accountId: account.id, details: device ? { device: 'trusted' } : {} });
         return { kind: 'success', account, device };
       }
