@@ -8,7 +8,10 @@ import { createAccountService, type AccountService } from './accounts/account.se
 import { createPasswordHasher } from './accounts/password-hasher.ts';
 import { createSignInService } from './accounts/sign-in.service.ts';
 import { createAuditLog, type AuditLog } from './audit/audit-log.ts';
+import type { ClientRecord } from './clients/client.ts';
 import { createClientService, type ClientService } from './clients/client.service.ts';
+import type { ResourceServer } from './clients/resource-server.ts';
+import { createResourceServerService, type ResourceServerService } from './clients/resource-server.service.ts';
 import type { Config } from './config/config.ts';
 import { deriveKeyEncryptionKey, deriveKeys, resolveSecret } from './config/secrets.ts';
 import { connectDatabase, type DatabaseHandle } from './db/connect.ts';
@@ -26,6 +29,7 @@ import { createProvider } from './oidc/provider.ts';
 import { startSweeper, type Sweeper } from './oidc/sweeper.ts';
 import { systemClock, type Clock } from './shared/clock.ts';
 import type { Logger } from './shared/logger.ts';
+import { createTtlCache } from './shared/ttl-cache.ts';
 
 export interface ContainerOptions {
   readonly logger: Logger;
@@ -51,6 +55,7 @@ export interface Container {
   readonly db: DatabaseHandle;
   readonly accounts: AccountService;
   readonly clients: ClientService;
+  readonly resources: ResourceServerService;
   readonly keys: KeyService;
   readonly keyRing: KeyRing;
   readonly audit: AuditLog;
@@ -131,14 +136,19 @@ export async function createContainer(config: Config, options: ContainerOptions)
     const signIn = createSignInService({ db: db.db, hasher, clock, audit, policy: config.lockout, throttleKey: derived.throttleKey });
     const keys = createKeyService({ db: db.db, keyEncryptionKey, clock, audit, policy: keyPolicy(config) });
     const views = createViews();
-    const adapter = createAdapterClass({ db: db.db, clock });
+    const cacheOptions = { ttlMs: config.cacheSeconds * 1000, max: 10_000, clock };
+    const clientCache = createTtlCache<ClientRecord | undefined>(cacheOptions);
+    const resources = createResourceServerService({
+      db: db.db, audit, cache: createTtlCache<ResourceServer | undefined>(cacheOptions), signingAlgs: config.keys.algs,
+    });
+    const adapter = createAdapterClass({ db: db.db, clock, findClient: (id) => clients.find(id) });
     const pages = createProviderPages(views);
     const keyRing = await createKeyRing({
       keys,
       logger,
       watch: role === 'server',
       buildProvider: (set) => createProvider({
-        config, adapter, accounts, pages, logger,
+        config, adapter, accounts, resources, pages, logger,
         jwks: set.providerKeys,
         cookieKeys: derived.cookieKeys,
         clientSecretKey: derived.clientSecretKey,
@@ -150,6 +160,8 @@ export async function createContainer(config: Config, options: ContainerOptions)
       clientSecretKey: derived.clientSecretKey,
       validate: async (metadata) => { await provider().Client.validate(metadata as never); },
       audit,
+      resources,
+      cache: clientCache,
     });
     const demoSeed = role === 'server' && config.demo && (await isEmpty(db)) ? await seedDemo(config, accounts, clients) : undefined;
     const app = createHttpApp({
@@ -166,7 +178,7 @@ export async function createContainer(config: Config, options: ContainerOptions)
       ? startSweeper({ db: db.db, clock, logger, intervalSeconds: config.sweepIntervalSeconds, throttleRetentionSeconds: config.lockout.maxLockSeconds + config.lockout.windowSeconds })
       : undefined;
     return {
-      config, app, db, accounts, clients, keys, keyRing, audit, demoSeed, provider,
+      config, app, db, accounts, clients, resources, keys, keyRing, audit, demoSeed, provider,
       secretGenerated: secret.generated ? secret.file : undefined,
       async close() {
         await sweeper?.stop();

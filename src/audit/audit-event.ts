@@ -12,6 +12,8 @@ export const AUDIT_EVENT_TYPES = [
   'account.password_changed',
   'client.created',
   'client.deleted',
+  'resource.created',
+  'resource.deleted',
   'key.created',
   'key.rotated',
   'key.revoked',

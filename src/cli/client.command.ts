@@ -1,4 +1,6 @@
-import { SECRET_AUTH_METHODS, GRANT_TYPES, type NewClient } from '../clients/client.service.ts';
+import { readFileSync } from 'node:fs';
+
+import { GRANT_TYPES, SECRET_AUTH_METHODS, type NewClient } from '../clients/client-metadata.ts';
 import type { ClientRecord } from '../clients/client.ts';
 import { PosternError } from '../shared/errors.ts';
 import {
@@ -17,6 +19,9 @@ export interface ClientView {
   readonly redirectUris: readonly string[];
   readonly postLogoutRedirectUris: readonly string[];
   readonly scope: string | null;
+  readonly resources: readonly string[];
+  readonly introspects: readonly string[];
+  readonly jwksUri: string | null;
   readonly firstParty: boolean;
   readonly createdAt: Date;
   readonly updatedAt: Date;
@@ -36,7 +41,10 @@ export function toClientView(client: ClientRecord): ClientView {
     grantTypes: strings(m.grant_types),
     redirectUris: strings(m.redirect_uris),
     postLogoutRedirectUris: strings(m.post_logout_redirect_uris),
-    scope: stringOrNull(m.scope),
+    scope: [...strings(m.scope === undefined ? [] : String(m.scope).split(' ')), ...strings(m.api_scopes)].join(' ') || null,
+    resources: strings(m.allowed_resources),
+    introspects: strings(m.resource_server_for),
+    jwksUri: stringOrNull(m.jwks_uri),
     firstParty: client.firstParty,
     createdAt: client.createdAt,
     updatedAt: client.updatedAt,
@@ -52,6 +60,9 @@ function describeClient(view: ClientView): string {
     ['redirect uris', listOrDash(view.redirectUris)],
     ['post-logout uris', listOrDash(view.postLogoutRedirectUris)],
     ['scope', view.scope ?? '-'],
+    ['resources', listOrDash(view.resources)],
+    ['introspects for', listOrDash(view.introspects)],
+    ['jwks uri', view.jwksUri ?? '-'],
     ['first party', view.firstParty ? 'yes (consent is not asked)' : 'no'],
     ['created', isoOrNever(view.createdAt)],
   ]);
@@ -75,6 +86,12 @@ printed once: only its hash is stored.
   --first-party                    an app of your own: users are not asked for consent
   --name NAME                      shown on the login and consent pages
   --auth-method M                  ${SECRET_AUTH_METHODS.join(' | ')} (default client_secret_basic)
+  --resource URI                   repeatable: a resource server (API) this client may ask tokens for;
+                                   with exactly one, requests that name none get it
+  --introspects URI                repeatable: this client is that API: it may introspect and revoke
+                                   tokens meant for it
+  --jwks-uri URI                   authenticate with private_key_jwt, keys published at URI
+  --jwks-file F                    authenticate with private_key_jwt, keys from a JWK Set file
   --json                           print the client as JSON (with "clientSecret" when generated)`,
   options: {
     id: { type: 'string' },
@@ -87,9 +104,25 @@ printed once: only its hash is stored.
     'first-party': { type: 'boolean' },
     name: { type: 'string' },
     'auth-method': { type: 'string' },
+    resource: { type: 'string', multiple: true },
+    introspects: { type: 'string', multiple: true },
+    'jwks-uri': { type: 'string' },
+    'jwks-file': { type: 'string' },
     json: { type: 'boolean' },
   },
 };
+
+function readJwksFile(file: string | undefined): { keys: unknown[] } | undefined {
+  if (file === undefined) return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (error) {
+    throw new UsageError(`--jwks-file ${file}: ${(error as Error).message.split('\n')[0]}`);
+  }
+  if (!Array.isArray((parsed as { keys?: unknown })?.keys)) throw new UsageError(`--jwks-file ${file}: not a JWK Set (no "keys" array)`);
+  return parsed as { keys: unknown[] };
+}
 
 function readNewClient(values: Values): NewClient {
   const spec = createSpec;
@@ -104,6 +137,8 @@ function readNewClient(values: Values): NewClient {
   const scope = optionalString(values, 'scope');
   const name = optionalString(values, 'name');
   const secret = optionalString(values, 'secret');
+  const jwksUri = optionalString(values, 'jwks-uri');
+  const jwks = readJwksFile(optionalString(values, 'jwks-file'));
   return {
     clientId: requiredString(spec, values, 'id'),
     grantTypes,
@@ -115,6 +150,10 @@ function readNewClient(values: Values): NewClient {
     ...(scope !== undefined ? { scope } : {}),
     ...(name !== undefined ? { name } : {}),
     ...(authMethod !== undefined ? { authMethod: authMethod as NewClient['authMethod'] } : {}),
+    resources: repeated(values, 'resource'),
+    resourceServerFor: repeated(values, 'introspects'),
+    ...(jwksUri !== undefined ? { jwksUri } : {}),
+    ...(jwks !== undefined ? { jwks } : {}),
   };
 }
 

@@ -49,6 +49,8 @@ export interface Config {
   readonly ttl: TokenLifetimes;
   readonly lockout: LockoutPolicy;
   readonly keys: KeySettings;
+  /** How long instances may serve client and resource-server records from memory. */
+  readonly cacheSeconds: number;
 }
 
 export interface TokenLifetimes {
@@ -205,6 +207,7 @@ export function loadConfig(env: Env): Config {
     ttl: readLifetimes(r),
     lockout: readLockout(r),
     keys: readKeys(r),
+    cacheSeconds: r.int('POSTERN_CACHE_SECONDS', 5, 0, 300),
   };
   if (r.problems.length > 0) throw new ConfigError(r.problems);
   return Object.freeze(config);

@@ -84,6 +84,16 @@ export interface InstallationSecretTable {
   created_at: DefaultedTimestamp;
 }
 
+export interface ResourceServerTable {
+  identifier: string;
+  scopes: ColumnType<string[], string[] | undefined, string[]>;
+  access_token_ttl: number;
+  token_format: 'jwt' | 'opaque';
+  signing_alg: string;
+  created_at: DefaultedTimestamp;
+  updated_at: DefaultedTimestamp;
+}
+
 export interface Database {
   oidc_payloads: OidcPayloadTable;
   clients: ClientTable;
@@ -92,6 +102,7 @@ export interface Database {
   login_throttles: LoginThrottleTable;
   audit_events: AuditEventTable;
   installation_secrets: InstallationSecretTable;
+  resource_servers: ResourceServerTable;
 }
 
 export type AccountRow = Selectable<AccountTable>;
@@ -101,3 +112,4 @@ export type ClientRow = Selectable<ClientTable>;
 export type SigningKeyRow = Selectable<SigningKeyTable>;
 export type LoginThrottleRow = Selectable<LoginThrottleTable>;
 export type AuditEventRow = Selectable<AuditEventTable>;
+export type ResourceServerRow = Selectable<ResourceServerTable>;

@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 
-import { findClient } from '../clients/client.repository.ts';
+import type { ClientRecord } from '../clients/client.ts';
 import type { Database } from '../db/tables.ts';
 import type { Clock } from '../shared/clock.ts';
 
@@ -20,15 +20,17 @@ function expiry(clock: Clock, expiresIn: number | undefined): Date | null {
   return typeof expiresIn === 'number' ? new Date(clock.now().getTime() + expiresIn * 1000) : null;
 }
 
-class ClientAdapter implements Adapter {
-  readonly #db: Kysely<Database>;
+type FindClient = (clientId: string) => Promise<ClientRecord | undefined>;
 
-  constructor(db: Kysely<Database>) {
-    this.#db = db;
+class ClientAdapter implements Adapter {
+  readonly #findClient: FindClient;
+
+  constructor(findClient: FindClient) {
+    this.#findClient = findClient;
   }
 
   async find(id: string): Promise<AdapterPayload | undefined> {
-    const client = await findClient(this.#db, id);
+    const client = await this.#findClient(id);
     if (!client) return undefined;
     // The engine needs a client_secret for secret-based methods; it gets the keyed hash,
     // which compareClientSecret (oidc/client-auth.ts) checks presented secrets against.
@@ -127,13 +129,13 @@ class PayloadAdapter implements Adapter {
   }
 }
 
-export function createAdapterClass(deps: { db: Kysely<Database>; clock: Clock }): AdapterClass {
-  const { db, clock } = deps;
+export function createAdapterClass(deps: { db: Kysely<Database>; clock: Clock; findClient: FindClient }): AdapterClass {
+  const { db, clock, findClient } = deps;
   return class PosternAdapter implements Adapter {
     readonly #inner: Adapter;
 
     constructor(name: string) {
-      this.#inner = name === 'Client' ? new ClientAdapter(db) : new PayloadAdapter(db, clock, name);
+      this.#inner = name === 'Client' ? new ClientAdapter(findClient) : new PayloadAdapter(db, clock, name);
     }
 
     upsert(id: string, payload: AdapterPayload, expiresIn: number) { return this.#inner.upsert(id, payload, expiresIn); }

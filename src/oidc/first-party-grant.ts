@@ -16,8 +16,12 @@ export async function loadExistingGrant(ctx: KoaContextWithOIDC) {
   const grant = existing ?? new oidc.provider.Grant({ clientId: client.clientId, accountId: session.accountId });
   grant.addOIDCScope([...oidc.requestParamOIDCScopes].join(' '));
   if (oidc.requestParamClaims.size > 0) grant.addOIDCClaims([...oidc.requestParamClaims]);
+  // API scopes: what was asked, as far as each requested resource offers it.
+  const asked = String(oidc.params?.scope ?? '').split(' ');
   for (const [resource, server] of Object.entries(oidc.resourceServers ?? {})) {
-    if (server.scope) grant.addResourceScope(resource, server.scope);
+    const offered = new Set(String(server.scope ?? '').split(' '));
+    const scopes = asked.filter((s) => offered.has(s));
+    if (scopes.length) grant.addResourceScope(resource, scopes.join(' '));
   }
   await grant.save();
   return grant;

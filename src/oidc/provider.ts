@@ -2,6 +2,7 @@ import type { JWK } from 'jose';
 import Provider, { type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 
 import type { AccountService } from '../accounts/account.service.ts';
+import type { ResourceServerService } from '../clients/resource-server.service.ts';
 import { SCOPE_CLAIMS } from '../accounts/claims.ts';
 import { verifyClientSecret } from '../clients/client-secret.ts';
 import type { Config } from '../config/config.ts';
@@ -9,6 +10,7 @@ import type { Logger } from '../shared/logger.ts';
 import type { AdapterClass } from './adapter.ts';
 import { createFindAccount } from './find-account.ts';
 import { loadExistingGrant } from './first-party-grant.ts';
+import { resourceIndicators } from './resource-indicators.ts';
 
 /** Pages the engine renders itself; the http layer supplies them with our views and headers. */
 export interface ProviderPages {
@@ -21,6 +23,7 @@ export interface ProviderDeps {
   readonly config: Config;
   readonly adapter: AdapterClass;
   readonly accounts: AccountService;
+  readonly resources: ResourceServerService;
   readonly jwks: readonly JWK[];
   readonly cookieKeys: readonly string[];
   readonly clientSecretKey: Buffer;
@@ -32,9 +35,23 @@ export interface ProviderDeps {
 // store only its hash (see clients/client-secret.ts).
 const SIGNING_ALGS: ['RS256', 'PS256', 'ES256', 'EdDSA'] = ['RS256', 'PS256', 'ES256', 'EdDSA'];
 
-function ownTokenPolicy(_ctx: KoaContextWithOIDC, client: { clientId: string }, token: { clientId?: string }) {
-  // A client may introspect or revoke only the tokens issued to it.
-  return token.clientId === client.clientId;
+type PolicyClient = { clientId: string; metadata(): Record<string, unknown> };
+type PolicyToken = { clientId?: string; aud?: string | string[]; resourceServer?: { audience?: string } };
+
+/**
+ * Introspection (RFC 7662 §4) and revocation: a client may ask about the tokens issued to it,
+ * and a resource server registered as a client (--introspects URI) about the tokens meant for it.
+ */
+function tokenPolicy(_ctx: KoaContextWithOIDC, client: PolicyClient, token: PolicyToken) {
+  if (token.clientId === client.clientId) return true;
+  const serves = client.metadata().resource_server_for;
+  const audience = token.resourceServer?.audience ?? token.aud;
+  const audiences = Array.isArray(audience) ? audience : audience ? [audience] : [];
+  return Array.isArray(serves) && audiences.some((a) => serves.includes(a));
+}
+
+function stringList(key: string, value: unknown): void {
+  if (value !== undefined && (!Array.isArray(value) || value.some((v) => typeof v !== 'string'))) throw new Error(`${key} must be an array of strings`);
 }
 
 function lifetimes(config: Config): NonNullable<Configuration['ttl']> {
@@ -74,17 +91,19 @@ function buildConfiguration(deps: ProviderDeps): Configuration {
     // Exact redirect URI matching, always named in the request.
     allowOmittingSingleRegisteredRedirectUri: false,
     extraClientMetadata: {
-      properties: ['first_party'],
+      properties: ['first_party', 'allowed_resources', 'api_scopes', 'resource_server_for'],
       validator(_ctx, key, value) {
         if (key === 'first_party' && value !== undefined && typeof value !== 'boolean') throw new Error('first_party must be a boolean');
+        if (['allowed_resources', 'api_scopes', 'resource_server_for'].includes(key)) stringList(key, value);
       },
     },
     features: {
       devInteractions: { enabled: false },
       userinfo: { enabled: true },
       clientCredentials: { enabled: true },
-      revocation: { enabled: true, allowedPolicy: ownTokenPolicy as never },
-      introspection: { enabled: true, allowedPolicy: ownTokenPolicy as never },
+      revocation: { enabled: true, allowedPolicy: tokenPolicy as never },
+      introspection: { enabled: true, allowedPolicy: tokenPolicy as never },
+      resourceIndicators: resourceIndicators(deps.resources),
       rpInitiatedLogout: {
         enabled: true,
         logoutSource: (ctx, form) => pages.logout(ctx, form),

@@ -62,7 +62,7 @@ function databaseSubject(): Subject {
     async fresh() {
       const db = handle!.db;
       await db.deleteFrom('oidc_payloads').execute();
-      const PosternAdapter = createAdapterClass({ db, clock: systemClock });
+      const PosternAdapter = createAdapterClass({ db, clock: systemClock, findClient: async () => undefined });
       return (model) => new PosternAdapter(model);
     },
     async close() {
@@ -395,7 +395,7 @@ describe('sweepExpired', () => {
 
   beforeEach(async () => {
     await handle.db.deleteFrom('oidc_payloads').execute();
-    const PosternAdapter = createAdapterClass({ db: handle.db, clock: systemClock });
+    const PosternAdapter = createAdapterClass({ db: handle.db, clock: systemClock, findClient: async () => undefined });
     adapterFor = (model) => new PosternAdapter(model);
     vi.useFakeTimers({ toFake: ['Date'] });
     vi.setSystemTime(T0);

@@ -1,0 +1,96 @@
+import { PosternError } from '../shared/errors.ts';
+
+// What `postern client create` says, turned into the client metadata the protocol engine takes
+// (snake_case, RFC 7591 names), plus our own: first_party, allowed_resources, api_scopes,
+// resource_server_for. The engine only knows the OpenID Connect scopes, so `scope` holds those
+// and `api_scopes` the scopes of resource servers this client may ask for.
+
+export const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials'] as const;
+export const SECRET_AUTH_METHODS = ['client_secret_basic', 'client_secret_post'] as const;
+/** The OpenID Connect scopes; every other scope belongs to a resource server. */
+export const OIDC_SCOPES = ['openid', 'offline_access', 'profile', 'email', 'roles'];
+
+export interface NewClient {
+  readonly clientId: string;
+  readonly secret?: string;
+  readonly public?: boolean;
+  readonly authMethod?: (typeof SECRET_AUTH_METHODS)[number];
+  readonly grantTypes: readonly string[];
+  readonly redirectUris?: readonly string[];
+  readonly postLogoutRedirectUris?: readonly string[];
+  readonly scope?: string;
+  readonly name?: string;
+  readonly firstParty?: boolean;
+  /** Resource servers (RFC 8707 indicators) this client may ask tokens for. */
+  readonly resources?: readonly string[];
+  /** The APIs this client acts for: it may introspect and revoke tokens meant for them. */
+  readonly resourceServerFor?: readonly string[];
+  /** private_key_jwt: the client's public keys, by URL or inline. */
+  readonly jwksUri?: string;
+  readonly jwks?: { keys: unknown[] };
+}
+
+const CLIENT_ID = /^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$/;
+const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/; // RFC 6749 §3.3 scope-token
+
+export function invalid(message: string): never {
+  throw new PosternError('ERR_INVALID_INPUT', message);
+}
+
+function checkUri(uri: string, what: string): void {
+  if (!URL.parse(uri) || uri.includes('#')) invalid(`${what} "${uri}" must be an absolute URI without a fragment`);
+}
+
+function authMethod(input: NewClient): string {
+  const keys = input.jwksUri !== undefined || input.jwks !== undefined;
+  if (input.public && (keys || input.secret)) invalid('a public client has no secret and no keys: drop --public, or the secret and keys');
+  if (keys && input.secret) invalid('a client authenticates with a secret or with its keys (private_key_jwt), not both');
+  if (input.jwksUri !== undefined && input.jwks !== undefined) invalid('use --jwks-uri or --jwks-file, not both');
+  if (input.public) return 'none';
+  if (keys) return 'private_key_jwt';
+  return input.authMethod ?? 'client_secret_basic';
+}
+
+function grants(input: NewClient): string[] {
+  const grantTypes = [...new Set(input.grantTypes)];
+  if (grantTypes.length === 0) invalid('at least one grant type is required');
+  for (const g of grantTypes) if (!(GRANT_TYPES as readonly string[]).includes(g)) invalid(`unknown grant type "${g}" (allowed: ${GRANT_TYPES.join(', ')})`);
+  if (input.public && grantTypes.includes('client_credentials')) invalid('client_credentials needs a confidential client (drop --public)');
+  return grantTypes;
+}
+
+export function buildMetadata(input: NewClient, secretHash: string | null): Record<string, unknown> {
+  if (!CLIENT_ID.test(input.clientId)) invalid('client id must be 1-128 letters, digits or ". _ : @ -", starting with a letter or digit');
+  const method = authMethod(input);
+  const grantTypes = grants(input);
+  const redirectUris = [...new Set(input.redirectUris ?? [])];
+  const code = grantTypes.includes('authorization_code');
+  if (code && redirectUris.length === 0) invalid('authorization_code needs at least one --redirect-uri');
+  if (!code && redirectUris.length > 0) invalid('--redirect-uri only applies to the authorization_code grant');
+  redirectUris.forEach((u) => checkUri(u, 'redirect URI'));
+  const postLogout = [...new Set(input.postLogoutRedirectUris ?? [])];
+  postLogout.forEach((u) => checkUri(u, 'post-logout redirect URI'));
+  if (input.jwksUri !== undefined) checkUri(input.jwksUri, 'JWKS URI');
+  const requested = (input.scope ?? (code ? 'openid profile email offline_access' : '')).trim().split(/\s+/).filter(Boolean);
+  for (const s of requested) if (!SCOPE_TOKEN.test(s)) invalid(`"${s}" is not a valid scope`);
+  const scope = requested.filter((s) => OIDC_SCOPES.includes(s));
+  const apiScopes = requested.filter((s) => !OIDC_SCOPES.includes(s));
+  const resources = [...new Set(input.resources ?? [])];
+  const serves = [...new Set(input.resourceServerFor ?? [])];
+  return {
+    client_id: input.clientId,
+    ...(input.name ? { client_name: input.name } : {}),
+    grant_types: grantTypes,
+    response_types: code ? ['code'] : [],
+    redirect_uris: redirectUris,
+    post_logout_redirect_uris: postLogout,
+    token_endpoint_auth_method: method,
+    ...(scope.length ? { scope: scope.join(' ') } : {}),
+    ...(secretHash ? { client_secret: secretHash } : {}),
+    ...(input.jwksUri !== undefined ? { jwks_uri: input.jwksUri } : {}),
+    ...(input.jwks !== undefined ? { jwks: input.jwks } : {}),
+    ...(resources.length ? { allowed_resources: resources } : {}),
+    ...(apiScopes.length ? { api_scopes: apiScopes } : {}),
+    ...(serves.length ? { resource_server_for: serves } : {}),
+  };
+}

@@ -1,0 +1,41 @@
+import type { Kysely } from 'kysely';
+
+import type { Database, ResourceServerRow } from '../db/tables.ts';
+import type { ResourceServer } from './resource-server.ts';
+
+function toResourceServer(row: ResourceServerRow): ResourceServer {
+  return {
+    identifier: row.identifier,
+    scopes: row.scopes,
+    accessTokenTtl: row.access_token_ttl,
+    tokenFormat: row.token_format,
+    signingAlg: row.signing_alg,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+export async function insertResourceServer(db: Kysely<Database>, rs: Omit<ResourceServer, 'createdAt' | 'updatedAt'>): Promise<ResourceServer> {
+  const row = await db.insertInto('resource_servers').values({
+    identifier: rs.identifier,
+    scopes: [...rs.scopes],
+    access_token_ttl: rs.accessTokenTtl,
+    token_format: rs.tokenFormat,
+    signing_alg: rs.signingAlg,
+  }).returningAll().executeTakeFirstOrThrow();
+  return toResourceServer(row);
+}
+
+export async function findResourceServer(db: Kysely<Database>, identifier: string): Promise<ResourceServer | undefined> {
+  const row = await db.selectFrom('resource_servers').selectAll().where('identifier', '=', identifier).executeTakeFirst();
+  return row && toResourceServer(row);
+}
+
+export async function listResourceServers(db: Kysely<Database>): Promise<ResourceServer[]> {
+  return (await db.selectFrom('resource_servers').selectAll().orderBy('created_at').execute()).map(toResourceServer);
+}
+
+export async function deleteResourceServer(db: Kysely<Database>, identifier: string): Promise<boolean> {
+  const result = await db.deleteFrom('resource_servers').where('identifier', '=', identifier).executeTakeFirst();
+  return result.numDeletedRows > 0n;
+}

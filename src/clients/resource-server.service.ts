@@ -1,0 +1,75 @@
+import type { Kysely } from 'kysely';
+
+import type { AuditLog } from '../audit/audit-log.ts';
+import type { Database } from '../db/tables.ts';
+import { PosternError } from '../shared/errors.ts';
+import type { TtlCache } from '../shared/ttl-cache.ts';
+import type { ResourceServer } from './resource-server.ts';
+import {
+  deleteResourceServer, findResourceServer, insertResourceServer, listResourceServers,
+} from './resource-server.repository.ts';
+
+export interface NewResourceServer {
+  readonly identifier: string;
+  readonly scopes: readonly string[];
+  readonly accessTokenTtl?: number;
+  readonly tokenFormat?: 'jwt' | 'opaque';
+  readonly signingAlg?: string;
+}
+
+export interface ResourceServerService {
+  create(input: NewResourceServer): Promise<ResourceServer>;
+  /** Cached for a few seconds (POSTERN_CACHE_SECONDS): this is on every token request. */
+  find(identifier: string): Promise<ResourceServer | undefined>;
+  list(): Promise<ResourceServer[]>;
+  delete(identifier: string): Promise<void>;
+}
+
+const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/; // RFC 6749 §3.3
+
+function invalid(message: string): never {
+  throw new PosternError('ERR_INVALID_INPUT', message);
+}
+
+/** RFC 8707 §2: an absolute URI without a fragment. */
+export function checkResourceIndicator(identifier: string): void {
+  const url = URL.parse(identifier);
+  if (!url || identifier.includes('#') || !/^[a-z][a-z0-9+.-]*:/i.test(identifier)) {
+    invalid(`resource "${identifier}" must be an absolute URI without a fragment (e.g. https://api.example.com)`);
+  }
+}
+
+export function createResourceServerService(deps: {
+  db: Kysely<Database>; audit: AuditLog; cache: TtlCache<ResourceServer | undefined>; signingAlgs: readonly string[];
+}): ResourceServerService {
+  const { db, audit, cache } = deps;
+  return {
+    async create(input) {
+      checkResourceIndicator(input.identifier);
+      const scopes = [...new Set(input.scopes)];
+      if (scopes.length === 0) invalid('a resource server needs at least one scope (--scope "orders:read orders:write")');
+      for (const s of scopes) if (!SCOPE_TOKEN.test(s)) invalid(`"${s}" is not a valid scope`);
+      if (['openid', 'offline_access', 'profile', 'email', 'roles'].some((s) => scopes.includes(s))) {
+        invalid('API scopes must not reuse the OpenID Connect scopes (openid, offline_access, profile, email, roles)');
+      }
+      const ttl = input.accessTokenTtl ?? 3600;
+      if (!Number.isInteger(ttl) || ttl < 60 || ttl > 86400) invalid('--token-ttl must be a whole number of seconds from 60 to 86400');
+      const alg = input.signingAlg ?? 'ES256';
+      if (!deps.signingAlgs.includes(alg)) invalid(`--alg must be one of the signing algorithms in use: ${deps.signingAlgs.join(', ')}`);
+      if (await findResourceServer(db, input.identifier)) throw new PosternError('ERR_DUPLICATE', `a resource server "${input.identifier}" already exists`);
+      const created = await insertResourceServer(db, {
+        identifier: input.identifier, scopes, accessTokenTtl: ttl, tokenFormat: input.tokenFormat ?? 'jwt', signingAlg: alg,
+      });
+      cache.delete(created.identifier);
+      audit.record({ type: 'resource.created', details: { resource: created.identifier, scopes, format: created.tokenFormat } });
+      return created;
+    },
+    find: (identifier) => cache.get(identifier, () => findResourceServer(db, identifier)),
+    list: () => listResourceServers(db),
+    async delete(identifier) {
+      if (!(await deleteResourceServer(db, identifier))) throw new PosternError('ERR_NOT_FOUND', `no resource server "${identifier}"`);
+      cache.delete(identifier);
+      audit.record({ type: 'resource.deleted', details: { resource: identifier } });
+    },
+  };
+}

@@ -1,0 +1,72 @@
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+
+import { childEnv, ROOT, spawnServer, waitForHttp, type ServerProcess } from './child.ts';
+import type { Cleanup } from './cleanup.ts';
+import { API, OPAQUE_API, OPAQUE_CLIENT, SERVICE_CLIENT } from './scenario.ts';
+
+/** What Postern's children share: the database, the secret, the address. */
+export function posternEnv(databaseUrl: string, port: number): Record<string, string> {
+  return childEnv({
+    DATABASE_URL: databaseUrl,
+    POSTERN_SECRET: randomBytes(36).toString('base64url'),
+    POSTERN_MIGRATE_ON_START: 'true',
+    POSTERN_DEMO: 'false',
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    // Not NODE_ENV=production: it demands an https issuer.
+    POSTERN_ISSUER: `http://127.0.0.1:${port}`,
+    LOG_LEVEL: 'warn',
+  });
+}
+
+/**
+ * `postern serve` as a child process, so its CPU time is its own. BENCH_CPU_PROF=DIR writes a
+ * V8 CPU profile of it there when it stops (open it in Chrome DevTools).
+ */
+export async function startPostern(cleanup: Cleanup, env: Record<string, string>): Promise<ServerProcess> {
+  const profileDir = process.env.BENCH_CPU_PROF;
+  const nodeArgs = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
+  const server = spawnServer('postern serve', [...nodeArgs, 'src/cli.ts', 'serve'], env);
+  cleanup.defer('stop postern serve', () => server.stop());
+  await waitForHttp(server, `${env.POSTERN_ISSUER}/healthz`);
+  return server;
+}
+
+/** Runs the real `postern` command; resolves with its stdout, fails with its stderr. */
+function postern(args: readonly string[], env: Record<string, string>): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['src/cli.ts', ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString('utf8'); });
+    child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString('utf8'); });
+    child.once('error', reject);
+    child.once('close', (code) => {
+      if (code === 0) resolve(stdout);
+      else reject(new Error(`postern ${args.slice(0, 2).join(' ')} exited with ${code}: ${stderr.trim() || stdout.trim()}`));
+    });
+  });
+}
+
+async function createClient(env: Record<string, string>, client: { id: string; scope: string }, resource: string): Promise<string> {
+  const out = await postern(['client', 'create', '--id', client.id, '--grant-types', 'client_credentials', '--resource', resource, '--scope', client.scope, '--json'], env);
+  const secret = (JSON.parse(out) as { clientSecret?: unknown }).clientSecret;
+  if (typeof secret !== 'string') throw new Error(`postern client create printed no clientSecret: ${out}`);
+  return secret;
+}
+
+export interface BenchClients {
+  readonly serviceSecret: string;
+  readonly opaqueSecret: string;
+}
+
+/** Registers the APIs and clients through the operator's command, as documented. */
+export async function registerBenchClients(env: Record<string, string>): Promise<BenchClients> {
+  await postern(['resource', 'create', '--id', API.resource, '--scope', API.scopes, '--format', 'jwt', '--alg', API.alg, '--token-ttl', String(API.tokenTtlSeconds), '--json'], env);
+  await postern(['resource', 'create', '--id', OPAQUE_API.resource, '--scope', OPAQUE_API.scopes, '--format', 'opaque', '--json'], env);
+  return {
+    serviceSecret: await createClient(env, SERVICE_CLIENT, API.resource),
+    opaqueSecret: await createClient(env, OPAQUE_CLIENT, OPAQUE_API.resource),
+  };
+}

@@ -1,0 +1,63 @@
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+
+/** CPU time a process has used, read from the kernel: the benchmark's load generator shares the cores. */
+export interface CpuMeter {
+  /** Seconds of CPU (user + system) used so far. */
+  read(): number;
+}
+
+/** USER_HZ: the unit of utime/stime in /proc/<pid>/stat (proc(5)); 100 on nearly every Linux. */
+export function clockTicksPerSecond(): number {
+  try {
+    const ticks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+    return Number.isInteger(ticks) && ticks > 0 ? ticks : 100;
+  } catch {
+    return 100;
+  }
+}
+
+interface Stat { readonly ppid: number; readonly ticks: number }
+
+function readStat(pid: number): Stat | undefined {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined; // gone
+  }
+  // proc(5): "pid (comm) state ppid ... utime stime ...": comm may hold spaces and parentheses,
+  // so count fields from the last ')'. There, [0] is field 3 (state), [1] ppid, [11] utime, [12] stime.
+  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  return { ppid: Number(fields[1]), ticks: Number(fields[11]) + Number(fields[12]) };
+}
+
+/** CPU of one process. */
+export function processCpu(pid: number, hz = clockTicksPerSecond()): CpuMeter {
+  return {
+    read() {
+      const stat = readStat(pid);
+      if (!stat) throw new Error(`process ${pid} is gone: cannot read its CPU time`);
+      return stat.ticks / hz;
+    },
+  };
+}
+
+/**
+ * CPU of a process and its live children: PostgreSQL's postmaster and its backends. A backend
+ * that exits between two readings takes its ticks with it, so this is a lower bound; the
+ * server's connection pool keeps its backends alive through a phase.
+ */
+export function processTreeCpu(rootPid: number, hz = clockTicksPerSecond()): CpuMeter {
+  return {
+    read() {
+      let ticks = readStat(rootPid)?.ticks ?? 0;
+      for (const entry of readdirSync('/proc')) {
+        if (!/^\d+$/.test(entry)) continue;
+        const stat = readStat(Number(entry));
+        if (stat?.ppid === rootPid) ticks += stat.ticks;
+      }
+      return ticks / hz;
+    },
+  };
+}
