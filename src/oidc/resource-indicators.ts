@@ -21,11 +21,12 @@ const OIDC_SCOPES = new Set(['openid', 'offline_access', 'profile', 'email', 'ro
 export function resourceIndicators(resources: ResourceServerService): NonNullable<NonNullable<Configuration['features']>['resourceIndicators']> {
   return {
     enabled: true,
-    // A plain OAuth client naming no resource gets its only one; anything else must name it.
+    // A plain OAuth client naming no resource gets its only one; one with several must name it.
     defaultResource(ctx: KoaContextWithOIDC, client: Client) {
       if (ctx.oidc.params?.grant_type !== 'client_credentials') return undefined as unknown as string;
       const allowed = list(client, 'allowed_resources');
-      return (allowed.length === 1 ? allowed[0] : undefined) as string;
+      if (allowed.length > 1) throw new errors.InvalidTarget(`this client has several resources: name one with the resource parameter (${allowed.join(', ')})`);
+      return allowed[0] as string;
     },
     // A code or refresh token exchange that names no resource gets the one the user granted.
     useGrantedResource: () => true,
