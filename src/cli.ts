@@ -9,10 +9,11 @@ import { resourceCommands } from './cli/resource.command.ts';
 import { migrateCommand } from './cli/migrate.command.ts';
 import { describeError, exitCodeFor, type CliContext, type CliIo, type Command } from './cli/runtime.ts';
 import { serveCommand } from './cli/serve.command.ts';
+import { sessionCommands } from './cli/session.command.ts';
 import { userCommands } from './cli/user.command.ts';
 
 // `postern`: the admin command. An entry point like main.ts: it alone binds stdio and the exit code.
-const COMMANDS: readonly Command[] = [serveCommand, migrateCommand, ...clientCommands, ...resourceCommands, ...userCommands, ...keysCommands, auditCommand];
+const COMMANDS: readonly Command[] = [serveCommand, migrateCommand, ...clientCommands, ...resourceCommands, ...userCommands, ...sessionCommands, ...keysCommands, auditCommand];
 const HINT = '(run "postern help" for usage)';
 
 function usage(group?: string): string {

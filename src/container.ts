@@ -26,6 +26,7 @@ import { createKeyService, type KeyService } from './keys/key.service.ts';
 import { createAdapterClass } from './oidc/adapter.ts';
 import { createKeyRing, type KeyRing } from './oidc/key-ring.ts';
 import { createProvider } from './oidc/provider.ts';
+import { createSessionAdmin, type SessionAdmin } from './oidc/session-admin.ts';
 import { startSweeper, type Sweeper } from './oidc/sweeper.ts';
 import { systemClock, type Clock } from './shared/clock.ts';
 import type { Logger } from './shared/logger.ts';
@@ -59,6 +60,7 @@ export interface Container {
   readonly keys: KeyService;
   readonly keyRing: KeyRing;
   readonly audit: AuditLog;
+  readonly sessions: SessionAdmin;
   readonly provider: () => Provider;
   /** Set when this start created the demo user; its password is shown once, by the caller. */
   readonly demoSeed: DemoSeed | undefined;
@@ -132,7 +134,8 @@ export async function createContainer(config: Config, options: ContainerOptions)
     const derived = deriveKeys(await loadInstallationKey(db.db, keyEncryptionKey));
     const hasher = createPasswordHasher(config.argon2);
     const audit = createAuditLog({ db: db.db, clock, logger });
-    const accounts = createAccountService({ db: db.db, hasher, audit });
+    // A changed password or a disabled account ends every session and grant (sessions is built below).
+    const accounts = createAccountService({ db: db.db, hasher, audit, revokeAccess: (id, reason) => sessions.logout(id, { reason }) });
     const signIn = createSignInService({ db: db.db, hasher, clock, audit, policy: config.lockout, throttleKey: derived.throttleKey });
     const keys = createKeyService({ db: db.db, keyEncryptionKey, clock, audit, policy: keyPolicy(config) });
     const views = createViews();
@@ -141,20 +144,24 @@ export async function createContainer(config: Config, options: ContainerOptions)
     const resources = createResourceServerService({
       db: db.db, audit, cache: createTtlCache<ResourceServer | undefined>(cacheOptions), signingAlgs: config.keys.algs,
     });
-    const adapter = createAdapterClass({ db: db.db, clock, findClient: (id) => clients.find(id) });
+    const adapter = createAdapterClass({
+      db: db.db, clock, findClient: (id) => clients.find(id),
+      refreshGrace: { seconds: config.refresh.graceSeconds, maxRepeats: config.refresh.graceMaxRepeats },
+    });
     const pages = createProviderPages(views);
     const keyRing = await createKeyRing({
       keys,
       logger,
       watch: role === 'server',
       buildProvider: (set) => createProvider({
-        config, adapter, accounts, resources, pages, logger,
+        config, adapter, accounts, resources, pages, logger, audit, db: db.db,
         jwks: set.providerKeys,
         cookieKeys: derived.cookieKeys,
         clientSecretKey: derived.clientSecretKey,
       }),
     });
     const provider = () => keyRing.provider();
+    const sessions = createSessionAdmin({ db: db.db, provider, audit, clock });
     const clients = createClientService({
       db: db.db,
       clientSecretKey: derived.clientSecretKey,
@@ -178,7 +185,7 @@ export async function createContainer(config: Config, options: ContainerOptions)
       ? startSweeper({ db: db.db, clock, logger, intervalSeconds: config.sweepIntervalSeconds, throttleRetentionSeconds: config.lockout.maxLockSeconds + config.lockout.windowSeconds })
       : undefined;
     return {
-      config, app, db, accounts, clients, resources, keys, keyRing, audit, demoSeed, provider,
+      config, app, db, accounts, clients, resources, keys, keyRing, audit, sessions, demoSeed, provider,
       secretGenerated: secret.generated ? secret.file : undefined,
       async close() {
         await sweeper?.stop();

@@ -51,7 +51,13 @@ function isUniqueViolation(error: unknown): boolean {
   return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === '23505';
 }
 
-export function createAccountService(deps: { db: Kysely<Database>; hasher: PasswordHasher; audit: AuditLog }): AccountService {
+export function createAccountService(deps: {
+  db: Kysely<Database>;
+  hasher: PasswordHasher;
+  audit: AuditLog;
+  /** Ends the account's sessions and revokes its grants (wired by the container to the session admin). */
+  revokeAccess: (accountId: string, reason: string) => Promise<unknown>;
+}): AccountService {
   const { db, hasher, audit } = deps;
 
   async function mustFind(login: string): Promise<Account> {
@@ -88,6 +94,7 @@ export function createAccountService(deps: { db: Kysely<Database>; hasher: Passw
       const account = await mustFind(login);
       const updated = (await updateAccount(db, account.id, { disabled }))!;
       audit.record({ type: disabled ? 'account.disabled' : 'account.enabled', accountId: account.id });
+      if (disabled) await deps.revokeAccess(account.id, 'account disabled');
       return updated;
     },
     async setPassword(login, password) {
@@ -95,6 +102,7 @@ export function createAccountService(deps: { db: Kysely<Database>; hasher: Passw
       checkPassword(password, account);
       const updated = (await updateAccount(db, account.id, { password_hash: await hasher.hash(password) }))!;
       audit.record({ type: 'account.password_changed', accountId: account.id });
+      await deps.revokeAccess(account.id, 'password changed');
       return updated;
     },
     async unlock(login) {

@@ -10,6 +10,8 @@ export const AUDIT_EVENT_TYPES = [
   'account.enabled',
   'account.unlocked',
   'account.password_changed',
+  'account.logged_out',
+  'refresh_token.reused',
   'client.created',
   'client.deleted',
   'resource.created',

@@ -92,6 +92,10 @@ printed once: only its hash is stored.
                                    tokens meant for it
   --jwks-uri URI                   authenticate with private_key_jwt, keys published at URI
   --jwks-file F                    authenticate with private_key_jwt, keys from a JWK Set file
+  --refresh-rotation R             always (default) | never: a new refresh token on every use
+  --refresh-idle-seconds S         a refresh token unused this long expires (default POSTERN_REFRESH_IDLE_SECONDS)
+  --refresh-absolute-seconds S     no refresh token outlives this from sign-in (default POSTERN_REFRESH_ABSOLUTE_SECONDS)
+  --backchannel-logout-uri URI     receives a signed logout token when the user's session ends
   --json                           print the client as JSON (with "clientSecret" when generated)`,
   options: {
     id: { type: 'string' },
@@ -108,9 +112,32 @@ printed once: only its hash is stored.
     introspects: { type: 'string', multiple: true },
     'jwks-uri': { type: 'string' },
     'jwks-file': { type: 'string' },
+    'refresh-rotation': { type: 'string' },
+    'refresh-idle-seconds': { type: 'string' },
+    'refresh-absolute-seconds': { type: 'string' },
+    'backchannel-logout-uri': { type: 'string' },
     json: { type: 'boolean' },
   },
 };
+
+function seconds(values: Values, name: string): number | undefined {
+  const raw = optionalString(values, name);
+  if (raw === undefined) return undefined;
+  if (!/^\d+$/.test(raw)) throw new UsageError(`--${name} must be a whole number of seconds (got "${raw}")`);
+  return Number(raw);
+}
+
+function readRefresh(values: Values): Pick<NewClient, 'refreshRotation' | 'refreshIdleSeconds' | 'refreshAbsoluteSeconds'> {
+  const rotation = optionalString(values, 'refresh-rotation');
+  if (rotation !== undefined && rotation !== 'always' && rotation !== 'never') throw new UsageError(`--refresh-rotation must be always or never (got "${rotation}")`);
+  const idle = seconds(values, 'refresh-idle-seconds');
+  const absolute = seconds(values, 'refresh-absolute-seconds');
+  return {
+    ...(rotation ? { refreshRotation: rotation } : {}),
+    ...(idle !== undefined ? { refreshIdleSeconds: idle } : {}),
+    ...(absolute !== undefined ? { refreshAbsoluteSeconds: absolute } : {}),
+  };
+}
 
 function readJwksFile(file: string | undefined): { keys: unknown[] } | undefined {
   if (file === undefined) return undefined;
@@ -139,6 +166,7 @@ function readNewClient(values: Values): NewClient {
   const secret = optionalString(values, 'secret');
   const jwksUri = optionalString(values, 'jwks-uri');
   const jwks = readJwksFile(optionalString(values, 'jwks-file'));
+  const backchannel = optionalString(values, 'backchannel-logout-uri');
   return {
     clientId: requiredString(spec, values, 'id'),
     grantTypes,
@@ -154,6 +182,8 @@ function readNewClient(values: Values): NewClient {
     resourceServerFor: repeated(values, 'introspects'),
     ...(jwksUri !== undefined ? { jwksUri } : {}),
     ...(jwks !== undefined ? { jwks } : {}),
+    ...readRefresh(values),
+    ...(backchannel !== undefined ? { backchannelLogoutUri: backchannel } : {}),
   };
 }
 

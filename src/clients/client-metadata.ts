@@ -28,6 +28,12 @@ export interface NewClient {
   /** private_key_jwt: the client's public keys, by URL or inline. */
   readonly jwksUri?: string;
   readonly jwks?: { keys: unknown[] };
+  /** Refresh-token policy overrides (README: Refresh tokens). */
+  readonly refreshRotation?: 'always' | 'never';
+  readonly refreshIdleSeconds?: number;
+  readonly refreshAbsoluteSeconds?: number;
+  /** OpenID Connect Back-Channel Logout 1.0: where logout tokens are posted. */
+  readonly backchannelLogoutUri?: string;
 }
 
 const CLIENT_ID = /^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$/;
@@ -59,6 +65,17 @@ function grants(input: NewClient): string[] {
   return grantTypes;
 }
 
+function checkRefreshPolicy(input: NewClient, grantTypes: string[]): void {
+  const given = input.refreshRotation !== undefined || input.refreshIdleSeconds !== undefined || input.refreshAbsoluteSeconds !== undefined;
+  if (given && !grantTypes.includes('refresh_token')) invalid('the --refresh-* options need the refresh_token grant type');
+  for (const [name, value] of [['--refresh-idle-seconds', input.refreshIdleSeconds], ['--refresh-absolute-seconds', input.refreshAbsoluteSeconds]] as const) {
+    if (value !== undefined && (!Number.isInteger(value) || value < 60)) invalid(`${name} must be a whole number of seconds, at least 60`);
+  }
+  if (input.refreshIdleSeconds !== undefined && input.refreshAbsoluteSeconds !== undefined && input.refreshAbsoluteSeconds < input.refreshIdleSeconds) {
+    invalid('--refresh-absolute-seconds must not be less than --refresh-idle-seconds');
+  }
+}
+
 export function buildMetadata(input: NewClient, secretHash: string | null): Record<string, unknown> {
   if (!CLIENT_ID.test(input.clientId)) invalid('client id must be 1-128 letters, digits or ". _ : @ -", starting with a letter or digit');
   const method = authMethod(input);
@@ -71,6 +88,8 @@ export function buildMetadata(input: NewClient, secretHash: string | null): Reco
   const postLogout = [...new Set(input.postLogoutRedirectUris ?? [])];
   postLogout.forEach((u) => checkUri(u, 'post-logout redirect URI'));
   if (input.jwksUri !== undefined) checkUri(input.jwksUri, 'JWKS URI');
+  if (input.backchannelLogoutUri !== undefined) checkUri(input.backchannelLogoutUri, 'back-channel logout URI');
+  checkRefreshPolicy(input, grantTypes);
   const requested = (input.scope ?? (code ? 'openid profile email offline_access' : '')).trim().split(/\s+/).filter(Boolean);
   for (const s of requested) if (!SCOPE_TOKEN.test(s)) invalid(`"${s}" is not a valid scope`);
   const scope = requested.filter((s) => OIDC_SCOPES.includes(s));
@@ -92,5 +111,9 @@ export function buildMetadata(input: NewClient, secretHash: string | null): Reco
     ...(resources.length ? { allowed_resources: resources } : {}),
     ...(apiScopes.length ? { api_scopes: apiScopes } : {}),
     ...(serves.length ? { resource_server_for: serves } : {}),
+    ...(input.refreshRotation ? { refresh_rotation: input.refreshRotation } : {}),
+    ...(input.refreshIdleSeconds !== undefined ? { refresh_idle_seconds: input.refreshIdleSeconds } : {}),
+    ...(input.refreshAbsoluteSeconds !== undefined ? { refresh_absolute_seconds: input.refreshAbsoluteSeconds } : {}),
+    ...(input.backchannelLogoutUri !== undefined ? { backchannel_logout_uri: input.backchannelLogoutUri, backchannel_logout_session_required: true } : {}),
   };
 }

@@ -30,6 +30,17 @@ export interface KeySettings {
   readonly pollSeconds: number;
 }
 
+export interface RefreshPolicy {
+  /** A refresh token unused this long expires; each use (rotation) starts a new window. */
+  readonly idleSeconds: number;
+  /** No refresh token outlives this, counted from the original sign-in. */
+  readonly absoluteSeconds: number;
+  /** A rotated token presented again this soon (a race, a retry) is answered, not treated as theft. */
+  readonly graceSeconds: number;
+  /** ... at most this many times. */
+  readonly graceMaxRepeats: number;
+}
+
 export interface Config {
   readonly nodeEnv: string;
   readonly production: boolean;
@@ -51,12 +62,12 @@ export interface Config {
   readonly keys: KeySettings;
   /** How long instances may serve client and resource-server records from memory. */
   readonly cacheSeconds: number;
+  readonly refresh: RefreshPolicy;
 }
 
 export interface TokenLifetimes {
   readonly accessToken: number;
   readonly idToken: number;
-  readonly refreshToken: number;
   readonly session: number;
   readonly interaction: number;
   readonly authorizationCode: number;
@@ -139,7 +150,6 @@ function readLifetimes(r: Reader): TokenLifetimes {
   return {
     accessToken: r.int('POSTERN_ACCESS_TOKEN_TTL_SECONDS', 3600, 60, day),
     idToken: r.int('POSTERN_ID_TOKEN_TTL_SECONDS', 3600, 60, day),
-    refreshToken: r.int('POSTERN_REFRESH_TOKEN_TTL_SECONDS', 14 * day, 60, 365 * day),
     session: r.int('POSTERN_SESSION_TTL_SECONDS', 14 * day, 60, 365 * day),
     interaction: r.int('POSTERN_INTERACTION_TTL_SECONDS', 3600, 60, day),
     authorizationCode: 60,
@@ -159,6 +169,18 @@ function readLockout(r: Reader): LockoutPolicy {
     reveal: r.bool('POSTERN_LOCKOUT_REVEAL', false),
   };
   if (policy.maxLockSeconds < policy.lockSeconds) r.problems.push('POSTERN_LOCKOUT_MAX_SECONDS must not be less than POSTERN_LOCKOUT_SECONDS');
+  return policy;
+}
+
+function readRefresh(r: Reader): RefreshPolicy {
+  const day = 86400;
+  const policy = {
+    idleSeconds: r.int('POSTERN_REFRESH_IDLE_SECONDS', 14 * day, 60, 365 * day),
+    absoluteSeconds: r.int('POSTERN_REFRESH_ABSOLUTE_SECONDS', 90 * day, 60, 5 * 365 * day),
+    graceSeconds: r.int('POSTERN_REFRESH_REUSE_GRACE_SECONDS', 10, 0, 300),
+    graceMaxRepeats: r.int('POSTERN_REFRESH_REUSE_GRACE_MAX', 10, 0, 1000),
+  };
+  if (policy.absoluteSeconds < policy.idleSeconds) r.problems.push('POSTERN_REFRESH_ABSOLUTE_SECONDS must not be less than POSTERN_REFRESH_IDLE_SECONDS');
   return policy;
 }
 
@@ -208,6 +230,7 @@ export function loadConfig(env: Env): Config {
     lockout: readLockout(r),
     keys: readKeys(r),
     cacheSeconds: r.int('POSTERN_CACHE_SECONDS', 5, 0, 300),
+    refresh: readRefresh(r),
   };
   if (r.problems.length > 0) throw new ConfigError(r.problems);
   return Object.freeze(config);

@@ -16,6 +16,7 @@ export interface OidcPayloadTable {
   user_code: string | null;
   expires_at: Timestamp | null;
   consumed_at: Timestamp | null;
+  grace_uses: ColumnType<number, number | undefined, number>;
 }
 
 export interface ClientTable {
@@ -94,6 +95,16 @@ export interface ResourceServerTable {
   updated_at: DefaultedTimestamp;
 }
 
+export interface GrantActivityTable {
+  grant_id: string;
+  account_id: string;
+  client_id: string;
+  session_uid: string | null;
+  created_at: DefaultedTimestamp;
+  ip: string | null;
+  user_agent: string | null;
+}
+
 export interface Database {
   oidc_payloads: OidcPayloadTable;
   clients: ClientTable;
@@ -103,6 +114,7 @@ export interface Database {
   audit_events: AuditEventTable;
   installation_secrets: InstallationSecretTable;
   resource_servers: ResourceServerTable;
+  grant_activity: GrantActivityTable;
 }
 
 export type AccountRow = Selectable<AccountTable>;

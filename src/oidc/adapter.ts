@@ -51,15 +51,23 @@ class ClientAdapter implements Adapter {
   async revokeByGrantId(): Promise<void> {}
 }
 
+/** See README "Refresh tokens": a repeat of a just-rotated token is answered, a bounded number of times. */
+export interface RefreshGrace {
+  readonly seconds: number;
+  readonly maxRepeats: number;
+}
+
 class PayloadAdapter implements Adapter {
   readonly #db: Kysely<Database>;
   readonly #clock: Clock;
   readonly #kind: string;
+  readonly #grace: RefreshGrace | undefined;
 
-  constructor(db: Kysely<Database>, clock: Clock, kind: string) {
+  constructor(db: Kysely<Database>, clock: Clock, kind: string, grace?: RefreshGrace) {
     this.#db = db;
     this.#clock = clock;
     this.#kind = kind;
+    this.#grace = kind === 'RefreshToken' ? grace : undefined;
   }
 
   async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
@@ -102,14 +110,36 @@ class PayloadAdapter implements Adapter {
       .executeTakeFirst();
     if (!row) return undefined;
     const payload = row.payload as AdapterPayload;
-    // The engine's replay detection reads `consumed` (e.g. RFC 6749 §4.1.2 for codes).
-    return row.consumed_at ? { ...payload, consumed: Math.floor(row.consumed_at.getTime() / 1000) } : payload;
+    if (!row.consumed_at) return payload;
+    if (this.#grace && column === 'id' && this.#clock.now().getTime() - row.consumed_at.getTime() < this.#grace.seconds * 1000) {
+      return this.#withinGrace(value, payload);
+    }
+    // The engine's replay detection reads `consumed` (RFC 6749 §4.1.2 for codes; for refresh
+    // tokens, RFC 9700 §4.14.2: reuse of a rotated token revokes the grant).
+    return { ...payload, consumed: Math.floor(row.consumed_at.getTime() / 1000) };
+  }
+
+  /**
+   * A rotated refresh token presented again inside the grace window (two tabs, a retry after a
+   * timeout) is answered as if fresh, so the client ends up with working tokens, up to
+   * maxRepeats times (counted atomically); past that it is "not found": refused, but nothing is
+   * revoked. Only after the window does a repeat count as reuse.
+   */
+  async #withinGrace(id: string, payload: AdapterPayload): Promise<AdapterPayload | undefined> {
+    const counted = await this.#db
+      .updateTable('oidc_payloads')
+      .set((eb) => ({ grace_uses: eb('grace_uses', '+', 1) }))
+      .where('kind', '=', this.#kind).where('id', '=', id)
+      .where('grace_uses', '<', this.#grace!.maxRepeats)
+      .executeTakeFirst();
+    return counted.numUpdatedRows > 0n ? payload : undefined;
   }
 
   async consume(id: string): Promise<void> {
+    // The first consumption counts: a repeat inside the grace window must not move it.
     await this.#db
       .updateTable('oidc_payloads')
-      .set({ consumed_at: this.#clock.now() })
+      .set((eb) => ({ consumed_at: eb.fn.coalesce('consumed_at', eb.val(this.#clock.now())) }))
       .where('kind', '=', this.#kind)
       .where('id', '=', id)
       .execute();
@@ -129,13 +159,13 @@ class PayloadAdapter implements Adapter {
   }
 }
 
-export function createAdapterClass(deps: { db: Kysely<Database>; clock: Clock; findClient: FindClient }): AdapterClass {
-  const { db, clock, findClient } = deps;
+export function createAdapterClass(deps: { db: Kysely<Database>; clock: Clock; findClient: FindClient; refreshGrace?: RefreshGrace }): AdapterClass {
+  const { db, clock, findClient, refreshGrace } = deps;
   return class PosternAdapter implements Adapter {
     readonly #inner: Adapter;
 
     constructor(name: string) {
-      this.#inner = name === 'Client' ? new ClientAdapter(findClient) : new PayloadAdapter(db, clock, name);
+      this.#inner = name === 'Client' ? new ClientAdapter(findClient) : new PayloadAdapter(db, clock, name, refreshGrace);
     }
 
     upsert(id: string, payload: AdapterPayload, expiresIn: number) { return this.#inner.upsert(id, payload, expiresIn); }

@@ -1,15 +1,20 @@
 import type { JWK } from 'jose';
+import type { Kysely } from 'kysely';
 import Provider, { type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 
 import type { AccountService } from '../accounts/account.service.ts';
-import type { ResourceServerService } from '../clients/resource-server.service.ts';
 import { SCOPE_CLAIMS } from '../accounts/claims.ts';
+import type { AuditLog } from '../audit/audit-log.ts';
 import { verifyClientSecret } from '../clients/client-secret.ts';
+import type { ResourceServerService } from '../clients/resource-server.service.ts';
 import type { Config } from '../config/config.ts';
+import type { Database } from '../db/tables.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { AdapterClass } from './adapter.ts';
 import { createFindAccount } from './find-account.ts';
 import { loadExistingGrant } from './first-party-grant.ts';
+import { retryBackchannelLogout, watchEvents } from './provider-events.ts';
+import { issueRefreshToken, refreshTokenTtl, rotateRefreshToken } from './refresh-policy.ts';
 import { resourceIndicators } from './resource-indicators.ts';
 
 /** Pages the engine renders itself; the http layer supplies them with our views and headers. */
@@ -29,6 +34,8 @@ export interface ProviderDeps {
   readonly clientSecretKey: Buffer;
   readonly pages: ProviderPages;
   readonly logger: Logger;
+  readonly db: Kysely<Database>;
+  readonly audit: AuditLog;
 }
 
 // Asymmetric algorithms only: a symmetric one would use the client secret as a key, and we
@@ -61,7 +68,7 @@ function lifetimes(config: Config): NonNullable<Configuration['ttl']> {
     AuthorizationCode: ttl.authorizationCode,
     ClientCredentials: (_ctx, token) => (token as { resourceServer?: { accessTokenTTL?: number } }).resourceServer?.accessTokenTTL ?? ttl.accessToken,
     IdToken: ttl.idToken,
-    RefreshToken: ttl.refreshToken,
+    RefreshToken: refreshTokenTtl(config.refresh) as never,
     Interaction: ttl.interaction,
     Session: ttl.session,
     Grant: ttl.grant,
@@ -91,14 +98,21 @@ function buildConfiguration(deps: ProviderDeps): Configuration {
     // Exact redirect URI matching, always named in the request.
     allowOmittingSingleRegisteredRedirectUri: false,
     extraClientMetadata: {
-      properties: ['first_party', 'allowed_resources', 'api_scopes', 'resource_server_for'],
+      properties: [
+        'first_party', 'allowed_resources', 'api_scopes', 'resource_server_for',
+        'refresh_rotation', 'refresh_idle_seconds', 'refresh_absolute_seconds',
+      ],
       validator(_ctx, key, value) {
-        if (key === 'first_party' && value !== undefined && typeof value !== 'boolean') throw new Error('first_party must be a boolean');
+        if (value === undefined) return;
+        if (key === 'first_party' && typeof value !== 'boolean') throw new Error('first_party must be a boolean');
         if (['allowed_resources', 'api_scopes', 'resource_server_for'].includes(key)) stringList(key, value);
+        if (key === 'refresh_rotation' && value !== 'always' && value !== 'never') throw new Error('refresh_rotation must be always or never');
+        if (key.endsWith('_seconds') && !(Number.isInteger(value) && (value as number) >= 60)) throw new Error(`${key} must be a whole number of seconds, at least 60`);
       },
     },
     features: {
       devInteractions: { enabled: false },
+      backchannelLogout: { enabled: true },
       userinfo: { enabled: true },
       clientCredentials: { enabled: true },
       revocation: { enabled: true, allowedPolicy: tokenPolicy as never },
@@ -119,6 +133,8 @@ function buildConfiguration(deps: ProviderDeps): Configuration {
       clientAuthSigningAlgValues: SIGNING_ALGS,
     },
     loadExistingGrant,
+    rotateRefreshToken: rotateRefreshToken(config.refresh) as never,
+    issueRefreshToken: issueRefreshToken as never,
     clientBasedCORS(_ctx, origin, client) {
       // Browser-based (public) clients may call us from the origins of their redirect URIs.
       return client.redirectUris?.some((uri) => URL.parse(uri)?.origin === origin) ?? false;
@@ -129,16 +145,6 @@ function buildConfiguration(deps: ProviderDeps): Configuration {
   };
 }
 
-function watchEvents(provider: Provider, logger: Logger): void {
-  provider.on('server_error', (ctx, error) => logger.error({ err: error, requestId: ctx.state?.requestId }, 'provider server error'));
-  for (const event of ['grant.error', 'authorization.error', 'end_session.error', 'userinfo.error', 'introspection.error', 'revocation.error']) {
-    (provider.on as (name: string, fn: (...args: never[]) => void) => void)(event, (ctx: KoaContextWithOIDC, error: Error & { error_description?: string }) => {
-      logger.info({ event, error: error.message, description: error.error_description, requestId: ctx.state?.requestId }, 'oauth request refused');
-    });
-  }
-  provider.on('grant.revoked', (ctx: KoaContextWithOIDC, grantId: string) => logger.info({ grantId, requestId: ctx.state?.requestId }, 'grant revoked'));
-}
-
 export function createProvider(deps: ProviderDeps): Provider {
   const provider = new Provider(deps.config.issuer, buildConfiguration(deps));
   provider.proxy = deps.config.trustProxy;
@@ -147,6 +153,7 @@ export function createProvider(deps: ProviderDeps): Provider {
   provider.Client.prototype.compareClientSecret = function compareClientSecret(this: { clientSecret?: string }, actual: string) {
     return this.clientSecret !== undefined && verifyClientSecret(key, this.clientSecret, actual);
   };
-  watchEvents(provider, deps.logger);
+  watchEvents(provider, deps);
+  retryBackchannelLogout(provider, deps.logger);
   return provider;
 }

@@ -17,7 +17,13 @@ export function clockTicksPerSecond(): number {
   }
 }
 
-interface Stat { readonly ppid: number; readonly ticks: number }
+interface Stat {
+  readonly ppid: number;
+  /** utime + stime */
+  readonly ticks: number;
+  /** cutime + cstime: what its exited, waited-for children used */
+  readonly childTicks: number;
+}
 
 function readStat(pid: number): Stat | undefined {
   let text: string;
@@ -27,9 +33,10 @@ function readStat(pid: number): Stat | undefined {
     return undefined; // gone
   }
   // proc(5): "pid (comm) state ppid ... utime stime ...": comm may hold spaces and parentheses,
-  // so count fields from the last ')'. There, [0] is field 3 (state), [1] ppid, [11] utime, [12] stime.
+  // so count fields from the last ')'. There, [0] is field 3 (state), [1] ppid, [11] utime,
+  // [12] stime, [13] cutime, [14] cstime.
   const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  return { ppid: Number(fields[1]), ticks: Number(fields[11]) + Number(fields[12]) };
+  return { ppid: Number(fields[1]), ticks: Number(fields[11]) + Number(fields[12]), childTicks: Number(fields[13]) + Number(fields[14]) };
 }
 
 /** CPU of one process. */
@@ -44,14 +51,16 @@ export function processCpu(pid: number, hz = clockTicksPerSecond()): CpuMeter {
 }
 
 /**
- * CPU of a process and its live children: PostgreSQL's postmaster and its backends. A backend
- * that exits between two readings takes its ticks with it, so this is a lower bound; the
- * server's connection pool keeps its backends alive through a phase.
+ * CPU of a process and all its children: PostgreSQL's postmaster and its backends. Live
+ * children are read one by one; a backend that exited is in the postmaster's cutime/cstime
+ * once reaped. (A grandchild's time is not counted: postgres backends fork nothing.)
  */
 export function processTreeCpu(rootPid: number, hz = clockTicksPerSecond()): CpuMeter {
   return {
     read() {
-      let ticks = readStat(rootPid)?.ticks ?? 0;
+      const root = readStat(rootPid);
+      if (!root) throw new Error(`process ${rootPid} is gone: cannot read its CPU time`);
+      let ticks = root.ticks + root.childTicks;
       for (const entry of readdirSync('/proc')) {
         if (!/^\d+$/.test(entry)) continue;
         const stat = readStat(Number(entry));

@@ -72,12 +72,15 @@ const verdict = (ok: boolean) => (ok ? 'PASS' : 'MISS');
 
 /** Postern as a share of the baseline, phase by phase, and the verdicts on the issue's targets. */
 export function comparison(postern: readonly PhaseResult[], baseline: readonly PhaseResult[], tokenPhase: string, connections: number): string {
-  const lines = ['Postern / baseline        req per server-CPU-s      req/s'];
-  for (const p of postern) {
+  const shared = postern.flatMap((p) => {
     const b = baseline.find((r) => r.phase === p.phase);
-    if (!b) continue;
-    lines.push(`  ${p.phase.padEnd(22)}  ${percent(perCpuSecond(p) / perCpuSecond(b)).padStart(20)}  ${percent(p.requestsPerSecond / b.requestsPerSecond).padStart(9)}`);
-  }
+    return b ? [[p.phase, percent(perCpuSecond(p) / perCpuSecond(b)), percent(p.requestsPerSecond / b.requestsPerSecond)]] : [];
+  });
+  const width = Math.max(...shared.map(([phase]) => phase!.length));
+  const lines = [
+    `${'Postern / baseline'.padEnd(width + 2)}  req per server-CPU-s  req/s`,
+    ...shared.map(([phase, cpu, rate]) => `  ${phase!.padEnd(width)}  ${cpu!.padStart(20)}  ${rate!.padStart(6)}`),
+  ];
   const p = postern.find((r) => r.phase === tokenPhase);
   const b = baseline.find((r) => r.phase === tokenPhase);
   if (p && b) {
@@ -85,8 +88,8 @@ export function comparison(postern: readonly PhaseResult[], baseline: readonly P
     lines.push(
       '',
       `Targets (${tokenPhase}):`,
-      `  tokens per server-CPU-second  ${fixed(perCpuSecond(p), 0)} vs ${fixed(perCpuSecond(b), 0)} = ${percent(efficiency)}  (target >= ${percent(TARGETS.cpuEfficiencyVsBaseline)})  ${verdict(efficiency >= TARGETS.cpuEfficiencyVsBaseline)}`,
-      `  p99 latency at ${connections} connections   ${fixed(p.p99Ms, 1)} ms  (target < ${TARGETS.p99Ms} ms)  ${verdict(p.p99Ms < TARGETS.p99Ms)}`,
+      `  ${verdict(efficiency >= TARGETS.cpuEfficiencyVsBaseline)}  tokens per server-CPU-second: ${fixed(perCpuSecond(p), 0)} vs baseline ${fixed(perCpuSecond(b), 0)} = ${percent(efficiency)} (target >= ${percent(TARGETS.cpuEfficiencyVsBaseline)})`,
+      `  ${verdict(p.p99Ms < TARGETS.p99Ms)}  p99 latency at ${connections} connections: ${fixed(p.p99Ms, 1)} ms (target < ${TARGETS.p99Ms} ms; baseline ${fixed(b.p99Ms, 1)} ms)`,
     );
   }
   return lines.join('\n');

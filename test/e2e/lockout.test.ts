@@ -250,7 +250,8 @@ describe('audit log', () => {
     await server.container.clients.delete('audited-app');
     await server.container.audit.flush();
     const types = (await server.container.audit.query({ accountId: user.id })).map((e) => e.type).reverse();
-    expect(types).toEqual(['account.created', 'account.disabled', 'account.enabled', 'account.password_changed', 'account.unlocked']);
+    // Disabling an account and changing its password also end its sessions (account.logged_out).
+    expect(types).toEqual(['account.created', 'account.disabled', 'account.logged_out', 'account.enabled', 'account.password_changed', 'account.logged_out', 'account.unlocked']);
     const clientEvents = (await events('client.created')).concat(await events('client.deleted')).filter((e) => e.clientId === 'audited-app');
     expect(clientEvents.map((e) => e.type).sort()).toEqual(['client.created', 'client.deleted']);
   });

@@ -1,0 +1,71 @@
+import type { Kysely } from 'kysely';
+import type Provider from 'oidc-provider';
+import type { KoaContextWithOIDC } from 'oidc-provider';
+
+import type { AuditLog } from '../audit/audit-log.ts';
+import type { Database } from '../db/tables.ts';
+import type { Logger } from '../shared/logger.ts';
+import { recordGrantActivity } from './session.repository.ts';
+
+type OAuthError = Error & { error?: string; error_description?: string };
+
+const REFUSALS = ['grant.error', 'authorization.error', 'end_session.error', 'userinfo.error', 'introspection.error', 'revocation.error'];
+
+/** What the engine reports, turned into log lines, audit events and session records. */
+export function watchEvents(provider: Provider, deps: { logger: Logger; db: Kysely<Database>; audit: AuditLog }): void {
+  const { logger, db, audit } = deps;
+  const on = provider.on.bind(provider) as (name: string, fn: (...args: never[]) => void) => void;
+  on('server_error', (ctx: KoaContextWithOIDC, error: Error) => logger.error({ err: error, requestId: ctx.response?.get('x-request-id') }, 'provider server error'));
+  for (const event of REFUSALS) {
+    on(event, (ctx: KoaContextWithOIDC, error: OAuthError) => {
+      logger.info({ event, error: error.message, description: error.error_description, requestId: ctx.response?.get('x-request-id') }, 'oauth request refused');
+    });
+  }
+  // RFC 9700 §4.14.2: a rotated refresh token came back after its grace window; the engine has
+  // revoked the grant. Someone else may hold the token: record it.
+  on('grant.error', (ctx: KoaContextWithOIDC, error: OAuthError) => {
+    if (error.error_description !== 'refresh token already used') return;
+    const token = ctx.oidc?.entities?.RefreshToken as { grantId?: string; accountId?: string } | undefined;
+    audit.record({
+      type: 'refresh_token.reused', accountId: token?.accountId ?? null, clientId: ctx.oidc?.client?.clientId ?? null,
+      ip: ctx.ip, userAgent: ctx.get('user-agent'), details: { grantId: token?.grantId, revoked: 'the whole grant' },
+    });
+  });
+  on('grant.revoked', (ctx: KoaContextWithOIDC, grantId: string) => logger.info({ grantId, requestId: ctx.response?.get('x-request-id') }, 'grant revoked'));
+  // Where each grant was signed in from, for `postern user sessions`.
+  on('authorization.success', (ctx: KoaContextWithOIDC) => {
+    const grant = ctx.oidc?.entities?.Grant as { jti?: string } | undefined;
+    const session = ctx.oidc?.session;
+    if (!grant?.jti || !session?.accountId || !ctx.oidc.client) return;
+    recordGrantActivity(db, {
+      grantId: grant.jti, accountId: session.accountId, clientId: ctx.oidc.client.clientId,
+      sessionUid: session.uid ?? null, ip: ctx.ip, userAgent: ctx.get('user-agent') || null,
+    }).catch((error: Error) => logger.warn({ err: error.message }, 'recording grant activity failed'));
+  });
+}
+
+/**
+ * OpenID Connect Back-Channel Logout: delivery never blocks a logout. Each logout token is
+ * sent in the background and retried a few times (1 s, 2 s, 4 s) before the failure is logged.
+ */
+export function retryBackchannelLogout(provider: Provider, logger: Logger): void {
+  type Sender = (this: { clientId: string }, sub: string, sid: string) => Promise<void>;
+  const proto = provider.Client.prototype as unknown as { backchannelLogout: Sender };
+  const send = proto.backchannelLogout;
+  proto.backchannelLogout = function backchannelLogout(sub, sid) {
+    const attempt = (n: number): void => {
+      send.call(this, sub, sid).then(
+        () => logger.info({ clientId: this.clientId, attempt: n }, 'back-channel logout delivered'),
+        (error: Error) => {
+          if (n >= 4) {
+            logger.warn({ clientId: this.clientId, err: error.message, attempts: n }, 'back-channel logout failed; giving up');
+            return;
+          }
+          setTimeout(() => attempt(n + 1), 1000 * 2 ** (n - 1)).unref();
+        },
+      );
+    };
+    attempt(1);
+    return Promise.resolve();
+  };
+}

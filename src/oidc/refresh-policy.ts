@@ -1,0 +1,49 @@
+import type { KoaContextWithOIDC } from 'oidc-provider';
+
+import type { RefreshPolicy } from '../config/config.ts';
+
+type Client = { metadata(): Record<string, unknown>; grantTypeAllowed(type: string): boolean };
+type Token = { iiat?: number; iat?: number };
+
+const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isInteger(v) && v > 0 ? v : undefined);
+
+/** The policy for one client: the defaults, with what `postern client create` overrode. */
+export function refreshPolicyFor(client: Client, defaults: RefreshPolicy) {
+  const m = client.metadata();
+  return {
+    rotate: m.refresh_rotation !== 'never',
+    idleSeconds: num(m.refresh_idle_seconds) ?? defaults.idleSeconds,
+    absoluteSeconds: num(m.refresh_absolute_seconds) ?? defaults.absoluteSeconds,
+  };
+}
+
+/**
+ * RFC 9700 §4.14.2: rotate on every use (unless the client was registered with
+ * --refresh-rotation never). Reuse detection and its grace window live in the adapter.
+ */
+export function rotateRefreshToken(defaults: RefreshPolicy) {
+  return (ctx: KoaContextWithOIDC) => refreshPolicyFor(ctx.oidc.client as unknown as Client, defaults).rotate;
+}
+
+/**
+ * A rotated token lives for the idle window, but never past the absolute lifetime counted
+ * from the original sign-in (iiat). Without rotation the one token lives the absolute lifetime.
+ */
+export function refreshTokenTtl(defaults: RefreshPolicy) {
+  return (_ctx: KoaContextWithOIDC, token: Token, client: Client): number => {
+    const policy = refreshPolicyFor(client, defaults);
+    if (!policy.rotate) return policy.absoluteSeconds;
+    const now = Math.floor(Date.now() / 1000);
+    const started = token.iiat ?? token.iat ?? now;
+    const remaining = started + policy.absoluteSeconds - now;
+    return Math.max(1, Math.min(policy.idleSeconds, remaining));
+  };
+}
+
+/**
+ * Every sign-in of a client allowed the refresh_token grant gets one. With offline_access it
+ * outlives the browser session; without, it ends with it (the engine's expiresWithSession).
+ */
+export async function issueRefreshToken(_ctx: KoaContextWithOIDC, client: Client): Promise<boolean> {
+  return client.grantTypeAllowed('refresh_token');
+}
