@@ -154,7 +154,7 @@ export async function createContainer(config: Config, options: ContainerOptions)
       logger,
       watch: role === 'server',
       buildProvider: (set) => createProvider({
-        config, adapter, accounts, resources, pages, logger, audit, db: db.db,
+        config, adapter, accounts, resources, pages, logger, audit, clock, db: db.db,
         jwks: set.providerKeys,
         cookieKeys: derived.cookieKeys,
         clientSecretKey: derived.clientSecretKey,

@@ -63,6 +63,11 @@ export interface Config {
   /** How long instances may serve client and resource-server records from memory. */
   readonly cacheSeconds: number;
   readonly refresh: RefreshPolicy;
+  /**
+   * Let outbound requests (back-channel logout, a client's jwks_uri) reach loopback and private
+   * addresses; off by default, as protection against server-side request forgery.
+   */
+  readonly outboundPrivateNetwork: boolean;
 }
 
 export interface TokenLifetimes {
@@ -231,6 +236,7 @@ export function loadConfig(env: Env): Config {
     keys: readKeys(r),
     cacheSeconds: r.int('POSTERN_CACHE_SECONDS', 5, 0, 300),
     refresh: readRefresh(r),
+    outboundPrivateNetwork: r.bool('POSTERN_OUTBOUND_PRIVATE_NETWORK', false),
   };
   if (r.problems.length > 0) throw new ConfigError(r.problems);
   return Object.freeze(config);

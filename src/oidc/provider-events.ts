@@ -7,7 +7,7 @@ import type { Database } from '../db/tables.ts';
 import type { Logger } from '../shared/logger.ts';
 import { recordGrantActivity } from './session.repository.ts';
 
-type OAuthError = Error & { error?: string; error_description?: string };
+type OAuthError = Error & { error?: string; error_description?: string; error_detail?: string };
 
 const REFUSALS = ['grant.error', 'authorization.error', 'end_session.error', 'userinfo.error', 'introspection.error', 'revocation.error'];
 
@@ -18,13 +18,13 @@ export function watchEvents(provider: Provider, deps: { logger: Logger; db: Kyse
   on('server_error', (ctx: KoaContextWithOIDC, error: Error) => logger.error({ err: error, requestId: ctx.response?.get('x-request-id') }, 'provider server error'));
   for (const event of REFUSALS) {
     on(event, (ctx: KoaContextWithOIDC, error: OAuthError) => {
-      logger.info({ event, error: error.message, description: error.error_description, requestId: ctx.response?.get('x-request-id') }, 'oauth request refused');
+      logger.info({ event, error: error.message, description: error.error_description, detail: error.error_detail, requestId: ctx.response?.get('x-request-id') }, 'oauth request refused');
     });
   }
   // RFC 9700 §4.14.2: a rotated refresh token came back after its grace window; the engine has
   // revoked the grant. Someone else may hold the token: record it.
   on('grant.error', (ctx: KoaContextWithOIDC, error: OAuthError) => {
-    if (error.error_description !== 'refresh token already used') return;
+    if (error.error_detail !== 'refresh token already used') return;
     const token = ctx.oidc?.entities?.RefreshToken as { grantId?: string; accountId?: string } | undefined;
     audit.record({
       type: 'refresh_token.reused', accountId: token?.accountId ?? null, clientId: ctx.oidc?.client?.clientId ?? null,
@@ -57,6 +57,7 @@ export function retryBackchannelLogout(provider: Provider, logger: Logger): void
       send.call(this, sub, sid).then(
         () => logger.info({ clientId: this.clientId, attempt: n }, 'back-channel logout delivered'),
         (error: Error) => {
+          logger.info({ clientId: this.clientId, attempt: n, err: error.message }, 'back-channel logout attempt failed');
           if (n >= 4) {
             logger.warn({ clientId: this.clientId, err: error.message, attempts: n }, 'back-channel logout failed; giving up');
             return;

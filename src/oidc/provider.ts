@@ -9,6 +9,7 @@ import { verifyClientSecret } from '../clients/client-secret.ts';
 import type { ResourceServerService } from '../clients/resource-server.service.ts';
 import type { Config } from '../config/config.ts';
 import type { Database } from '../db/tables.ts';
+import type { Clock } from '../shared/clock.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { AdapterClass } from './adapter.ts';
 import { createFindAccount } from './find-account.ts';
@@ -36,6 +37,7 @@ export interface ProviderDeps {
   readonly logger: Logger;
   readonly db: Kysely<Database>;
   readonly audit: AuditLog;
+  readonly clock: Clock;
 }
 
 // Asymmetric algorithms only: a symmetric one would use the client secret as a key, and we
@@ -61,14 +63,14 @@ function stringList(key: string, value: unknown): void {
   if (value !== undefined && (!Array.isArray(value) || value.some((v) => typeof v !== 'string'))) throw new Error(`${key} must be an array of strings`);
 }
 
-function lifetimes(config: Config): NonNullable<Configuration['ttl']> {
+function lifetimes(config: Config, clock: Clock): NonNullable<Configuration['ttl']> {
   const { ttl } = config;
   return {
     AccessToken: (_ctx, token) => (token as { resourceServer?: { accessTokenTTL?: number } }).resourceServer?.accessTokenTTL ?? ttl.accessToken,
     AuthorizationCode: ttl.authorizationCode,
     ClientCredentials: (_ctx, token) => (token as { resourceServer?: { accessTokenTTL?: number } }).resourceServer?.accessTokenTTL ?? ttl.accessToken,
     IdToken: ttl.idToken,
-    RefreshToken: refreshTokenTtl(config.refresh) as never,
+    RefreshToken: refreshTokenTtl(config.refresh, clock) as never,
     Interaction: ttl.interaction,
     Session: ttl.session,
     Grant: ttl.grant,
@@ -140,8 +142,14 @@ function buildConfiguration(deps: ProviderDeps): Configuration {
       return client.redirectUris?.some((uri) => URL.parse(uri)?.origin === origin) ?? false;
     },
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+    // The engine's own fetch refuses special-use addresses (SSRF protection); intranet setups
+    // whose apps live on private addresses opt out with POSTERN_OUTBOUND_PRIVATE_NETWORK=true.
+    fetch: (url, options) => {
+      if (config.outboundPrivateNetwork) delete (options as { dispatcher?: unknown }).dispatcher;
+      return globalThis.fetch(url, options);
+    },
     renderError: (ctx, out) => pages.error(ctx, out as { error: string; error_description?: string }),
-    ttl: lifetimes(config),
+    ttl: lifetimes(config, deps.clock),
   };
 }
 

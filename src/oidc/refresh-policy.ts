@@ -1,6 +1,7 @@
 import type { KoaContextWithOIDC } from 'oidc-provider';
 
 import type { RefreshPolicy } from '../config/config.ts';
+import { epochSeconds, type Clock } from '../shared/clock.ts';
 
 type Client = { metadata(): Record<string, unknown>; grantTypeAllowed(type: string): boolean };
 type Token = { iiat?: number; iat?: number };
@@ -29,11 +30,11 @@ export function rotateRefreshToken(defaults: RefreshPolicy) {
  * A rotated token lives for the idle window, but never past the absolute lifetime counted
  * from the original sign-in (iiat). Without rotation the one token lives the absolute lifetime.
  */
-export function refreshTokenTtl(defaults: RefreshPolicy) {
+export function refreshTokenTtl(defaults: RefreshPolicy, clock: Clock) {
   return (_ctx: KoaContextWithOIDC, token: Token, client: Client): number => {
     const policy = refreshPolicyFor(client, defaults);
     if (!policy.rotate) return policy.absoluteSeconds;
-    const now = Math.floor(Date.now() / 1000);
+    const now = epochSeconds(clock);
     const started = token.iiat ?? token.iat ?? now;
     const remaining = started + policy.absoluteSeconds - now;
     return Math.max(1, Math.min(policy.idleSeconds, remaining));

@@ -1,0 +1,184 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+import { createRemoteJWKSet, jwtVerify } from 'jose';
+import * as oidc from 'openid-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { createTestDatabase, type TestDatabase } from '../support/database.ts';
+import { discover, exchange, newBrowser, POST_LOGOUT_URI, REDIRECT_URI, signIn } from '../support/relying-party.ts';
+import { createTestClock, startTestServer, type TestServer } from '../support/server.ts';
+
+// Refresh tokens as web and native apps use them, over HTTP with openid-client: rotation,
+// reuse detection with a grace window for races, idle and absolute lifetimes (our clock moves),
+// sessions under an operator's control, and back-channel logout.
+
+const PASSWORD = 'rita keeps a long passphrase';
+const clock = createTestClock();
+let db: TestDatabase;
+let server: TestServer;
+let app: oidc.Configuration;
+let receiver: http.Server;
+const logoutTokens: string[] = [];
+let userId: string;
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  // The test receiver listens on loopback, which outbound requests may not reach by default.
+  server = await startTestServer(db, { POSTERN_OUTBOUND_PRIVATE_NETWORK: 'true' }, { clock });
+  receiver = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (d: Buffer) => { body += d.toString(); });
+    req.on('end', () => {
+      logoutTokens.push(new URLSearchParams(body).get('logout_token') ?? '');
+      res.writeHead(200).end();
+    });
+  });
+  await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+  const { clients, accounts } = server.container;
+  userId = (await accounts.create({ username: 'rita', email: 'rita@example.com', password: PASSWORD })).id;
+  const { secret } = await clients.create({
+    clientId: 'app', grantTypes: ['authorization_code', 'refresh_token'], redirectUris: [REDIRECT_URI], postLogoutRedirectUris: [POST_LOGOUT_URI],
+    scope: 'openid offline_access', firstParty: true,
+    backchannelLogoutUri: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/backchannel`,
+  });
+  app = await discover(server.issuer, 'app', secret);
+});
+
+afterAll(async () => {
+  receiver?.close();
+  await server?.close();
+  await db?.drop();
+});
+
+async function login(config = app, scope = 'openid offline_access') {
+  const browser = newBrowser();
+  const tokens = await exchange(config, await signIn(browser, config, { username: 'rita', password: PASSWORD }, { scope, prompt: 'consent' }));
+  return { browser, tokens };
+}
+
+const refresh = (token: string, config = app) => oidc.refreshTokenGrant(config, token);
+const works = (token: string, config = app) => refresh(token, config).then(() => true, () => false);
+const active = async (accessToken: string) => (await oidc.tokenIntrospection(app, accessToken)).active;
+const reuseEvents = async () => { await server.container.audit.flush(); return server.container.audit.query({ type: 'refresh_token.reused' }); };
+
+describe('rotation and reuse', () => {
+  it('rotates on every use; the old token still answers inside the grace window, and is reuse after it', async () => {
+    const { tokens } = await login();
+    const first = await refresh(tokens.refresh_token!);
+    expect(first.refresh_token).toBeTruthy();
+    expect(first.refresh_token).not.toBe(tokens.refresh_token);
+
+    // A retry of the same old token 5 s later (a timeout, a second tab): answered, nothing revoked.
+    clock.advance(5);
+    const retry = await refresh(tokens.refresh_token!);
+    expect(await works(retry.refresh_token!)).toBe(true);
+    expect(await active(first.access_token)).toBe(true);
+    const before = (await reuseEvents()).length;
+
+    // 11 s after the rotation: reuse. The whole grant goes, every token issued from it.
+    clock.advance(6);
+    await expect(refresh(tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+    expect(await active(first.access_token)).toBe(false);
+    await expect(oidc.fetchUserInfo(app, first.access_token, oidc.skipSubjectCheck)).rejects.toMatchObject({ status: 401 });
+    expect(await works(first.refresh_token!)).toBe(false);
+    const events = await reuseEvents();
+    expect(events.length).toBe(before + 1);
+    expect(events[0]).toMatchObject({ accountId: userId, clientId: 'app' });
+  });
+
+  it('20 concurrent refreshes with one token leave the client with working tokens and revoke nothing', async () => {
+    const { tokens } = await login();
+    const before = (await reuseEvents()).length;
+    const results = await Promise.allSettled(Array.from({ length: 20 }, () => refresh(tokens.refresh_token!)));
+    const ok = results.filter((r): r is PromiseFulfilledResult<Awaited<ReturnType<typeof refresh>>> => r.status === 'fulfilled');
+    const refused = results.filter((r) => r.status === 'rejected').map((r) => (r as PromiseRejectedResult).reason as { error?: string });
+    expect(ok.length).toBeGreaterThanOrEqual(1);
+    for (const r of refused) expect(r.error).toBe('invalid_grant');
+    // Every token handed out still works: nothing was revoked.
+    for (const r of ok) expect(await active(r.value.access_token)).toBe(true);
+    expect(await works(ok.at(-1)!.value.refresh_token!)).toBe(true);
+    expect((await reuseEvents()).length).toBe(before);
+  });
+
+  it('a refresh token of one client is refused for another', async () => {
+    const { tokens } = await login();
+    const { secret } = await server.container.clients.create({ clientId: 'other', grantTypes: ['authorization_code', 'refresh_token'], redirectUris: [REDIRECT_URI] });
+    const other = await discover(server.issuer, 'other', secret);
+    await expect(refresh(tokens.refresh_token!, other)).rejects.toMatchObject({ error: 'invalid_grant' });
+    expect(await works(tokens.refresh_token!)).toBe(true); // and it was not harmed
+  });
+
+  it('a client registered with --refresh-rotation never keeps its refresh token', async () => {
+    const { secret } = await server.container.clients.create({
+      clientId: 'steady', grantTypes: ['authorization_code', 'refresh_token'], redirectUris: [REDIRECT_URI], scope: 'openid offline_access', refreshRotation: 'never', firstParty: true,
+    });
+    const steady = await discover(server.issuer, 'steady', secret);
+    const { tokens } = await login(steady);
+    const again = await refresh(tokens.refresh_token!, steady);
+    expect(again.refresh_token ?? tokens.refresh_token).toBe(tokens.refresh_token);
+    expect(await works(tokens.refresh_token!, steady)).toBe(true);
+  });
+});
+
+describe('sessions and offline_access', () => {
+  it('without offline_access a refresh token ends with the browser session', async () => {
+    const { browser, tokens } = await login(app, 'openid');
+    expect(tokens.refresh_token).toBeTruthy();
+    const end = await browser.get(oidc.buildEndSessionUrl(app, { id_token_hint: tokens.id_token!, post_logout_redirect_uri: POST_LOGOUT_URI }).href);
+    await browser.submit(end, '', { logout: 'yes' });
+    expect(await works(tokens.refresh_token!)).toBe(false);
+  });
+
+  it('with offline_access it outlives the browser session', async () => {
+    const { browser, tokens } = await login();
+    const end = await browser.get(oidc.buildEndSessionUrl(app, { id_token_hint: tokens.id_token!, post_logout_redirect_uri: POST_LOGOUT_URI }).href);
+    await browser.submit(end, '', { logout: 'yes' });
+    expect(await works(tokens.refresh_token!)).toBe(true);
+  });
+});
+
+describe('sessions under control', () => {
+  it('lists sessions and grants, and an admin logout ends them and revokes their tokens', async () => {
+    const { tokens } = await login();
+    const { sessions, grants } = await server.container.sessions.list(userId);
+    expect(sessions.length).toBeGreaterThanOrEqual(1);
+    expect(grants.some((g) => g.clientId === 'app' && g.ip === '127.0.0.1')).toBe(true);
+    const result = await server.container.sessions.logout(userId);
+    expect(result.grants).toBeGreaterThanOrEqual(1);
+    expect(await works(tokens.refresh_token!)).toBe(false);
+    expect(await active(tokens.access_token)).toBe(false);
+    expect((await server.container.sessions.list(userId)).grants).toEqual([]);
+  });
+
+  it('a password change revokes every grant', async () => {
+    const { tokens } = await login();
+    await server.container.accounts.setPassword('rita', 'rita chose a new passphrase');
+    expect(await works(tokens.refresh_token!)).toBe(false);
+    await server.container.accounts.setPassword('rita', PASSWORD);
+  });
+});
+
+describe('back-channel logout', () => {
+  const verifyLogoutToken = async (token: string) => {
+    const { payload } = await jwtVerify(token, createRemoteJWKSet(new URL(`${server.issuer}/jwks`)), { issuer: server.issuer, audience: 'app', typ: 'logout+jwt' });
+    return payload;
+  };
+
+  it('sends a signed logout token when the user signs out at Postern, and on an admin logout', async () => {
+    logoutTokens.length = 0;
+    const { browser, tokens } = await login();
+    const end = await browser.get(oidc.buildEndSessionUrl(app, { id_token_hint: tokens.id_token!, post_logout_redirect_uri: POST_LOGOUT_URI }).href);
+    await browser.submit(end, '', { logout: 'yes' });
+    await expect.poll(() => logoutTokens.length, { timeout: 5000 }).toBe(1);
+    const payload = await verifyLogoutToken(logoutTokens[0]!);
+    expect(payload.events).toEqual({ 'http://schemas.openid.net/event/backchannel-logout': {} });
+    expect(payload.sid ?? payload.sub).toBeTruthy();
+    expect(payload.nonce).toBeUndefined();
+
+    await login();
+    await server.container.sessions.logout(userId);
+    await expect.poll(() => logoutTokens.length, { timeout: 5000 }).toBe(2);
+    expect((await verifyLogoutToken(logoutTokens[1]!)).sid).toBeTruthy();
+  });
+});
