@@ -58,10 +58,13 @@ async function discover(issuer: string): Promise<Endpoints> {
   const url = (key: string) => (typeof metadata[key] === 'string' ? metadata[key] : undefined);
   const token = url('token_endpoint');
   const jwks = url('jwks_uri');
+  const introspection = url('introspection_endpoint');
   if (!token || !jwks) throw new Error(`discovery at ${issuer} names no token_endpoint or jwks_uri`);
   // Every request of the benchmark goes to this machine.
-  for (const endpoint of [token, jwks]) if (!endpoint.startsWith('http://127.0.0.1:')) throw new Error(`refusing to load ${endpoint}: not on 127.0.0.1`);
-  return { issuer, token, jwks, introspection: url('introspection_endpoint') };
+  for (const endpoint of [token, jwks, introspection ?? issuer]) {
+    if (!endpoint.startsWith('http://127.0.0.1:')) throw new Error(`refusing to load ${endpoint}: not on 127.0.0.1`);
+  }
+  return { issuer, token, jwks, introspection };
 }
 
 /** The phases both servers run: a client-credentials token, discovery, JWKS. */
@@ -165,7 +168,6 @@ function tokenPhaseProblems(results: readonly PhaseResult[]): string[] {
 }
 
 async function main(): Promise<number> {
-  const settings = readSettings(process.env);
   const cleanup = createCleanup(log);
   const controller = new AbortController();
   const onSignal = (signal: NodeJS.Signals) => {
@@ -177,6 +179,7 @@ async function main(): Promise<number> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   try {
+    const settings = readSettings(process.env);
     const database = await openBenchDatabase(cleanup, process.env.DATABASE_URL?.trim() || undefined);
     const run: Run = { cleanup, signal: controller.signal, settings, database };
     const results = await runPhases(run, [await preparePostern(run), await prepareBaseline(run)]);

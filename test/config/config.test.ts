@@ -42,7 +42,6 @@ describe('loadConfig', () => {
         ttl: {
           accessToken: 3600,
           idToken: 3600,
-          refreshToken: 14 * 86400,
           session: 14 * 86400,
           interaction: 3600,
           authorizationCode: 60,
@@ -57,6 +56,10 @@ describe('loadConfig', () => {
           ipFailureLimit: 50,
           reveal: false,
         },
+        keys: { algs: ['RS256', 'ES256'], rotationSeconds: 90 * 86400, jwksCacheSeconds: 300, pollSeconds: 5 },
+        cacheSeconds: 5,
+        refresh: { idleSeconds: 14 * 86400, absoluteSeconds: 90 * 86400, graceSeconds: 10, graceMaxRepeats: 10 },
+        outboundPrivateNetwork: false,
       });
     });
 
