@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 
 import type Koa from 'koa';
-import { sql } from 'kysely';
 import type Provider from 'oidc-provider';
 
 import { createAccountService, type AccountService } from './accounts/account.service.ts';
@@ -15,7 +14,7 @@ import { createResourceServerService, type ResourceServerService } from './clien
 import type { Config } from './config/config.ts';
 import { deriveKeyEncryptionKey, deriveKeys, resolveSecret } from './config/secrets.ts';
 import { connectDatabase, type DatabaseHandle } from './db/connect.ts';
-import { assertSchemaCurrent, migrateToLatest } from './db/migrator.ts';
+import { assertSchemaCurrent, latestKnownMigration, migrateToLatest, schemaIsCurrent } from './db/migrator.ts';
 import { createHttpApp } from './http/app.ts';
 import { DEMO_CLIENT_ID, demoRedirectUris } from './http/demo.routes.ts';
 import { createProviderPages } from './http/provider-pages.ts';
@@ -30,6 +29,7 @@ import { createSessionAdmin, type SessionAdmin } from './oidc/session-admin.ts';
 import { startSweeper, type Sweeper } from './oidc/sweeper.ts';
 import { systemClock, type Clock } from './shared/clock.ts';
 import type { Logger } from './shared/logger.ts';
+import { createMetrics, observeAuditEvent, type Metrics } from './shared/metrics.ts';
 import { createTtlCache } from './shared/ttl-cache.ts';
 
 export interface ContainerOptions {
@@ -60,6 +60,7 @@ export interface Container {
   readonly keys: KeyService;
   readonly keyRing: KeyRing;
   readonly audit: AuditLog;
+  readonly metrics: Metrics;
   readonly sessions: SessionAdmin;
   readonly provider: () => Provider;
   /** Set when this start created the demo user; its password is shown once, by the caller. */
@@ -110,6 +111,15 @@ async function seedDemo(config: Config, accounts: AccountService, clients: Clien
   return { username: 'demo', password, clientId: DEMO_CLIENT_ID };
 }
 
+/** /readyz: answers within 2 s whatever the database does. */
+async function readiness(db: DatabaseHandle, latestMigration: string | undefined, keysLoaded: () => boolean) {
+  const timeout = new Promise<'down'>((resolve) => setTimeout(() => resolve('down'), 2000).unref());
+  const check = schemaIsCurrent(db.db, latestMigration).then((current) => (current ? 'current' : 'behind'), () => 'down' as const);
+  const schema = await Promise.race([check, timeout]);
+  const checks = { database: schema !== 'down', schema: schema === 'current', keys: keysLoaded() };
+  return { ok: checks.database && checks.schema && checks.keys, checks };
+}
+
 /** A retired key stays published until the longest-lived token it signed has expired. */
 const CLOCK_TOLERANCE_SECONDS = 60;
 
@@ -131,9 +141,18 @@ export async function createContainer(config: Config, options: ContainerOptions)
     : await connectDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, logger, purpose: role === 'server' ? 'postern serve' : 'postern command' });
   try {
     await prepareSchema(config, db, logger);
+    const latestMigration = await latestKnownMigration(db.db);
     const derived = deriveKeys(await loadInstallationKey(db.db, keyEncryptionKey));
     const hasher = createPasswordHasher(config.argon2);
-    const audit = createAuditLog({ db: db.db, clock, logger });
+    const metrics = createMetrics({
+      perClient: config.metrics.perClient,
+      sources: {
+        keyAges: () => keyRing.keySet().rows.filter((k) => k.state === 'current')
+          .map((k) => ({ alg: k.alg, seconds: (clock.now().getTime() - (k.activated_at ?? k.created_at).getTime()) / 1000 })),
+        pool: () => db.pool && { total: db.pool.totalCount, idle: db.pool.idleCount, waiting: db.pool.waitingCount },
+      },
+    });
+    const audit = createAuditLog({ db: db.db, clock, logger, observe: (event) => observeAuditEvent(metrics, event) });
     // A changed password or a disabled account ends every session and grant (sessions is built below).
     const accounts = createAccountService({ db: db.db, hasher, audit, revokeAccess: (id, reason) => sessions.logout(id, { reason }) });
     const signIn = createSignInService({ db: db.db, hasher, clock, audit, policy: config.lockout, throttleKey: derived.throttleKey });
@@ -154,7 +173,7 @@ export async function createContainer(config: Config, options: ContainerOptions)
       logger,
       watch: role === 'server',
       buildProvider: (set) => createProvider({
-        config, adapter, accounts, resources, pages, logger, audit, clock, db: db.db,
+        config, adapter, accounts, resources, pages, logger, audit, clock, metrics, db: db.db,
         jwks: set.providerKeys,
         cookieKeys: derived.cookieKeys,
         clientSecretKey: derived.clientSecretKey,
@@ -174,18 +193,20 @@ export async function createContainer(config: Config, options: ContainerOptions)
     const app = createHttpApp({
       config, logger, views, accounts, signIn, provider,
       jwks: () => keyRing.jwks(),
+      metrics,
       csrfKey: derived.csrfKey,
       cookieKeys: derived.cookieKeys,
-      ready: async () => {
-        const database = await sql`select 1`.execute(db.db).then(() => true, () => false);
-        return { ok: database, checks: { database, keys: keyRing.keySet().providerKeys.length > 0 } };
-      },
+      ready: () => readiness(db, latestMigration, () => keyRing.keySet().providerKeys.length > 0),
     });
     const sweeper: Sweeper | undefined = role === 'server'
-      ? startSweeper({ db: db.db, clock, logger, intervalSeconds: config.sweepIntervalSeconds, throttleRetentionSeconds: config.lockout.maxLockSeconds + config.lockout.windowSeconds })
+      ? startSweeper({
+        db: db.db, clock, logger, intervalSeconds: config.sweepIntervalSeconds,
+        throttleRetentionSeconds: config.lockout.maxLockSeconds + config.lockout.windowSeconds,
+        onSwept: (n) => metrics.sweptRecords.inc(n),
+      })
       : undefined;
     return {
-      config, app, db, accounts, clients, resources, keys, keyRing, audit, sessions, demoSeed, provider,
+      config, app, db, accounts, clients, resources, keys, keyRing, audit, metrics, sessions, demoSeed, provider,
       secretGenerated: secret.generated ? secret.file : undefined,
       async close() {
         await sweeper?.stop();

@@ -30,15 +30,21 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
   if (container.secretGenerated) {
     logger.warn({ file: container.secretGenerated }, 'POSTERN_SECRET is not set: generated one into the data dir (fine for trying Postern; set POSTERN_SECRET in production)');
   }
-  logger.info({ issuer: config.issuer, listen: `${config.host}:${running.server.address() && (running.server.address() as { port: number }).port}`, database: container.db.engine }, 'Postern is ready');
+  logger.info({ issuer: config.issuer, listen: running.server.address(), database: container.db.engine }, 'Postern is ready');
+  // A bug must not take every sign-in down with it: log loudly, keep serving.
+  process.on('unhandledRejection', (reason) => logger.error({ err: reason }, 'unhandled rejection'));
   if (container.demoSeed) printDemo(config.issuer, container.demoSeed);
 
   const shutdown = (signal: string) => {
-    logger.info({ signal }, 'shutting down');
+    logger.info({ signal, graceSeconds: config.shutdownSeconds }, 'shutting down: finishing requests in flight');
     running.close().then(
-      () => { logger.info('stopped'); logger.flush(); },
+      () => logger.info('stopped'),
       (error: Error) => { logger.error({ err: error }, 'shutdown failed'); process.exitCode = 1; },
-    );
+    ).finally(() => {
+      logger.flush();
+      // Everything is closed; should a stray handle keep the loop alive, do not hang the pod.
+      setTimeout(() => process.exit(), 1000).unref();
+    });
   };
   process.once('SIGTERM', shutdown);
   process.once('SIGINT', shutdown);

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { Config } from './config/config.ts';
 import { createContainer, type Container } from './container.ts';
 import type { DatabaseHandle } from './db/connect.ts';
+import { writeMetrics } from './http/metrics.routes.ts';
 import type { Clock } from './shared/clock.ts';
 import type { Logger } from './shared/logger.ts';
 
@@ -11,8 +12,44 @@ export interface RunningServer {
   readonly container: Container;
   readonly server: http.Server;
   readonly url: string;
-  /** Stops accepting connections, lets requests in flight finish, then closes the database. */
+  /**
+   * Stops accepting connections, lets requests in flight finish (for up to
+   * POSTERN_SHUTDOWN_SECONDS, then closes what is left), stops the jobs, closes the database.
+   */
   close(): Promise<void>;
+}
+
+function listen(server: http.Server, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+}
+
+/** POSTERN_METRICS_PORT: /metrics on a listener of its own, for the private network only. */
+function metricsServer(container: Container): http.Server {
+  return http.createServer((req, res) => {
+    if (req.method !== 'GET' || req.url?.split('?')[0] !== '/metrics') {
+      res.writeHead(404).end();
+      return;
+    }
+    writeMetrics(container.metrics).then(
+      ({ type, body }) => res.writeHead(200, { 'content-type': type }).end(body),
+      () => res.writeHead(500).end(),
+    );
+  });
+}
+
+function stopListening(server: http.Server, deadlineMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const force = setTimeout(() => server.closeAllConnections(), deadlineMs);
+    force.unref();
+    server.close(() => {
+      clearTimeout(force);
+      resolve();
+    });
+    server.closeIdleConnections();
+  });
 }
 
 export async function startServer(config: Config, logger: Logger, options: { clock?: Clock; database?: DatabaseHandle } = {}): Promise<RunningServer> {
@@ -21,12 +58,12 @@ export async function startServer(config: Config, logger: Logger, options: { clo
   // Behind a load balancer, idle keep-alive sockets must outlive the balancer's own timeout.
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;
+  const metrics = config.metrics.port === undefined ? undefined : metricsServer(container);
   try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(config.port, config.host, () => resolve());
-    });
+    await listen(server, config.port, config.host);
+    if (metrics) await listen(metrics, config.metrics.port!, config.host);
   } catch (error) {
+    server.close();
     await container.close();
     throw error;
   }
@@ -38,10 +75,8 @@ export async function startServer(config: Config, logger: Logger, options: { clo
     url: `http://localhost:${port}`,
     close() {
       closing ??= (async () => {
-        await new Promise<void>((resolve) => {
-          server.close(() => resolve());
-          server.closeIdleConnections();
-        });
+        const deadline = config.shutdownSeconds * 1000;
+        await Promise.all([stopListening(server, deadline), metrics && stopListening(metrics, deadline)]);
         await container.close();
       })();
       return closing;

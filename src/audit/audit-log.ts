@@ -14,12 +14,17 @@ export interface AuditLog {
   query(query: AuditQuery): Promise<AuditEvent[]>;
 }
 
-export function createAuditLog(deps: { db: Kysely<Database>; clock: Clock; logger: Logger }): AuditLog {
+export function createAuditLog(deps: {
+  db: Kysely<Database>; clock: Clock; logger: Logger;
+  /** Sees every event (metrics). */
+  observe?: (event: AuditEventInput) => void;
+}): AuditLog {
   const { db, clock, logger } = deps;
   const pending = new Set<Promise<void>>();
   return {
     record(event) {
       const at = clock.now();
+      deps.observe?.(event);
       // Every event is also a log line, so it is visible even when the database write fails.
       logger.info({ audit: event.type, accountId: event.accountId, clientId: event.clientId, ip: event.ip, details: event.details }, 'audit event');
       const write = insertAuditEvent(db, at, event)

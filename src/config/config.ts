@@ -68,6 +68,9 @@ export interface Config {
    * addresses; off by default, as protection against server-side request forgery.
    */
   readonly outboundPrivateNetwork: boolean;
+  readonly metrics: { readonly port: number | undefined; readonly token: string | undefined; readonly perClient: boolean };
+  /** How long a SIGTERM waits for requests in flight before closing what is left. */
+  readonly shutdownSeconds: number;
 }
 
 export interface TokenLifetimes {
@@ -189,6 +192,13 @@ function readRefresh(r: Reader): RefreshPolicy {
   return policy;
 }
 
+function readMetrics(r: Reader): Config['metrics'] {
+  const port = r.string('POSTERN_METRICS_PORT') === undefined ? undefined : r.int('POSTERN_METRICS_PORT', 0, 1, 65535);
+  const token = r.string('POSTERN_METRICS_TOKEN');
+  if (token !== undefined && token.length < 16) r.problems.push('POSTERN_METRICS_TOKEN must be at least 16 characters');
+  return { port, token, perClient: r.bool('POSTERN_METRICS_PER_CLIENT', false) };
+}
+
 const EXTRA_ALGS = ['PS256', 'EdDSA'];
 
 function readKeys(r: Reader): KeySettings {
@@ -237,6 +247,8 @@ export function loadConfig(env: Env): Config {
     cacheSeconds: r.int('POSTERN_CACHE_SECONDS', 5, 0, 300),
     refresh: readRefresh(r),
     outboundPrivateNetwork: r.bool('POSTERN_OUTBOUND_PRIVATE_NETWORK', false),
+    metrics: readMetrics(r),
+    shutdownSeconds: r.int('POSTERN_SHUTDOWN_SECONDS', 10, 1, 600),
   };
   if (r.problems.length > 0) throw new ConfigError(r.problems);
   return Object.freeze(config);

@@ -2,7 +2,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { FileMigrationProvider, Migrator, type Kysely, type MigrationResult } from 'kysely';
+import { FileMigrationProvider, Migrator, sql, type Kysely, type MigrationResult } from 'kysely';
 
 import { PosternError } from '../shared/errors.ts';
 import type { Database } from './tables.ts';
@@ -49,4 +49,19 @@ export async function assertSchemaCurrent(db: Kysely<Database>): Promise<void> {
       `the database schema is behind (${pending.length} migration(s) pending: ${pending.join(', ')}); run "postern migrate" first, or set POSTERN_MIGRATE_ON_START=true`,
     );
   }
+}
+
+/** The newest migration this code knows. */
+export async function latestKnownMigration(db: Kysely<Database>): Promise<string | undefined> {
+  return (await createMigrator(db).getMigrations()).at(-1)?.name;
+}
+
+/**
+ * Cheap readiness check: the newest applied migration is the newest this code knows (or newer:
+ * during a rolling upgrade the next version may have migrated already).
+ */
+export async function schemaIsCurrent(db: Kysely<Database>, latestKnown: string | undefined): Promise<boolean> {
+  if (latestKnown === undefined) return true;
+  const { rows } = await sql<{ name: string | null }>`select max(name) as name from postern_migrations`.execute(db);
+  return (rows[0]?.name ?? '') >= latestKnown;
 }

@@ -9,9 +9,11 @@ import type { AccountService } from '../accounts/account.service.ts';
 import type { SignInService } from '../accounts/sign-in.service.ts';
 import type { Config } from '../config/config.ts';
 import type { Logger } from '../shared/logger.ts';
+import type { Metrics } from '../shared/metrics.ts';
 import { demoRoutes } from './demo.routes.ts';
 import { errorPages } from './errors.ts';
 import { interactionRoutes } from './interaction.routes.ts';
+import { metricsOnMainPort, recordRequests } from './metrics.routes.ts';
 import { requestContext } from './request-context.ts';
 import { securityHeaders } from './security-headers.ts';
 import { sendPage, VIEWS_DIR, type Views } from './views.ts';
@@ -28,6 +30,7 @@ export interface HttpDeps {
   readonly ready: () => Promise<{ ok: boolean; checks: Record<string, boolean> }>;
   /** The published JWK Set and its ETag (see oidc/key-ring.ts). */
   readonly jwks: () => { body: string; etag: string };
+  readonly metrics: Metrics;
 }
 
 // Paths the protocol engine answers (its default routes, see provider configuration).
@@ -81,9 +84,16 @@ function delegateToEngine(provider: () => Provider): Koa.Middleware {
       handler = current.callback();
       handlers.set(current, handler);
     }
-    // The engine is a Koa app of its own; it answers on the raw response.
+    // The engine is a Koa app of its own; it answers on the raw response. Its 503s
+    // (temporarily_unavailable: the database is away) get a Retry-After on the way out.
     ctx.respond = false;
-    await handler(ctx.req, ctx.res);
+    const res = ctx.res;
+    const writeHead = res.writeHead;
+    res.writeHead = function writeHeadWithRetry(this: typeof res, ...args: Parameters<typeof res.writeHead>) {
+      if (args[0] === 503 && !this.headersSent) this.setHeader('Retry-After', '5');
+      return writeHead.apply(this, args);
+    } as typeof res.writeHead;
+    await handler(ctx.req, res);
   };
 }
 
@@ -94,9 +104,12 @@ export function createHttpApp(deps: HttpDeps): Koa {
   app.keys = [...deps.cookieKeys];
   app.silent = true;
   const secure = deps.config.issuer.startsWith('https:');
+  app.use(recordRequests(deps.metrics));
   app.use(requestContext(deps.logger));
   app.use(securityHeaders({ https: secure }));
   app.use(errorPages(deps.views, deps.logger));
+  // Off the public listener unless a token guards it (POSTERN_METRICS_PORT serves it apart).
+  if (deps.config.metrics.token && deps.config.metrics.port === undefined) app.use(metricsOnMainPort(deps.metrics, deps.config.metrics.token));
   app.use(delegateToEngine(deps.provider));
   const routers = [
     siteRoutes(deps),

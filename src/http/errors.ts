@@ -1,17 +1,8 @@
 import type { Middleware } from 'koa';
 
+import { isDatabaseUnavailable } from '../db/unavailable.ts';
 import type { Logger } from '../shared/logger.ts';
 import { errorPageData, sendPage, type Views } from './views.ts';
-
-// Node and PostgreSQL codes that mean "the database is not there right now" (class 08:
-// connection exception; 57P0x: the server is shutting down or restarting).
-const UNAVAILABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EPIPE', '57P01', '57P02', '57P03', '08000', '08003', '08006', '08001', '08004']);
-
-export function isDatabaseUnavailable(error: unknown): boolean {
-  const e = error as { code?: unknown; message?: unknown } | undefined;
-  if (typeof e?.code === 'string' && UNAVAILABLE.has(e.code)) return true;
-  return typeof e?.message === 'string' && /Connection terminated|timeout exceeded when trying to connect/i.test(e.message);
-}
 
 /** Our routes never answer with a stack trace: a readable page, the right status, a log line. */
 export function errorPages(views: Views, logger: Logger): Middleware {

@@ -28,10 +28,11 @@ const ERROR_TEXT: Record<string, [string, string]> = {
   invalid_request: ['This request is not valid', 'The application sent an incomplete or malformed sign-in request.'],
   session_not_found: ['This sign-in page has expired', 'Go back to the application and start signing in again.'],
   not_found: ['Page not found', 'There is nothing at this address.'],
+  temporarily_unavailable: ['Temporarily unavailable', 'The identity provider cannot reach its database right now. Please try again in a moment.'],
   service_unavailable: ['Temporarily unavailable', 'The identity provider cannot reach its database right now. Please try again in a moment.'],
 };
 
 export function errorPageData(code: string, description: string | undefined, requestId: string | undefined) {
   const [heading, message] = ERROR_TEXT[code] ?? ['Something went wrong', description ?? 'The request could not be completed.'];
-  return { heading, message: ERROR_TEXT[code] && description && code !== 'service_unavailable' ? `${message} (${description})` : message, code, requestId };
+  return { heading, message: ERROR_TEXT[code] && description && !['service_unavailable', 'temporarily_unavailable'].includes(code) ? `${message} (${description})` : message, code, requestId };
 }

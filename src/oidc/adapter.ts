@@ -4,6 +4,7 @@ import type { Adapter, AdapterPayload } from 'oidc-provider';
 import type { ClientRecord } from '../clients/client.ts';
 import type { Database } from '../db/tables.ts';
 import type { Clock } from '../shared/clock.ts';
+import { guardDatabase } from './unavailable.ts';
 
 // node-oidc-provider's storage contract (docs: "adapter"), on one jsonb table keyed by (kind, id).
 // Clients are the exception: they live in their own table, managed by `postern client`.
@@ -168,12 +169,13 @@ export function createAdapterClass(deps: { db: Kysely<Database>; clock: Clock; f
       this.#inner = name === 'Client' ? new ClientAdapter(findClient) : new PayloadAdapter(db, clock, name, refreshGrace);
     }
 
-    upsert(id: string, payload: AdapterPayload, expiresIn: number) { return this.#inner.upsert(id, payload, expiresIn); }
-    find(id: string) { return this.#inner.find(id); }
-    findByUid(uid: string) { return this.#inner.findByUid(uid); }
-    findByUserCode(userCode: string) { return this.#inner.findByUserCode(userCode); }
-    consume(id: string) { return this.#inner.consume(id); }
-    destroy(id: string) { return this.#inner.destroy(id); }
-    revokeByGrantId(grantId: string) { return this.#inner.revokeByGrantId(grantId); }
+    // A lost database answers 503 temporarily_unavailable, never 500 (oidc/unavailable.ts).
+    upsert(id: string, payload: AdapterPayload, expiresIn: number) { return guardDatabase(() => this.#inner.upsert(id, payload, expiresIn)); }
+    find(id: string) { return guardDatabase(() => this.#inner.find(id)); }
+    findByUid(uid: string) { return guardDatabase(() => this.#inner.findByUid(uid)); }
+    findByUserCode(userCode: string) { return guardDatabase(() => this.#inner.findByUserCode(userCode)); }
+    consume(id: string) { return guardDatabase(() => this.#inner.consume(id)); }
+    destroy(id: string) { return guardDatabase(() => this.#inner.destroy(id)); }
+    revokeByGrantId(grantId: string) { return guardDatabase(() => this.#inner.revokeByGrantId(grantId)); }
   };
 }

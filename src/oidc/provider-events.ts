@@ -5,6 +5,7 @@ import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { AuditLog } from '../audit/audit-log.ts';
 import type { Database } from '../db/tables.ts';
 import type { Logger } from '../shared/logger.ts';
+import type { Metrics } from '../shared/metrics.ts';
 import { recordGrantActivity } from './session.repository.ts';
 
 type OAuthError = Error & { error?: string; error_description?: string; error_detail?: string };
@@ -12,8 +13,8 @@ type OAuthError = Error & { error?: string; error_description?: string; error_de
 const REFUSALS = ['grant.error', 'authorization.error', 'end_session.error', 'userinfo.error', 'introspection.error', 'revocation.error'];
 
 /** What the engine reports, turned into log lines, audit events and session records. */
-export function watchEvents(provider: Provider, deps: { logger: Logger; db: Kysely<Database>; audit: AuditLog }): void {
-  const { logger, db, audit } = deps;
+export function watchEvents(provider: Provider, deps: { logger: Logger; db: Kysely<Database>; audit: AuditLog; metrics: Metrics }): void {
+  const { logger, db, audit, metrics } = deps;
   const on = provider.on.bind(provider) as (name: string, fn: (...args: never[]) => void) => void;
   on('server_error', (ctx: KoaContextWithOIDC, error: Error) => logger.error({ err: error, requestId: ctx.response?.get('x-request-id') }, 'provider server error'));
   for (const event of REFUSALS) {
@@ -30,6 +31,10 @@ export function watchEvents(provider: Provider, deps: { logger: Logger; db: Kyse
       type: 'refresh_token.reused', accountId: token?.accountId ?? null, clientId: ctx.oidc?.client?.clientId ?? null,
       ip: ctx.ip, userAgent: ctx.get('user-agent'), details: { grantId: token?.grantId, revoked: 'the whole grant' },
     });
+  });
+  on('grant.success', (ctx: KoaContextWithOIDC) => {
+    const grantType = String(ctx.oidc?.params?.grant_type ?? 'unknown');
+    metrics.tokensIssued.inc({ grant_type: grantType, client_id: metrics.perClient ? ctx.oidc?.client?.clientId ?? '' : '' });
   });
   on('grant.revoked', (ctx: KoaContextWithOIDC, grantId: string) => logger.info({ grantId, requestId: ctx.response?.get('x-request-id') }, 'grant revoked'));
   // Where each grant was signed in from, for `postern user sessions`.

@@ -11,6 +11,7 @@ import type { Config } from '../config/config.ts';
 import type { Database } from '../db/tables.ts';
 import type { Clock } from '../shared/clock.ts';
 import type { Logger } from '../shared/logger.ts';
+import type { Metrics } from '../shared/metrics.ts';
 import type { AdapterClass } from './adapter.ts';
 import { createFindAccount } from './find-account.ts';
 import { loadExistingGrant } from './first-party-grant.ts';
@@ -38,6 +39,7 @@ export interface ProviderDeps {
   readonly db: Kysely<Database>;
   readonly audit: AuditLog;
   readonly clock: Clock;
+  readonly metrics: Metrics;
 }
 
 // Asymmetric algorithms only: a symmetric one would use the client secret as a key, and we

@@ -2,6 +2,7 @@ import type { Configuration, KoaContextWithOIDC } from 'oidc-provider';
 import { errors } from 'oidc-provider';
 
 import type { ResourceServerService } from '../clients/resource-server.service.ts';
+import { guardDatabase } from './unavailable.ts';
 
 type Client = { metadata(): Record<string, unknown> };
 
@@ -31,7 +32,7 @@ export function resourceIndicators(resources: ResourceServerService): NonNullabl
     // A code or refresh token exchange that names no resource gets the one the user granted.
     useGrantedResource: () => true,
     async getResourceServerInfo(ctx: KoaContextWithOIDC, indicator: string, client: Client) {
-      const server = await resources.find(indicator);
+      const server = await guardDatabase(() => resources.find(indicator));
       if (!server || !list(client, 'allowed_resources').includes(indicator)) {
         throw new errors.InvalidTarget(`this client may not request tokens for ${indicator}`);
       }

@@ -33,6 +33,7 @@ export function startSweeper(deps: {
   intervalSeconds: number;
   /** Sign-in counters untouched for this long (window and longest lock passed) are deleted too. */
   throttleRetentionSeconds: number;
+  onSwept?: (deleted: number) => void;
 }): Sweeper {
   let running: Promise<void> | undefined;
   const sweep = async () => {
@@ -44,7 +45,10 @@ export function startSweeper(deps: {
   const run = () => {
     if (running) return;
     running = sweep()
-      .then((n) => { if (n > 0) deps.logger.debug({ deleted: n }, 'swept expired records'); })
+      .then((n) => {
+        deps.onSwept?.(n);
+        if (n > 0) deps.logger.debug({ deleted: n }, 'swept expired records');
+      })
       .catch((error: Error) => deps.logger.warn({ err: error.message }, 'sweeping expired records failed; will retry'))
       .finally(() => { running = undefined; });
   };

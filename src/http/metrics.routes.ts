@@ -1,0 +1,57 @@
+import { timingSafeEqual } from 'node:crypto';
+
+import type { Context, Middleware } from 'koa';
+
+import type { Metrics } from '../shared/metrics.ts';
+
+// Route labels are templates, so label sets stay bounded whatever paths clients send.
+const ENGINE_ROUTES: [RegExp, string][] = [
+  [/^\/\.well-known\/openid-configuration$/, '/.well-known/openid-configuration'],
+  [/^\/token\/introspection$/, '/token/introspection'],
+  [/^\/token\/revocation$/, '/token/revocation'],
+  [/^\/token$/, '/token'],
+  [/^\/auth(\/[^/]+)?$/, '/auth'],
+  [/^\/me$/, '/me'],
+  [/^\/session\/end(\/confirm|\/success)?$/, '/session/end'],
+];
+
+export function routeLabel(ctx: Context): string {
+  const matched = (ctx as Context & { _matchedRoute?: unknown })._matchedRoute;
+  if (typeof matched === 'string') return matched;
+  return ENGINE_ROUTES.find(([pattern]) => pattern.test(ctx.path))?.[1] ?? 'other';
+}
+
+/** Counts and times every request, including those the protocol engine answers on the raw response. */
+export function recordRequests(metrics: Metrics): Middleware {
+  return async (ctx, next) => {
+    const end = metrics.httpDuration.startTimer();
+    ctx.res.once('finish', () => {
+      const labels = { method: ctx.method, route: routeLabel(ctx), status: String(ctx.res.statusCode) };
+      metrics.httpRequests.inc(labels);
+      end(labels);
+    });
+    await next();
+  };
+}
+
+export async function writeMetrics(metrics: Metrics): Promise<{ type: string; body: string }> {
+  return { type: metrics.registry.contentType, body: await metrics.registry.metrics() };
+}
+
+/** /metrics on the public port only with `Authorization: Bearer <POSTERN_METRICS_TOKEN>`. */
+export function metricsOnMainPort(metrics: Metrics, token: string): Middleware {
+  const expected = Buffer.from(`Bearer ${token}`);
+  return async (ctx, next) => {
+    if (ctx.path !== '/metrics') return next();
+    const given = Buffer.from(ctx.get('authorization'));
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+      ctx.status = 401;
+      ctx.set('WWW-Authenticate', 'Bearer realm="metrics"');
+      ctx.body = { error: 'invalid_token' };
+      return;
+    }
+    const { type, body } = await writeMetrics(metrics);
+    ctx.type = type;
+    ctx.body = body;
+  };
+}
