@@ -40,8 +40,12 @@ function connectPostgres(url: string, options: ConnectOptions): DatabaseHandle {
     connectionTimeoutMillis: 5000,
     idleTimeoutMillis: 30_000,
   });
-  // An idle client losing its server (a restart, a failover) must not crash the process.
+  // A client losing its server (a restart, a failover) must not crash the process: idle ones
+  // report through the pool, checked-out ones on themselves; their queries fail on their own.
   pool.on('error', (error) => options.logger.warn({ err: error.message }, 'database connection lost'));
+  pool.on('connect', (client) => {
+    client.on('error', (error) => options.logger.warn({ err: error.message }, 'database connection lost while in use'));
+  });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   return { db, engine: 'postgres', pool, close: () => db.destroy() };
 }
