@@ -250,6 +250,11 @@ export function loadConfig(env: Env): Config {
     metrics: readMetrics(r),
     shutdownSeconds: r.int('POSTERN_SHUTDOWN_SECONDS', 10, 1, 600),
   };
+  // Postern serves plain HTTP: an https issuer means a TLS-terminating proxy in front, whose
+  // X-Forwarded-Proto must be trusted, or every secure cookie would be refused at sign-in.
+  if (config.issuer.startsWith('https:') && !config.trustProxy) {
+    r.problems.push('POSTERN_ISSUER is https, so Postern runs behind a TLS-terminating proxy: set POSTERN_TRUST_PROXY=true');
+  }
   if (r.problems.length > 0) throw new ConfigError(r.problems);
   return Object.freeze(config);
 }

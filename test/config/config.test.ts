@@ -60,6 +60,8 @@ describe('loadConfig', () => {
         cacheSeconds: 5,
         refresh: { idleSeconds: 14 * 86400, absoluteSeconds: 90 * 86400, graceSeconds: 10, graceMaxRepeats: 10 },
         outboundPrivateNetwork: false,
+        metrics: { port: undefined, token: undefined, perClient: false },
+        shutdownSeconds: 10,
       });
     });
 
@@ -120,7 +122,7 @@ describe('loadConfig', () => {
 
   describe('POSTERN_SECRET', () => {
     it('is required when NODE_ENV=production', () => {
-      const env = { NODE_ENV: 'production', POSTERN_ISSUER: 'https://id.example.com' };
+      const env = { NODE_ENV: 'production', POSTERN_ISSUER: 'https://id.example.com', POSTERN_TRUST_PROXY: 'true' };
 
       expect(problemsOf(env)).toEqual(['POSTERN_SECRET is required when NODE_ENV=production']);
       expect(loadConfig({ ...env, POSTERN_SECRET: GOOD_SECRET }).secret).toBe(GOOD_SECRET);
@@ -160,7 +162,7 @@ describe('loadConfig', () => {
   });
 
   describe('POSTERN_ISSUER', () => {
-    const production = { NODE_ENV: 'production', POSTERN_SECRET: GOOD_SECRET };
+    const production = { NODE_ENV: 'production', POSTERN_SECRET: GOOD_SECRET, POSTERN_TRUST_PROXY: 'true' };
 
     it('must use https in production', () => {
       expect(problemsOf({ ...production, POSTERN_ISSUER: 'http://id.example.com' }))
@@ -169,6 +171,11 @@ describe('loadConfig', () => {
 
     it('has no production default (the development default is http)', () => {
       expect(problemsOf(production)).toEqual(['POSTERN_ISSUER must use https when NODE_ENV=production']);
+    });
+
+    it('being https, needs a trusted TLS-terminating proxy in front', () => {
+      expect(problemsOf({ POSTERN_ISSUER: 'https://id.example.com' }))
+        .toEqual(['POSTERN_ISSUER is https, so Postern runs behind a TLS-terminating proxy: set POSTERN_TRUST_PROXY=true']);
     });
 
     it('accepts https in production, without a trailing slash', () => {
