@@ -7,19 +7,8 @@ import {
 import { fields, isoOrNever, listOrDash, table, toJson } from './output.ts';
 import { withServices, type CliContext, type Command } from './runtime.ts';
 
-/** What the CLI shows of an account: picked field by field (an Account never carries its hash, and this keeps it so). */
-export interface UserView {
-  readonly id: string;
-  readonly username: string;
-  readonly email: string;
-  readonly emailVerified: boolean;
-  readonly profile: Profile;
-  readonly roles: readonly string[];
-  readonly disabled: boolean;
-  readonly createdAt: Date;
-  readonly updatedAt: Date;
-  readonly lastLoginAt: Date | null;
-}
+/** What the CLI shows of an account: an Account never carries its password hash, so all of it. */
+export type UserView = Account;
 
 export function toUserView(a: Account): UserView {
   return {
