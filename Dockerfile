@@ -49,11 +49,11 @@ COPY --from=build /app/views/ views/
 # Embedded mode (no DATABASE_URL) keeps its PGlite database and generated secret in ./data.
 RUN mkdir -p /app/data && chown node:node /app/data
 
-# LOG_FORMAT=json: JSON log lines even on a terminal (docker run -t); the pretty terminal
-# format needs pino-pretty, a dev dependency that is not in this image.
+# LOG_FORMAT=json: JSON log lines even on a terminal (docker run -t), as log collectors expect.
 ENV NODE_ENV=production \
     LOG_FORMAT=json
-USER node
+# Numeric, so Kubernetes can verify runAsNonRoot (the node image's "node" user is 1000).
+USER 1000:1000
 EXPOSE 3000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 3000) + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]

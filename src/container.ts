@@ -28,6 +28,7 @@ import { createProvider } from './oidc/provider.ts';
 import { createSessionAdmin, type SessionAdmin } from './oidc/session-admin.ts';
 import { startSweeper, type Sweeper } from './oidc/sweeper.ts';
 import { systemClock, type Clock } from './shared/clock.ts';
+import { isPosternError } from './shared/errors.ts';
 import type { Logger } from './shared/logger.ts';
 import { createMetrics, observeAuditEvent, type Metrics } from './shared/metrics.ts';
 import { createTtlCache } from './shared/ttl-cache.ts';
@@ -189,7 +190,13 @@ export async function createContainer(config: Config, options: ContainerOptions)
       resources,
       cache: clientCache,
     });
-    const demoSeed = role === 'server' && config.demo && (await isEmpty(db)) ? await seedDemo(config, accounts, clients) : undefined;
+    const demoSeed = role === 'server' && config.demo && (await isEmpty(db))
+      // Two instances starting together on a new database: one seeds, the other finds it done.
+      ? await seedDemo(config, accounts, clients).catch((error: unknown) => {
+        if (isPosternError(error, 'ERR_DUPLICATE')) return undefined;
+        throw error;
+      })
+      : undefined;
     const app = createHttpApp({
       config, logger, views, accounts, signIn, provider,
       jwks: () => keyRing.jwks(),

@@ -74,10 +74,16 @@ function siteRoutes(deps: HttpDeps): Router {
   return router;
 }
 
-function delegateToEngine(provider: () => Provider): Koa.Middleware {
+function delegateToEngine(provider: () => Provider, config: Config): Koa.Middleware {
   const handlers = new WeakMap<Provider, ReturnType<Provider['callback']>>();
+  const issuer = new URL(config.issuer);
   return async (ctx, next) => {
     if (!ENGINE_PATHS.test(ctx.path)) return next();
+    // The engine builds every URL it publishes (discovery, redirects) from the request. Pin them
+    // to the issuer: a Host or X-Forwarded-Host header must never choose where tokens point.
+    ctx.req.headers.host = issuer.host;
+    delete ctx.req.headers['x-forwarded-host'];
+    if (config.trustProxy) ctx.req.headers['x-forwarded-proto'] = issuer.protocol.slice(0, -1);
     const current = provider();
     let handler = handlers.get(current);
     if (!handler) {
@@ -97,6 +103,12 @@ function delegateToEngine(provider: () => Provider): Koa.Middleware {
   };
 }
 
+/** How this process reaches itself (the demo app's server-side calls): not via the public URL, which a proxy may own. */
+function selfUrl(config: Config): string {
+  const host = ['0.0.0.0', '::', ''].includes(config.host) ? '127.0.0.1' : config.host.includes(':') ? `[${config.host}]` : config.host;
+  return `http://${host}:${config.port}`;
+}
+
 export function createHttpApp(deps: HttpDeps): Koa {
   // Behind a proxy, trust exactly one hop: the client IP is the X-Forwarded-For entry our proxy
   // appended (the last one), never one the client wrote itself.
@@ -110,12 +122,12 @@ export function createHttpApp(deps: HttpDeps): Koa {
   app.use(errorPages(deps.views, deps.logger));
   // Off the public listener unless a token guards it (POSTERN_METRICS_PORT serves it apart).
   if (deps.config.metrics.token && deps.config.metrics.port === undefined) app.use(metricsOnMainPort(deps.metrics, deps.config.metrics.token));
-  app.use(delegateToEngine(deps.provider));
+  app.use(delegateToEngine(deps.provider, deps.config));
   const routers = [
     siteRoutes(deps),
     interactionRoutes({ ...deps, secureCookies: secure, revealLockout: deps.config.lockout.reveal }),
   ];
-  if (deps.config.demo) routers.push(demoRoutes({ issuer: deps.config.issuer, views: deps.views, secure }));
+  if (deps.config.demo) routers.push(demoRoutes({ issuer: deps.config.issuer, views: deps.views, secure, selfUrl: selfUrl(deps.config) }));
   for (const router of routers) app.use(router.routes()).use(router.allowedMethods());
   return app;
 }

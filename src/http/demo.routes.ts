@@ -19,10 +19,12 @@ interface Pending { state: string; nonce: string; verifier: string }
 
 const b64 = (bytes = 32) => randomBytes(bytes).toString('base64url');
 
-export function demoRoutes(deps: { issuer: string; views: Views; secure: boolean }): Router {
-  const { issuer, views } = deps;
+export function demoRoutes(deps: { issuer: string; views: Views; secure: boolean; selfUrl: string }): Router {
+  const { issuer, views, selfUrl } = deps;
   const { redirectUri, postLogoutRedirectUri } = demoRedirectUris(issuer);
-  const jwks = createRemoteJWKSet(new URL(`${issuer}/jwks`));
+  // Server-side calls go to this very process (behind a proxy the public URL may not be
+  // reachable from inside); the browser is sent to the public issuer URL as usual.
+  const jwks = createRemoteJWKSet(new URL(`${selfUrl}/jwks`));
   const cookieOptions = { httpOnly: true, sameSite: 'lax' as const, secure: deps.secure, signed: true, path: '/demo', maxAge: 10 * 60 * 1000 };
   const router = new Router({ prefix: '/demo' });
 
@@ -52,10 +54,10 @@ export function demoRoutes(deps: { issuer: string; views: Views; secure: boolean
     if (!pending || state !== pending.state) return fail(ctx, views, 'The sign-in response did not match a sign-in this browser started. Please try again.');
     if (typeof error === 'string') return fail(ctx, views, `Postern answered: ${error}${typeof description === 'string' ? ` (${description})` : ''}`);
     if (typeof code !== 'string') return fail(ctx, views, 'The sign-in response had no code.');
-    const tokens = await exchange(issuer, code, redirectUri, pending.verifier);
+    const tokens = await exchange(selfUrl, code, redirectUri, pending.verifier);
     const { payload } = await jwtVerify(tokens.id_token, jwks, { issuer, audience: DEMO_CLIENT_ID, algorithms: ['RS256'] });
     if (payload.nonce !== pending.nonce) return fail(ctx, views, 'The ID token was not issued for this sign-in (nonce mismatch).');
-    const userinfo = await fetchJson(`${issuer}/me`, { headers: { authorization: `Bearer ${tokens.access_token}` } });
+    const userinfo = await fetchJson(`${selfUrl}/me`, { headers: { authorization: `Bearer ${tokens.access_token}` } });
     sendPage(ctx, views, 'demo', {
       claims: payload satisfies JWTPayload,
       userinfo,
@@ -80,9 +82,9 @@ function fail(ctx: Context, views: Views, message: string): void {
   sendPage(ctx, views, 'error', { heading: 'Demo sign-in failed', message }, 400);
 }
 
-async function exchange(issuer: string, code: string, redirectUri: string, verifier: string) {
+async function exchange(base: string, code: string, redirectUri: string, verifier: string) {
   const body = new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: redirectUri, code_verifier: verifier, client_id: DEMO_CLIENT_ID });
-  return fetchJson(`${issuer}/token`, { method: 'POST', body }) as Promise<{ id_token: string; access_token: string }>;
+  return fetchJson(`${base}/token`, { method: 'POST', body }) as Promise<{ id_token: string; access_token: string }>;
 }
 
 async function fetchJson(url: string, init: RequestInit): Promise<Record<string, unknown>> {

@@ -81,6 +81,16 @@ describe('metrics', () => {
   });
 });
 
+describe('published URLs', () => {
+  it('follow the issuer, never a Host or X-Forwarded-Host header', async () => {
+    const response = await fetch(`${server.issuer}/.well-known/openid-configuration`, { headers: { 'x-forwarded-host': 'evil.example', 'x-forwarded-proto': 'https' } });
+    const discovery = (await response.json()) as Record<string, string>;
+    for (const key of ['issuer', 'token_endpoint', 'authorization_endpoint', 'jwks_uri', 'userinfo_endpoint']) {
+      expect(discovery[key]!.startsWith(server.issuer)).toBe(true);
+    }
+  });
+});
+
 describe('logs', () => {
   it('every response carries a request id, the caller\'s when it sent a sane one', async () => {
     for (const path of ['/', '/.well-known/openid-configuration', '/jwks']) {
