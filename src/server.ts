@@ -4,7 +4,6 @@ import type { AddressInfo } from 'node:net';
 import type { Config } from './config/config.ts';
 import { createContainer, type Container } from './container.ts';
 import type { DatabaseHandle } from './db/connect.ts';
-import { writeMetrics } from './http/metrics.routes.ts';
 import type { Clock } from './shared/clock.ts';
 import type { Logger } from './shared/logger.ts';
 
@@ -33,8 +32,9 @@ function metricsServer(container: Container): http.Server {
       res.writeHead(404).end();
       return;
     }
-    writeMetrics(container.metrics).then(
-      ({ type, body }) => res.writeHead(200, { 'content-type': type }).end(body),
+    const { registry } = container.metrics;
+    registry.metrics().then(
+      (body) => res.writeHead(200, { 'content-type': registry.contentType }).end(body),
       () => res.writeHead(500).end(),
     );
   });

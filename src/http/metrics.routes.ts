@@ -34,10 +34,6 @@ export function recordRequests(metrics: Metrics): Middleware {
   };
 }
 
-export async function writeMetrics(metrics: Metrics): Promise<{ type: string; body: string }> {
-  return { type: metrics.registry.contentType, body: await metrics.registry.metrics() };
-}
-
 /** /metrics on the public port only with `Authorization: Bearer <POSTERN_METRICS_TOKEN>`. */
 export function metricsOnMainPort(metrics: Metrics, token: string): Middleware {
   const expected = Buffer.from(`Bearer ${token}`);
@@ -50,8 +46,7 @@ export function metricsOnMainPort(metrics: Metrics, token: string): Middleware {
       ctx.body = { error: 'invalid_token' };
       return;
     }
-    const { type, body } = await writeMetrics(metrics);
-    ctx.type = type;
-    ctx.body = body;
+    ctx.type = metrics.registry.contentType;
+    ctx.body = await metrics.registry.metrics();
   };
 }
