@@ -13,7 +13,8 @@ export function errorPages(views: Views, logger: Logger): Middleware {
     } catch (error) {
       const e = error as { status?: number; statusCode?: number; error?: string; error_description?: string; expose?: boolean };
       const log = (ctx.state.logger as Logger | undefined) ?? logger;
-      if (isDatabaseUnavailable(error)) {
+      // Straight from the database, or already translated by the engine's storage guard.
+      if (isDatabaseUnavailable(error) || e.error === 'temporarily_unavailable') {
         log.warn({ err: (error as Error).message }, 'database unavailable');
         ctx.set('Retry-After', '5');
         return sendPage(ctx, views, 'error', errorPageData('service_unavailable', undefined, ctx.state.requestId), 503);
