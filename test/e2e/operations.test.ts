@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { baseEnv, ROOT, run, waitForHealth } from '../support/cli.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
-import { discover, exchange, newBrowser, REDIRECT_URI, signIn } from '../support/relying-party.ts';
+import { discover, exchange, newBrowser, REDIRECT_URI, signIn, startAuthorization } from '../support/relying-party.ts';
 import { freePort, startTestServer, type TestServer } from '../support/server.ts';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.ts';
 
@@ -172,8 +172,16 @@ describe('database outage', () => {
     try {
       const config = await discover(outage.issuer, 'svc', svcSecret);
       await oidc.clientCredentialsGrant(config, { scope: 'ops:read' });
+      await server.container.clients.create({ clientId: 'outage-web', public: true, grantTypes: ['authorization_code'], redirectUris: [REDIRECT_URI] });
+      const browser = newBrowser();
+      const { page: login } = await startAuthorization(browser, await discover(outage.issuer, 'outage-web'));
 
       await proxy.cut();
+      // Our own pages too: the login form posted while the database is away.
+      const posted = await browser.submit(login, '/login', { username: 'nobody', password: 'irrelevant' });
+      expect(posted.status).toBe(503);
+      expect(posted.headers.get('retry-after')).toBe('5');
+      expect(posted.text).toContain('Temporarily unavailable');
       const token = await fetch(`${outage.issuer}/token`, {
         method: 'POST', headers: { authorization: `Basic ${Buffer.from(`svc:${svcSecret}`).toString('base64')}` },
         body: new URLSearchParams({ grant_type: 'client_credentials', scope: 'ops:read' }),
