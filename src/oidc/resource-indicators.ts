@@ -5,10 +5,22 @@ import type { ResourceServerService } from '../clients/resource-server.service.t
 import { guardDatabase } from './unavailable.ts';
 
 type Client = { metadata(): Record<string, unknown> };
+type Grants = { allowed_resources: string[]; api_scopes: string[] };
 
-function list(client: Client, key: 'allowed_resources' | 'api_scopes'): string[] {
-  const value = client.metadata()[key];
-  return Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : [];
+// client.metadata() rebuilds the whole record on every call, and this is the token hot path:
+// read each client's lists once. The engine keeps one Client object per version of a client's
+// record, so a changed client is a new key here and the old entry goes with the old object.
+const grantsOf = new WeakMap<Client, Grants>();
+
+function list(client: Client, key: keyof Grants): string[] {
+  let grants = grantsOf.get(client);
+  if (!grants) {
+    const metadata = client.metadata();
+    const strings = (value: unknown) => (Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : []);
+    grants = { allowed_resources: strings(metadata.allowed_resources), api_scopes: strings(metadata.api_scopes) };
+    grantsOf.set(client, grants);
+  }
+  return grants[key];
 }
 
 const OIDC_SCOPES = new Set(['openid', 'offline_access', 'profile', 'email', 'roles']);
@@ -37,7 +49,8 @@ export function resourceIndicators(resources: ResourceServerService): NonNullabl
         throw new errors.InvalidTarget(`this client may not request tokens for ${indicator}`);
       }
       // What the token may carry: scopes the API offers AND the client was given.
-      const permitted = server.scopes.filter((s) => list(client, 'api_scopes').includes(s));
+      const apiScopes = list(client, 'api_scopes');
+      const permitted = server.scopes.filter((s) => apiScopes.includes(s));
       const asked = String(ctx.oidc.params?.scope ?? '').split(' ').filter((s) => s && !OIDC_SCOPES.has(s));
       const refused = asked.filter((s) => !permitted.includes(s));
       if (refused.length && ctx.oidc.params?.grant_type === 'client_credentials') {

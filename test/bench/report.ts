@@ -32,7 +32,7 @@ export function header(facts: RunFacts): string {
     `  node       ${process.version}, oidc-provider ${packageVersion('oidc-provider')}, autocannon ${packageVersion('autocannon')}`,
     `  database   ${facts.postgres}`,
     `  load       ${settings.connections} keep-alive connections, ${settings.warmupSeconds} s warm-up + ${settings.seconds} s per phase, from this process on the same cores`,
-    `  CPU        utime+stime of the server process from /proc/<pid>/stat (CLK_TCK ${facts.clockTicks}); pg = postmaster + backends`,
+    `  CPU        utime+stime of the server process, all its threads, from /proc/<pid>/stat (CLK_TCK ${facts.clockTicks}); pg = postmaster + backends`,
     `  tokens     ${facts.tokens}`,
   ].join('\n');
 }
