@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 
 import { childEnv, ROOT, spawnServer, waitForHttp, type ServerProcess } from './child.ts';
 import type { Cleanup } from './cleanup.ts';
+import { BENCH_USER, WEB_CLIENT, WEB_REDIRECT_URI } from './refresh.ts';
 import { API, OPAQUE_API, OPAQUE_CLIENT, SERVICE_CLIENT } from './scenario.ts';
 
 /** What Postern's children share: the database, the secret, the address. */
@@ -59,6 +60,15 @@ async function createClient(env: Record<string, string>, client: { id: string; s
 export interface BenchClients {
   readonly serviceSecret: string;
   readonly opaqueSecret: string;
+  readonly webSecret: string;
+}
+
+/** The web app and the user of the refresh-token row: a first-party code-flow client with refresh tokens. */
+async function registerWebApp(env: Record<string, string>): Promise<string> {
+  const out = await postern(['client', 'create', '--id', WEB_CLIENT.id, '--grant-types', 'authorization_code,refresh_token',
+    '--redirect-uri', WEB_REDIRECT_URI, '--scope', WEB_CLIENT.scope, '--first-party', '--json'], env);
+  await postern(['user', 'create', '--username', BENCH_USER.username, '--email', BENCH_USER.email, '--password', BENCH_USER.password], env);
+  return (JSON.parse(out) as { clientSecret: string }).clientSecret;
 }
 
 /** Registers the APIs and clients through the operator's command, as documented. */
@@ -68,5 +78,6 @@ export async function registerBenchClients(env: Record<string, string>): Promise
   return {
     serviceSecret: await createClient(env, SERVICE_CLIENT, API.resource),
     opaqueSecret: await createClient(env, OPAQUE_CLIENT, OPAQUE_API.resource),
+    webSecret: await registerWebApp(env),
   };
 }

@@ -18,6 +18,7 @@ import { openBenchDatabase, type BenchDatabase } from './database.ts';
 import { measurePhase, type LoadSettings, type Meters, type PhaseResult, type Request } from './load.ts';
 import { posternEnv, registerBenchClients, startPostern } from './postern.ts';
 import { clockTicksPerSecond, processCpu, processTreeCpu } from './proc-cpu.ts';
+import { refreshReport, refreshRow } from './refresh.ts';
 import { comparison, header, table } from './report.ts';
 import { API, OPAQUE_API, OPAQUE_CLIENT, SERVICE_CLIENT, tokenRequestBody } from './scenario.ts';
 import { assertIntrospectsActive, assertJwtAccessToken, assertOpaqueToken, basicAuth, requestAccessToken } from './token-checks.ts';
@@ -93,6 +94,8 @@ interface Target {
   readonly name: string;
   readonly phases: ReadonlyMap<string, Request>;
   readonly meters: Meters;
+  /** Postern only: what the refresh-token row needs. */
+  readonly web?: { issuer: string; tokenUrl: string; secret: string };
 }
 
 async function checkJwtIssued(endpoints: Endpoints, authorization: string): Promise<void> {
@@ -123,7 +126,10 @@ async function preparePostern(run: Run): Promise<Target> {
     body: new URLSearchParams({ token: opaqueToken }).toString(),
   });
   const pg = run.database.postmasterPid;
-  return { name: 'postern', phases, meters: { server: processCpu(server.pid), database: pg ? processTreeCpu(pg) : undefined } };
+  return {
+    name: 'postern', phases, meters: { server: processCpu(server.pid), database: pg ? processTreeCpu(pg) : undefined },
+    web: { issuer: endpoints.issuer, tokenUrl: endpoints.token, secret: clients.webSecret },
+  };
 }
 
 async function prepareBaseline(run: Run): Promise<Target> {
@@ -182,8 +188,13 @@ async function main(): Promise<number> {
     const settings = readSettings(process.env);
     const database = await openBenchDatabase(cleanup, process.env.DATABASE_URL?.trim() || undefined);
     const run: Run = { cleanup, signal: controller.signal, settings, database };
-    const results = await runPhases(run, [await preparePostern(run), await prepareBaseline(run)]);
-    const postern = results.filter((r) => r.server === 'postern');
+    const postern = await preparePostern(run);
+    const results = await runPhases(run, [postern, await prepareBaseline(run)]);
+    const refresh = await refreshRow({
+      issuer: postern.web!.issuer, tokenUrl: postern.web!.tokenUrl, webSecret: postern.web!.secret, databaseUrl: database.url,
+      connections: settings.connections, seconds: settings.seconds, meters: postern.meters, log,
+    });
+    const posternResults = results.filter((r) => r.server === 'postern');
     const baseline = results.filter((r) => r.server === 'baseline');
     console.log([
       '',
@@ -194,12 +205,15 @@ async function main(): Promise<number> {
         tokens: `client_credentials, ${API.alg} JWT access tokens (typ at+jwt) for ${API.resource}, scope ${SERVICE_CLIENT.scope}, HTTP Basic client auth`,
       }),
       '',
-      table(results),
+      table([...results, refresh.result]),
       '',
-      comparison(postern, baseline, TOKEN_PHASE, settings.connections),
+      comparison(posternResults, baseline, TOKEN_PHASE, settings.connections),
+      '',
+      refreshReport(refresh),
       '',
     ].join('\n'));
     const problems = tokenPhaseProblems(results);
+    if (refresh.result.non2xx > 0 || refresh.result.errors > 0) problems.push(`refresh phase: ${refresh.result.non2xx} non-2xx, ${refresh.result.errors} errors`);
     for (const problem of problems) log(`FAILED: ${problem}`);
     return problems.length > 0 ? 1 : 0;
   } catch (error) {
