@@ -7,7 +7,7 @@ import path from 'node:path';
 import pg from 'pg';
 
 import { ROOT } from './child.ts';
-import type { Cleanup } from './cleanup.ts';
+import type { Cleanup } from '../support/cleanup.ts';
 
 export interface BenchDatabase {
   /** The throwaway database Postern runs on. */

@@ -62,8 +62,12 @@ export async function measurePhase(server: string, phase: string, request: Reque
   const cpuBefore = meters.server.read();
   const databaseBefore = meters.database?.read();
   const result = await fire(request, settings.connections, settings.seconds, signal);
-  const serverCpuSeconds = meters.server.read() - cpuBefore;
-  const databaseCpuSeconds = databaseBefore === undefined ? undefined : meters.database!.read() - databaseBefore;
+  return toPhaseResult(server, phase, result, meters.server.read() - cpuBefore,
+    databaseBefore === undefined ? undefined : meters.database!.read() - databaseBefore);
+}
+
+/** An autocannon result and the CPU read around it, as one row of the report. */
+export function toPhaseResult(server: string, phase: string, result: autocannon.Result, serverCpuSeconds: number, databaseCpuSeconds: number | undefined): PhaseResult {
   const requests = result.requests.total;
   return {
     server,

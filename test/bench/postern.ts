@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 
 import { childEnv, ROOT, spawnServer, waitForHttp, type ServerProcess } from './child.ts';
-import type { Cleanup } from './cleanup.ts';
+import type { Cleanup } from '../support/cleanup.ts';
 import { BENCH_USER, WEB_CLIENT, WEB_REDIRECT_URI } from './refresh.ts';
 import { API, OPAQUE_API, OPAQUE_CLIENT, SERVICE_CLIENT } from './scenario.ts';
 

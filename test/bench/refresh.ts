@@ -3,7 +3,7 @@ import * as oidc from 'openid-client';
 import pg from 'pg';
 
 import { exchange, newBrowser, REDIRECT_URI, signIn } from '../support/relying-party.ts';
-import type { Meters, PhaseResult } from './load.ts';
+import { toPhaseResult, type Meters, type PhaseResult } from './load.ts';
 
 // The refresh-token row of the benchmark (rotation on), and the database row writes a sign-in
 // and a refresh cost, read from PostgreSQL's own statistics (pg_stat_user_tables).
@@ -96,21 +96,8 @@ export async function measureRefresh(options: {
     } as never, (error, r) => (error ? reject(error) : resolve(r)));
     instance.on('error', reject);
   });
-  const requests = result.requests.total;
-  return {
-    server: 'postern',
-    phase: 'refresh token (rotation on)',
-    requests,
-    seconds: result.duration,
-    requestsPerSecond: requests / result.duration,
-    p50Ms: result.latency.p50,
-    p99Ms: result.latency.p99,
-    non2xx: result.non2xx,
-    errors: result.errors,
-    statusCodes: Object.fromEntries(Object.entries(result.statusCodeStats).map(([code, { count }]) => [code, count])),
-    serverCpuSeconds: options.meters.server.read() - cpuBefore,
-    databaseCpuSeconds: databaseBefore === undefined ? undefined : options.meters.database!.read() - databaseBefore,
-  };
+  return toPhaseResult('postern', 'refresh token (rotation on)', result, options.meters.server.read() - cpuBefore,
+    databaseBefore === undefined ? undefined : options.meters.database!.read() - databaseBefore);
 }
 
 export interface RefreshRow {

@@ -13,7 +13,7 @@
 import { randomBytes } from 'node:crypto';
 
 import { childEnv, freePort, spawnServer, waitForHttp, type ServerProcess } from './child.ts';
-import { createCleanup, type Cleanup } from './cleanup.ts';
+import { createCleanup, type Cleanup } from '../support/cleanup.ts';
 import { openBenchDatabase, type BenchDatabase } from './database.ts';
 import { measurePhase, type LoadSettings, type Meters, type PhaseResult, type Request } from './load.ts';
 import { posternEnv, registerBenchClients, startPostern } from './postern.ts';

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 
 import pg from 'pg';
 
-import type { Cleanup } from './cleanup.ts';
+import type { Cleanup } from '../support/cleanup.ts';
 import { startProxy, type TcpProxy } from './proxy.ts';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));

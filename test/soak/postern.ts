@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import type { Cleanup } from './cleanup.ts';
+import type { Cleanup } from '../support/cleanup.ts';
 import { ROOT } from './cluster.ts';
 
 const KEEP_OUTPUT = 20_000; // characters of a child's output kept for error messages

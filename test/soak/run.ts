@@ -37,7 +37,7 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { checkGrants } from './checks.ts';
-import { createCleanup, type Cleanup } from './cleanup.ts';
+import { createCleanup, type Cleanup } from '../support/cleanup.ts';
 import { openSoakDatabase, type OutageMode, type SoakDatabase } from './cluster.ts';
 import { outageWithProbes, rotateKeys, type OutageReport } from './faults.ts';
 import { startMonitor, type Monitor } from './monitor.ts';
