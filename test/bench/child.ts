@@ -1,7 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+
+export { freePort } from '../support/net.ts';
 
 /** The repository root: every child runs from there, as `npm run` does. */
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -68,14 +69,3 @@ export async function waitForHttp(server: ServerProcess, url: string): Promise<v
   throw new Error(`${server.name} did not answer ${url} within 60 s:\n${server.output()}`);
 }
 
-/** A free loopback port, from the kernel (bind to port 0). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as net.AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
-}

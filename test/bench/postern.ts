@@ -1,8 +1,8 @@
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 
-import { childEnv, ROOT, spawnServer, waitForHttp, type ServerProcess } from './child.ts';
 import type { Cleanup } from '../support/cleanup.ts';
+import { postern } from '../support/postern-command.ts';
+import { childEnv, spawnServer, waitForHttp, type ServerProcess } from './child.ts';
 import { BENCH_USER, WEB_CLIENT, WEB_REDIRECT_URI } from './refresh.ts';
 import { API, OPAQUE_API, OPAQUE_CLIENT, SERVICE_CLIENT } from './scenario.ts';
 
@@ -34,21 +34,6 @@ export async function startPostern(cleanup: Cleanup, env: Record<string, string>
   return server;
 }
 
-/** Runs the real `postern` command; resolves with its stdout, fails with its stderr. */
-function postern(args: readonly string[], env: Record<string, string>): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['src/cli.ts', ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString('utf8'); });
-    child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString('utf8'); });
-    child.once('error', reject);
-    child.once('close', (code) => {
-      if (code === 0) resolve(stdout);
-      else reject(new Error(`postern ${args.slice(0, 2).join(' ')} exited with ${code}: ${stderr.trim() || stdout.trim()}`));
-    });
-  });
-}
 
 async function createClient(env: Record<string, string>, client: { id: string; scope: string }, resource: string): Promise<string> {
   const out = await postern(['client', 'create', '--id', client.id, '--grant-types', 'client_credentials', '--resource', resource, '--scope', client.scope, '--json'], env);

@@ -1,9 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import type { Cleanup } from '../support/cleanup.ts';
+
+export { freePort } from '../support/net.ts';
+export { postern } from '../support/postern-command.ts';
 import { ROOT } from './cluster.ts';
 
 const KEEP_OUTPUT = 20_000; // characters of a child's output kept for error messages
@@ -118,31 +120,4 @@ export async function startPostern(cleanup: Cleanup, name: string, env: Record<s
   throw new Error(`${name} did not answer /healthz within 60 s:\n${output}`);
 }
 
-/** Runs the real `postern` command (killed after 60 s); resolves with its stdout, fails with its stderr. */
-export function postern(args: readonly string[], env: Record<string, string>, stdin?: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['src/cli.ts', ...args], { cwd: ROOT, env, stdio: ['pipe', 'pipe', 'pipe'], timeout: 60_000 });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString('utf8'); });
-    child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString('utf8'); });
-    child.once('error', reject);
-    child.once('close', (code) => {
-      if (code === 0) resolve(stdout);
-      else reject(new Error(`postern ${args.slice(0, 2).join(' ')} exited with ${code}: ${stderr.trim() || stdout.trim()}`));
-    });
-    child.stdin.end(stdin ?? '');
-  });
-}
 
-/** A free loopback port, from the kernel (bind to port 0). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as net.AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
-}

@@ -1,4 +1,3 @@
-import net from 'node:net';
 import { Writable } from 'node:stream';
 
 import { loadConfig } from '../../src/config/config.ts';
@@ -7,19 +6,12 @@ import type { DatabaseHandle } from '../../src/db/connect.ts';
 import type { Clock } from '../../src/shared/clock.ts';
 import { createLogger } from '../../src/shared/logger.ts';
 import type { TestDatabase } from './database.ts';
+import { freePort } from './net.ts';
+
+export { freePort };
 
 export const TEST_SECRET = 'test-secret-0123456789abcdefghijklmnopqrstuvwxyz';
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as net.AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
-}
 
 export interface TestServer extends RunningServer {
   readonly issuer: string;
