@@ -1,7 +1,9 @@
 import { createRemoteJWKSet, jwtVerify } from 'jose';
+import type { Kysely } from 'kysely';
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import type { Database } from '../../src/db/tables.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import {
   discover, exchange, newBrowser, POST_LOGOUT_URI, REDIRECT_URI, signIn, startAuthorization,
@@ -177,6 +179,13 @@ describe('refusals', () => {
     await expect(exchange(config, auth)).rejects.toMatchObject({ error: 'invalid_grant' });
     // RFC 6749 §4.1.2: the tokens issued from that code are revoked.
     await expect(oidc.fetchUserInfo(config, first.access_token, sub)).rejects.toMatchObject({ status: 401 });
+  });
+
+  it('the database holds only a keyed hash of the client secret', async () => {
+    const raw = await (server.container.db.db as Kysely<Database>).selectFrom('clients').selectAll().where('client_id', '=', 'webapp').executeTakeFirstOrThrow();
+    expect(raw.secret_hash).toMatch(/^hmac-sha256:v1:[A-Za-z0-9_-]{43}$/);
+    expect(JSON.stringify(raw)).not.toContain(secret);
+    expect(secret.length).toBeGreaterThanOrEqual(43); // 256 random bits
   });
 
   it('a wrong client secret is refused with invalid_client', async () => {
