@@ -10,7 +10,7 @@ import { createAuditLog, type AuditLog } from './audit/audit-log.ts';
 import type { ClientRecord } from './clients/client.ts';
 import { createClientService, type ClientService } from './clients/client.service.ts';
 import type { ResourceServer } from './clients/resource-server.ts';
-import { createResourceServerService, type ResourceServerService } from './clients/resource-server.service.ts';
+import { createResourceServerService, MAX_RESOURCE_TOKEN_TTL, type ResourceServerService } from './clients/resource-server.service.ts';
 import type { Config } from './config/config.ts';
 import { deriveKeyEncryptionKey, deriveKeys, resolveSecret } from './config/secrets.ts';
 import { connectDatabase, type DatabaseHandle } from './db/connect.ts';
@@ -125,10 +125,9 @@ async function readiness(db: DatabaseHandle, latestMigration: string | undefined
 const CLOCK_TOLERANCE_SECONDS = 60;
 
 function keyPolicy(config: Config): KeyPolicy {
-  return {
-    ...config.keys,
-    retireSeconds: Math.max(config.ttl.idToken, config.ttl.accessToken) + CLOCK_TOLERANCE_SECONDS,
-  };
+  // ID tokens, access tokens, and the JWTs of resource servers, whose lifetime is theirs to set.
+  const longest = Math.max(config.ttl.idToken, config.ttl.accessToken, MAX_RESOURCE_TOKEN_TTL);
+  return { ...config.keys, retireSeconds: longest + CLOCK_TOLERANCE_SECONDS };
 }
 
 /** The composition root: every part is built here, by plain construction, and nowhere else. */

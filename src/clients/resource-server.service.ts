@@ -26,6 +26,8 @@ export interface ResourceServerService {
 }
 
 const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/; // RFC 6749 §3.3
+/** The longest access-token lifetime a resource server may set (keys stay published that long). */
+export const MAX_RESOURCE_TOKEN_TTL = 86400;
 
 function invalid(message: string): never {
   throw new PosternError('ERR_INVALID_INPUT', message);
@@ -53,7 +55,7 @@ export function createResourceServerService(deps: {
         invalid('API scopes must not reuse the OpenID Connect scopes (openid, offline_access, profile, email, roles)');
       }
       const ttl = input.accessTokenTtl ?? 3600;
-      if (!Number.isInteger(ttl) || ttl < 60 || ttl > 86400) invalid('--token-ttl must be a whole number of seconds from 60 to 86400');
+      if (!Number.isInteger(ttl) || ttl < 60 || ttl > MAX_RESOURCE_TOKEN_TTL) invalid(`--token-ttl must be a whole number of seconds from 60 to ${MAX_RESOURCE_TOKEN_TTL}`);
       const alg = input.signingAlg ?? 'ES256';
       if (!deps.signingAlgs.includes(alg)) invalid(`--alg must be one of the signing algorithms in use: ${deps.signingAlgs.join(', ')}`);
       if (await findResourceServer(db, input.identifier)) throw new PosternError('ERR_DUPLICATE', `a resource server "${input.identifier}" already exists`);

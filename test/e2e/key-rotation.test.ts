@@ -16,7 +16,7 @@ import { createTestClock, startTestServer, type TestServer } from '../support/se
 // is what any verifier would get at that moment.
 
 const DAY = 86400;
-const RETIRE = 3600 + 60; // longest token lifetime (1 h by default) + clock tolerance
+const RETIRE = 86400 + 60; // longest token lifetime (a resource server's JWTs may live a day) + clock tolerance
 const USER = { username: 'kim', email: 'kim@example.com', password: 'kim has a long passphrase' };
 const KEY_ENV = { POSTERN_KEY_ROTATION_SECONDS: String(DAY), POSTERN_JWKS_CACHE_SECONDS: '300', POSTERN_KEY_POLL_SECONDS: '1' };
 
