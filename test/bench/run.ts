@@ -13,6 +13,7 @@
 import { randomBytes } from 'node:crypto';
 
 import { childEnv, freePort, spawnServer, waitForHttp, type ServerProcess } from './child.ts';
+import { envInt } from '../support/env-int.ts';
 import { createCleanup, type Cleanup } from '../support/cleanup.ts';
 import { openBenchDatabase, type BenchDatabase } from './database.ts';
 import { measurePhase, type LoadSettings, type Meters, type PhaseResult, type Request } from './load.ts';
@@ -30,13 +31,7 @@ const PHASES = [TOKEN_PHASE, 'discovery', 'jwks', INTROSPECTION_PHASE];
 const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
 
 function readSettings(env: NodeJS.ProcessEnv): LoadSettings {
-  const int = (name: string, fallback: number, min: number, max: number): number => {
-    const raw = env[name]?.trim();
-    if (!raw) return fallback;
-    const value = Number(raw);
-    if (!/^\d+$/.test(raw) || value < min || value > max) throw new Error(`${name} must be a whole number from ${min} to ${max} (got "${raw}")`);
-    return value;
-  };
+  const int = (name: string, fallback: number, min: number, max: number) => envInt(env, name, fallback, min, max);
   return {
     seconds: int('BENCH_SECONDS', 10, 1, 600),
     warmupSeconds: int('BENCH_WARMUP_SECONDS', 2, 0, 60),

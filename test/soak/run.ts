@@ -37,6 +37,7 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { checkGrants } from './checks.ts';
+import { envInt } from '../support/env-int.ts';
 import { createCleanup, type Cleanup } from '../support/cleanup.ts';
 import { openSoakDatabase, type OutageMode, type SoakDatabase } from './cluster.ts';
 import { outageWithProbes, rotateKeys, type OutageReport } from './faults.ts';
@@ -62,13 +63,7 @@ interface Settings {
 }
 
 function readSettings(env: NodeJS.ProcessEnv): Settings {
-  const int = (name: string, fallback: number, min: number, max: number): number => {
-    const raw = env[name]?.trim();
-    if (!raw) return fallback;
-    const value = Number(raw);
-    if (!/^\d+$/.test(raw) || value < min || value > max) throw new Error(`${name} must be a whole number from ${min} to ${max} (got "${raw}")`);
-    return value;
-  };
+  const int = (name: string, fallback: number, min: number, max: number) => envInt(env, name, fallback, min, max);
   const mode = env.SOAK_OUTAGE?.trim() || undefined;
   if (mode !== undefined && mode !== 'restart' && mode !== 'proxy') throw new Error(`SOAK_OUTAGE must be restart or proxy (got "${mode}")`);
   return {
