@@ -44,12 +44,45 @@ function describeParseError(error: unknown): string {
   return (message ?? String(error)).split('\n')[0]!;
 }
 
+// What an option looks like here: --lower-case-name[=value] or -x. Anything else starting with
+// "-" is a value: key ids are base64url and may start with "-" (or "--").
+const OPTION_LIKE = /^(--[a-z][a-z-]*(=.*)?|-[A-Za-z])$/;
+
+/**
+ * Puts positional values that start with "-" (a key id like "-8Jq...") after "--", where
+ * parseArgs takes them as positionals, keeping every positional in its order. Option values
+ * stay with their option; real options, known or not, are left to parseArgs.
+ */
+function separatePositionals(spec: CommandSpec, args: readonly string[]): string[] {
+  const options: string[] = [];
+  const positionals: string[] = [];
+  let dashValue = false;
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === '--') {
+      positionals.push(...args.slice(i + 1));
+      break;
+    }
+    if (OPTION_LIKE.test(arg)) {
+      options.push(arg);
+      const option = spec.options[arg.slice(2)];
+      if (option?.type === 'string' && i + 1 < args.length) options.push(args[++i]!);
+    } else if (arg.startsWith('-')) {
+      dashValue = true;
+      positionals.push(arg);
+    } else {
+      positionals.push(arg);
+    }
+  }
+  return dashValue ? [...options, '--', ...positionals] : [...args];
+}
+
 /** Strict parsing: unknown flags, missing values and extra arguments are usage errors. */
 export function parseCommandArgs(spec: CommandSpec, args: readonly string[]): ParsedArgs {
   let parsed;
   try {
     parsed = parseArgs({
-      args: [...args],
+      args: separatePositionals(spec, args),
       options: { ...spec.options, help: { type: 'boolean', short: 'h' } },
       strict: true,
       allowPositionals: true,

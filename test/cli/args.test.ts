@@ -1,0 +1,30 @@
+import { describe, expect, it } from 'vitest';
+
+import { parseCommandArgs, UsageError, type CommandSpec } from '../../src/cli/args.ts';
+
+// Key ids are base64url: about one in 64 starts with "-", and `postern keys revoke KID` must
+// still take it as the key id (a CI run met one).
+const revoke: CommandSpec = { name: 'keys revoke', summary: '', usage: '', options: { alg: { type: 'string' }, json: { type: 'boolean' } }, positionals: ['KID'] };
+const pair: CommandSpec = { ...revoke, positionals: ['A', 'B'] };
+
+describe('parseCommandArgs', () => {
+  it.each(['-8Jq0TQdc', '--8Jq_TQdc', '-Ab', 'plain'])('takes %j as the positional it is', (kid) => {
+    expect(parseCommandArgs(revoke, [kid]).positionals).toEqual([kid]);
+    expect(parseCommandArgs(revoke, ['--json', kid]).values.json).toBe(true);
+  });
+
+  it('keeps positionals in order and option values with their options', () => {
+    const parsed = parseCommandArgs(pair, ['-first', '--alg', 'ES256', 'second']);
+    expect(parsed.positionals).toEqual(['-first', 'second']);
+    expect(parsed.values.alg).toBe('ES256');
+    expect(parseCommandArgs(pair, ['--alg=RS256', 'a', '-bc']).positionals).toEqual(['a', '-bc']);
+    expect(parseCommandArgs(revoke, ['--', '--json']).positionals).toEqual(['--json']);
+  });
+
+  it('still refuses what looks like an unknown option', () => {
+    expect(() => parseCommandArgs(revoke, ['--bogus', 'k'])).toThrow(UsageError);
+    expect(() => parseCommandArgs(revoke, ['--bogus', 'k'])).toThrow(/unknown option --bogus/);
+    expect(() => parseCommandArgs(revoke, ['-x'])).toThrow(/unknown option -x/);
+    expect(() => parseCommandArgs(revoke, ['a', 'b'])).toThrow(/unexpected argument "b"/);
+  });
+});
