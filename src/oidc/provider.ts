@@ -157,7 +157,11 @@ function buildConfiguration(deps: ProviderDeps): Configuration {
 
 export function createProvider(deps: ProviderDeps): Provider {
   const provider = new Provider(deps.config.issuer, buildConfiguration(deps));
+  // The engine is a Koa app of its own, and what it records (grant activity, refresh-token
+  // reuse) reads its ctx.ip. Trust exactly one proxy hop, as our app does (http/app.ts): with
+  // Koa's default maxIpsCount of 0, ctx.ip is the FIRST X-Forwarded-For entry, which the client writes.
   provider.proxy = deps.config.trustProxy;
+  provider.maxIpsCount = 1;
   const key = deps.clientSecretKey;
   // Stored secrets are keyed hashes (DESIGN §5): compare the hash of what was presented.
   provider.Client.prototype.compareClientSecret = function compareClientSecret(this: { clientSecret?: string }, actual: string) {
