@@ -45,6 +45,10 @@ export async function refundAttempt(db: Kysely<Database>, k: ThrottleKey, now: D
     .execute();
 }
 
+// The back-off exponent stops here: 2^64 times any base lock outlasts every maximum, and
+// float8 stays far from overflow (power(2, 1015) times a 900 s base overflowed into a 500).
+const MAX_BACKOFF_EXPONENT = 64;
+
 /**
  * After a failed attempt: locks the key when its failures reached the threshold. Only one of
  * several concurrent callers gets the row back; the lock lasts base·2^(lockouts so far), capped.
@@ -54,7 +58,7 @@ export async function lockIfExhausted(
 ): Promise<Date | undefined> {
   const result = await sql<{ locked_until: Date }>`
     update login_throttles set
-      locked_until = ${now}::timestamptz + make_interval(secs => least(${baseSeconds}::float8 * power(2, lockouts), ${maxSeconds}::float8)),
+      locked_until = ${now}::timestamptz + make_interval(secs => least(${baseSeconds}::float8 * power(2, least(lockouts, ${MAX_BACKOFF_EXPONENT}::int)), ${maxSeconds}::float8)),
       lockouts = lockouts + 1,
       failures = 0,
       updated_at = ${now}

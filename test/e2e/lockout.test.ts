@@ -141,6 +141,24 @@ describe('per account and client IP', () => {
     expect(started?.ip).toBe(proxyIp);
     expect(signedIn(await attempt(c, 'spoof1', PASSWORD))).toBe(false);
   });
+
+  it('thousands of earlier locks still give a normal lock of the maximum length, never an error', async () => {
+    const user = await newUser('overflow1');
+    const c = await client();
+    for (let i = 0; i < 4; i++) await attempt(c, 'overflow1', 'wrong');
+    // The fixture: a counter that has been locked 5,000 times (2^5000 overflows any number).
+    await sql().updateTable('login_throttles').set({ lockouts: 5000 })
+      .where('account_id', '=', user.id).where('scope', '=', 'account_ip').execute();
+
+    const fifth = await attempt(c, 'overflow1', 'wrong');
+    expect(fifth.status).toBe(401);
+    expect(fifth.text).toContain(GENERIC);
+    const [started] = await events('lockout.started', user.id);
+    expect(Date.parse(started!.details.until as string) - clock.now().getTime()).toBeCloseTo(86400 * 1000, -4);
+    const locked = await attempt(c, 'overflow1', PASSWORD);
+    expect(locked.status).toBe(401);
+    expect(locked.text).toContain(GENERIC);
+  });
 });
 
 describe('per account across addresses, and the device cookie', () => {
