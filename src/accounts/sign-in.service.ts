@@ -94,7 +94,10 @@ export function createSignInService(deps: Deps): SignInService {
           continue;
         }
         for (const c of charged) await refundAttempt(db, c, now);
-        // Locked: the password is not even checked, so guessing costs us no hashing.
+        // Locked: the password is not checked, but the answer costs what a check costs, or its
+        // speed would tell a locked (so existing) account from an unknown name. The per-IP
+        // charge above still bounds the hashing one address can cause.
+        await hasher.verifyDummy(a.password);
         audit.record({ ...base, accountId, details: { reason: 'locked', scope: k.scope, login: accountId ? undefined : 'unknown' } });
         return { kind: 'locked' };
       }

@@ -66,6 +66,58 @@ async function events(type: string, accountId?: string) {
   return server.container.audit.query({ type, ...(accountId ? { accountId } : {}), limit: 1000 });
 }
 
+type Kind = 'unknown' | 'wrong' | 'locked' | 'disabled';
+const KINDS: readonly Kind[] = ['unknown', 'wrong', 'locked', 'disabled'];
+
+/**
+ * 20 refusals of each kind (after one round to warm up), the kinds taking turns round by round
+ * so that load on the machine hits them alike. Each try comes from its own address, so the
+ * per-IP throttle (a different refusal, 429) stays out of it; wrong passwords and disabled
+ * accounts alternate between two accounts, so neither reaches the account-wide lock.
+ */
+async function timeRefusals(sample: number): Promise<Record<Kind, number[]>> {
+  const names = { wrong: [`timing-wrong-${sample}-a`, `timing-wrong-${sample}-b`], disabled: [`timing-disabled-${sample}-a`, `timing-disabled-${sample}-b`] };
+  for (const name of [...names.wrong, ...names.disabled]) await newUser(name);
+  for (const name of names.disabled) await server.container.accounts.setDisabled(name, true);
+  const credentials = (kind: Kind, round: number) => ({
+    unknown: { username: `timing-nobody-${sample}-${round}`, password: 'wrong' },
+    wrong: { username: names.wrong[round % 2]!, password: 'wrong' },
+    locked: { username: 'timing-locked', password: PASSWORD },
+    disabled: { username: names.disabled[round % 2]!, password: PASSWORD },
+  })[kind];
+  const browsers = await Promise.all(KINDS.map(() => client()));
+  const times: Record<Kind, number[]> = { unknown: [], wrong: [], locked: [], disabled: [] };
+  for (let round = 0; round <= 20; round++) {
+    for (let j = 0; j < KINDS.length; j++) {
+      const k = (round + j) % KINDS.length; // each kind takes each place in the round in turn
+      const c = browsers[k]!;
+      c.browser.headers['x-forwarded-for'] = `10.200.${sample * 10 + j}.${round}`;
+      const started = performance.now();
+      const answer = await c.browser.submit(c.page, '/login', credentials(KINDS[k]!, round));
+      const ms = performance.now() - started;
+      expect(answer.status, KINDS[k]).toBe(401);
+      c.page = answer;
+      if (round > 0) times[KINDS[k]!].push(ms); // round 0 warms up (the dummy hash is made on first use)
+    }
+  }
+  return times;
+}
+
+/** The middle value; for an even count, the mean of the two middle ones. */
+function median(xs: readonly number[]): number {
+  const sorted = [...xs].sort((x, y) => x - y);
+  const mid = sorted.length / 2;
+  return sorted.length % 2 ? sorted[Math.floor(mid)]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/** Each try against the median of its own round (load that comes and goes moves whole rounds), then the median per kind. */
+function relativeMedians(times: Record<Kind, number[]>): Record<Kind, number> {
+  const rounds = times.unknown.map((_, r) => median(KINDS.map((k) => times[k][r]!)));
+  return Object.fromEntries(KINDS.map((k) => [k, Math.round(100 * median(times[k].map((t, r) => t / rounds[r]!))) / 100])) as Record<Kind, number>;
+}
+
+const spread = (medians: Record<Kind, number>) => Math.max(...Object.values(medians)) / Math.min(...Object.values(medians));
+
 describe('per account and client IP', () => {
   it('locks after exactly the threshold, refuses the right password while locked, and lets it in after', async () => {
     const user = await newUser('lock1');
@@ -244,6 +296,29 @@ describe('no account enumeration', () => {
     expect(answers[0]!.status).toBe(401);
     expect(answers[0]!.text).toContain(GENERIC);
     for (const answer of answers.slice(1)) expect(answer).toEqual(answers[0]);
+  });
+
+  it('locked, wrong password, unknown user and disabled take the same time', async () => {
+    // A stopwatch must not tell a locked (so existing) account from an unknown name. Real
+    // argon2 parameters (the defaults) are what make a refusal cost something.
+    const locked = await newUser('timing-locked');
+    for (let a = 0; a < 5; a++) {
+      const bot = await client();
+      for (let i = 0; i < 4; i++) await attempt(bot, 'timing-locked', 'guess');
+    }
+    expect((await events('lockout.started', locked.id)).map((e) => e.details.scope)).toEqual(['account']);
+
+    // Timing on a shared machine is noisy: a sample whose spread exceeds 25 % is taken again,
+    // up to three times. A real leak (a locked answer 4x faster, as before it hashed) fails every one.
+    const samples: Record<Kind, number>[] = [];
+    for (let sample = 0; sample < 3; sample++) {
+      const relative = relativeMedians(await timeRefusals(sample));
+      samples.push(relative);
+      if (spread(relative) <= 1.25) break;
+    }
+    expect(spread(samples.at(-1)!), JSON.stringify(samples)).toBeLessThanOrEqual(1.25);
+    const reasons = (await events('login.failed')).slice(0, 80).map((e) => e.details.reason);
+    expect(new Set(reasons)).toEqual(new Set(['unknown_account', 'wrong_password', 'locked', 'disabled']));
   });
 
   it('unknown names lock like real ones, so a lock reveals nothing', async () => {
