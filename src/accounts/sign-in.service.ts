@@ -104,8 +104,11 @@ export function createSignInService(deps: Deps): SignInService {
 
       const result = await verify(found, a.password);
       if (result.ok && found) {
-        await clearThrottles(db, keys.filter((k) => k.scope !== 'account'));
-        for (const k of [ipKey, ...keys.filter((k) => k.scope === 'account')]) await refundAttempt(db, k, now);
+        // The owner proved the password: this browser's counters and the account-wide back-off
+        // start over, so strangers' failures cannot keep the account locked for good (a trusted
+        // device gets in while the account-wide lock holds, and its success ends that lock).
+        await clearThrottles(db, [...keys.filter((k) => k.scope !== 'account'), { scope: 'account', key: subject, accountId }]);
+        await refundAttempt(db, ipKey, now);
         const rehashed = result.needsRehash ? await hasher.hash(a.password) : undefined;
         const account = (await recordLogin(db, found.account.id, now, rehashed)) ?? found.account;
         audit.record({ ...base, type: 'login.succeeded', accountId: account.id, details: device ? { device: 'trusted' } : {} });

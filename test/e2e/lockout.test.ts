@@ -237,16 +237,53 @@ describe('per account across addresses, and the device cookie', () => {
     expect(success!.details).toMatchObject({ device: 'trusted' });
   });
 
-  it('a forged device cookie counts for nothing', async () => {
-    await newUser('target2');
+  it("a trusted browser gets in through the account-wide lock, and its success ends the lock and the back-off", async () => {
+    const user = await newUser('owner3');
+    const owner = await client();
+    expect(signedIn(await attempt(owner, 'owner3', PASSWORD))).toBe(true);
+    const strangersLock = async () => {
+      for (let a = 0; a < 5; a++) {
+        const bot = await client();
+        for (let i = 0; i < 4; i++) await attempt(bot, 'owner3', `guess ${a}-${i}`);
+      }
+      const [latest] = (await events('lockout.started', user.id)).filter((e) => e.details.scope === 'account');
+      return Math.round((Date.parse(latest!.details.until as string) - clock.now().getTime()) / 1000);
+    };
+    // Strangers lock the account again and again; each lock doubles.
+    expect(await strangersLock()).toBeCloseTo(900, -1);
+    clock.advance(901);
+    expect(await strangersLock()).toBeCloseTo(1800, -1);
+    expect(signedIn(await attempt(await client(), 'owner3', PASSWORD))).toBe(false);
+
+    // The owner's own browser is not held by the account-wide lock ...
+    owner.browser.headers['x-forwarded-for'] = `10.9.9.${nextIp++}`;
+    owner.page = (await startAuthorization(owner.browser, config, { prompt: 'login' })).page;
+    expect(signedIn(await attempt(owner, 'owner3', PASSWORD))).toBe(true);
+    // ... and its success ends the lock for everyone and starts the back-off over.
+    expect(signedIn(await attempt(await client(), 'owner3', PASSWORD))).toBe(true);
+    expect(await strangersLock()).toBeCloseTo(900, -1);
+  });
+
+  it('a forged device cookie counts for nothing, even one naming the real account', async () => {
+    const user = await newUser('target2');
+    await newUser('mallory');
     for (let a = 0; a < 5; a++) {
       const bot = await client();
       for (let i = 0; i < 4; i++) await attempt(bot, 'target2', 'guess');
     }
+    // The forger holds a genuine device cookie of an account of their own ...
     const forger = await client();
-    forger.browser.cookies.set('postern_device', { value: Buffer.from(JSON.stringify([{ a: 'x', d: 'y' }])).toString('base64url'), path: '/interaction', expires: undefined });
-    forger.browser.cookies.set('postern_device.sig', { value: 'forged', path: '/interaction', expires: undefined });
-    expect(signedIn(await attempt(forger, 'target2', PASSWORD))).toBe(false);
+    expect(signedIn(await attempt(forger, 'mallory', PASSWORD))).toBe(true);
+    const genuineSignature = forger.browser.cookies.get('postern_device.sig')?.value;
+    expect(genuineSignature).toBeTruthy();
+    // ... and writes one naming the locked account: signed with a lifted, a made-up or no signature.
+    const forged = Buffer.from(JSON.stringify([{ a: user.id, d: 'a-device-id' }])).toString('base64url');
+    for (const signature of [genuineSignature, 'forged', undefined]) {
+      const c = await client();
+      c.browser.cookies.set('postern_device', { value: forged, path: '/interaction', expires: undefined });
+      if (signature) c.browser.cookies.set('postern_device.sig', { value: signature, path: '/interaction', expires: undefined });
+      expect(signedIn(await attempt(c, 'target2', PASSWORD)), `signature ${signature}`).toBe(false);
+    }
   });
 });
 
