@@ -262,7 +262,7 @@ describe('per account across addresses, and the device cookie', () => {
     // ... and its success ends the lock for everyone and starts the back-off over.
     expect(signedIn(await attempt(await client(), 'owner3', PASSWORD))).toBe(true);
     expect(await strangersLock()).toBeCloseTo(900, -1);
-  });
+  }, 120_000); // some 60 sign-ins
 
   it('a forged device cookie counts for nothing, even one naming the real account', async () => {
     const user = await newUser('target2');
@@ -356,7 +356,7 @@ describe('no account enumeration', () => {
     expect(spread(samples.at(-1)!), JSON.stringify(samples)).toBeLessThanOrEqual(1.25);
     const reasons = (await events('login.failed')).slice(0, 80).map((e) => e.details.reason);
     expect(new Set(reasons)).toEqual(new Set(['unknown_account', 'wrong_password', 'locked', 'disabled']));
-  });
+  }, 180_000); // up to three samples of 84 password checks each, on a loaded machine
 
   it('unknown names lock like real ones, so a lock reveals nothing', async () => {
     const c = await client();
