@@ -237,7 +237,7 @@ describe('per account across addresses, and the device cookie', () => {
     expect(success!.details).toMatchObject({ device: 'trusted' });
   });
 
-  it("a trusted browser gets in through the account-wide lock, and its success ends the lock and the back-off", async () => {
+  it('a trusted browser gets in through the account-wide lock, and its success ends the lock and the back-off', async () => {
     const user = await newUser('owner3');
     const owner = await client();
     expect(signedIn(await attempt(owner, 'owner3', PASSWORD))).toBe(true);
