@@ -37,16 +37,22 @@ export interface HttpDeps {
 // /jwks is ours: it serves every published key (next, current, retired) with cache headers.
 const ENGINE_PATHS = /^\/(\.well-known\/|auth(\/|$)|token(\/|$)|me$|session\/end(\/|$))/;
 
-function siteRoutes(deps: HttpDeps): Router {
-  const router = new Router();
-  const css = readFileSync(path.join(VIEWS_DIR, 'assets', 'style.css'));
-  router.get('/', (ctx) => sendPage(ctx, deps.views, 'landing', { issuer: deps.config.issuer, demo: deps.config.demo }));
-  router.get('/assets/style.css', (ctx) => {
+/** A file of views/assets, read once; cacheable for an hour. */
+function serveAsset(router: Router, name: string, type: string): void {
+  const content = readFileSync(path.join(VIEWS_DIR, 'assets', name));
+  router.get(`/assets/${name}`, (ctx) => {
     ctx.set('Cache-Control', 'public, max-age=3600');
     ctx.remove('Pragma');
-    ctx.type = 'text/css';
-    ctx.body = css;
+    ctx.type = type;
+    ctx.body = content;
   });
+}
+
+function siteRoutes(deps: HttpDeps): Router {
+  const router = new Router();
+  router.get('/', (ctx) => sendPage(ctx, deps.views, 'landing', { issuer: deps.config.issuer, demo: deps.config.demo }));
+  serveAsset(router, 'style.css', 'text/css');
+  serveAsset(router, 'sign-out.js', 'text/javascript');
   router.get('/favicon.ico', (ctx) => {
     ctx.set('Cache-Control', 'public, max-age=86400');
     ctx.status = 204;

@@ -8,10 +8,10 @@ export function createProviderPages(views: Views): ProviderPages {
       ctx.type = 'html';
       ctx.body = views.render('error', errorPageData(out.error, out.error_description, ctx.response.get('x-request-id') || undefined));
     },
-    async logout(ctx, form) {
+    async logout(ctx, form, { confirm }) {
       ctx.type = 'html';
       const clientName = ctx.oidc.client?.clientName ?? ctx.oidc.client?.clientId;
-      ctx.body = views.render('logout', { form, host: ctx.host, clientName });
+      ctx.body = views.render('logout', { form, host: ctx.host, clientName, confirm });
     },
     async postLogout(ctx) {
       ctx.type = 'html';

@@ -15,6 +15,7 @@ import type { Metrics } from '../shared/metrics.ts';
 import type { AdapterClass } from './adapter.ts';
 import { createFindAccount } from './find-account.ts';
 import { loadExistingGrant } from './first-party-grant.ts';
+import { hintMatchesSession } from './logout-hint.ts';
 import { retryBackchannelLogout, watchEvents } from './provider-events.ts';
 import { issueRefreshToken, refreshTokenTtl, rotateRefreshToken } from './refresh-policy.ts';
 import { resourceIndicators } from './resource-indicators.ts';
@@ -22,7 +23,8 @@ import { resourceIndicators } from './resource-indicators.ts';
 /** Pages the engine renders itself; the http layer supplies them with our views and headers. */
 export interface ProviderPages {
   error(ctx: KoaContextWithOIDC, out: { error: string; error_description?: string }): Promise<void>;
-  logout(ctx: KoaContextWithOIDC, form: string): Promise<void>;
+  /** `confirm` is false when the id_token_hint is the current session's: the page then submits itself. */
+  logout(ctx: KoaContextWithOIDC, form: string, options: { confirm: boolean }): Promise<void>;
   postLogout(ctx: KoaContextWithOIDC): Promise<void>;
 }
 
@@ -124,7 +126,7 @@ function buildConfiguration(deps: ProviderDeps): Configuration {
       resourceIndicators: resourceIndicators(deps.resources),
       rpInitiatedLogout: {
         enabled: true,
-        logoutSource: (ctx, form) => pages.logout(ctx, form),
+        logoutSource: (ctx, form) => pages.logout(ctx, form, { confirm: !hintMatchesSession(ctx) }),
         postLogoutSuccessSource: (ctx) => pages.postLogout(ctx),
       },
     },
