@@ -4,7 +4,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
@@ -24,7 +24,6 @@ let db: TestDatabase;
 let server: TestServer;
 let spa: SpaOrigin;
 let chrome: Browser;
-let context: BrowserContext;
 
 /** The SPA's pages: a plain page for the popup and logout checks, and an app built on oidc-client-ts. */
 function spaAssets(path: string): Asset | undefined {
@@ -93,8 +92,10 @@ afterAll(async () => {
 });
 
 describe.skipIf(!existsSync(CHROMIUM))('an SPA on another site, in Chromium', () => {
-  beforeAll(async () => { context = await chrome.newContext(); });
-  afterAll(async () => { await context?.close(); });
+  // Each test in a fresh profile: no Postern session leaks from one to the next.
+  let context: BrowserContext;
+  beforeEach(async () => { context = await chrome.newContext(); });
+  afterEach(async () => { await context?.close(); });
 
   /** Fills the login page in `page` (a popup or a tab) and presses Sign in. */
   async function signInOn(page: Page): Promise<void> {
@@ -161,8 +162,9 @@ describe.skipIf(!existsSync(CHROMIUM))('an SPA on another site, in Chromium', ()
     page.on('pageerror', (error) => problems.push(error.message));
     await page.goto(`${spa.origin}/app`);
 
-    // signinPopup: discovery and the token request are cross-origin fetches (CORS); the popup
-    // hands its result back through window.opener, and fails with "Popup closed" if COOP cut it.
+    // signinPopup: discovery and the token request are cross-origin fetches (CORS). The popup
+    // hands its result back through window.opener; this library also falls back on a
+    // BroadcastChannel, so the plain popup above is what proves the opener survives.
     const popupOpened = page.waitForEvent('popup', STEP);
     const signedIn = page.evaluate(async () => {
       const user = await (window as unknown as { userManager: { signinPopup(): Promise<{ profile: Record<string, unknown>; access_token: string; refresh_token?: string; scope?: string }> } }).userManager.signinPopup();
