@@ -65,11 +65,12 @@ describe('authorization code + PKCE, as a web app does it', () => {
     expect(refreshed.access_token).not.toBe(tokens.access_token);
     expect((await oidc.fetchUserInfo(config, refreshed.access_token, claims.sub)).sub).toBe(claims.sub);
 
-    // RP-initiated logout: a confirmation page (POST with the engine's xsrf token), then back to the app.
+    // RP-initiated logout with this session's ID token: no question, a page that submits itself
+    // (POST with the engine's xsrf token), then back to the app.
     const endSession = oidc.buildEndSessionUrl(config, { id_token_hint: tokens.id_token!, post_logout_redirect_uri: POST_LOGOUT_URI, state: 'bye' });
     const confirm = await browser.get(endSession.href);
     expect(confirm.status).toBe(200);
-    expect(confirm.text).toContain('Sign out?');
+    expect(confirm.text).toContain('Signing you out');
     const back = await browser.submit(confirm, '', { logout: 'yes' });
     expect(back.url).toBe(`${POST_LOGOUT_URI}?state=bye`);
 
