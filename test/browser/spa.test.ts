@@ -20,6 +20,19 @@ const STEP = { timeout: 20_000 };
 // The library's own browser build (a global `oidc`), as an SPA would serve it.
 const OIDC_CLIENT_TS = readFileSync(path.join(path.dirname(createRequire(import.meta.url).resolve('oidc-client-ts/package.json')), 'dist/browser/oidc-client-ts.min.js'));
 
+/** What the test reads in the SPA's pages (the tests compile without the DOM library). */
+interface OidcUser { access_token: string; refresh_token?: string; scope?: string; profile: Record<string, unknown> }
+interface SpaWindow {
+  open(url: string, target: string, features: string): unknown;
+  hadOpener: boolean;
+  received: string[];
+  userManager: {
+    signinPopup(): Promise<OidcUser>;
+    signinSilent(): Promise<OidcUser | null>;
+    signoutRedirect(args: { state: string }): Promise<void>;
+  };
+}
+
 let db: TestDatabase;
 let server: TestServer;
 let spa: SpaOrigin;
@@ -121,14 +134,14 @@ describe.skipIf(!existsSync(CHROMIUM))('an SPA on another site, in Chromium', ()
     }).toString();
 
     const popupOpened = page.waitForEvent('popup', STEP);
-    await page.evaluate((url) => { window.open(url, 'signin', 'popup,width=480,height=640'); }, authorize.href);
+    await page.evaluate((url) => { (globalThis as unknown as SpaWindow).open(url, 'signin', 'popup,width=480,height=640'); }, authorize.href);
     const popup = await popupOpened;
     await signInOn(popup);
     await expect.poll(() => popup.url(), STEP).toContain(`${spa.origin}/plain/callback?code=`);
 
     // The callback page still sees the SPA that opened it, and could hand it the code.
-    expect(await popup.evaluate(() => (window as unknown as { hadOpener: boolean }).hadOpener)).toBe(true);
-    const received = () => page.evaluate(() => (window as unknown as { received: string[] }).received);
+    expect(await popup.evaluate(() => (globalThis as unknown as SpaWindow).hadOpener)).toBe(true);
+    const received = () => page.evaluate(() => (globalThis as unknown as SpaWindow).received);
     await expect.poll(received, STEP).toHaveLength(1);
     const callback = new URL((await received())[0]!);
     expect(callback.searchParams.get('state')).toBe('popup-state');
@@ -167,7 +180,7 @@ describe.skipIf(!existsSync(CHROMIUM))('an SPA on another site, in Chromium', ()
     // BroadcastChannel, so the plain popup above is what proves the opener survives.
     const popupOpened = page.waitForEvent('popup', STEP);
     const signedIn = page.evaluate(async () => {
-      const user = await (window as unknown as { userManager: { signinPopup(): Promise<{ profile: Record<string, unknown>; access_token: string; refresh_token?: string; scope?: string }> } }).userManager.signinPopup();
+      const user = await (globalThis as unknown as SpaWindow).userManager.signinPopup();
       return { profile: user.profile, accessToken: user.access_token, refreshToken: user.refresh_token, scope: user.scope };
     });
     await signInOn(await popupOpened);
@@ -177,7 +190,7 @@ describe.skipIf(!existsSync(CHROMIUM))('an SPA on another site, in Chromium', ()
 
     // signinSilent with a refresh token: a cross-origin POST to /token, no iframe.
     const renewed = await page.evaluate(async () => {
-      const user = await (window as unknown as { userManager: { signinSilent(): Promise<{ access_token: string; refresh_token?: string; profile: Record<string, unknown> } | null> } }).userManager.signinSilent();
+      const user = await (globalThis as unknown as SpaWindow).userManager.signinSilent();
       return { accessToken: user?.access_token, refreshToken: user?.refresh_token, sub: user?.profile.sub };
     });
     expect(renewed.accessToken).toBeTruthy();
@@ -187,7 +200,7 @@ describe.skipIf(!existsSync(CHROMIUM))('an SPA on another site, in Chromium', ()
 
     // signoutRedirect sends the ID token as id_token_hint: Postern signs out without asking,
     // and the app's callback checks the state it gets back.
-    await page.evaluate(() => { void (window as unknown as { userManager: { signoutRedirect(args: { state: string }): Promise<void> } }).userManager.signoutRedirect({ state: 'where-i-was' }); });
+    await page.evaluate(() => { void (globalThis as unknown as SpaWindow).userManager.signoutRedirect({ state: 'where-i-was' }); });
     await expect.poll(() => page.url(), STEP).toContain(`${spa.origin}/app/signed-out?state=`);
     await expect.poll(() => page.title(), STEP).toBe('signed out: where-i-was');
     expect(problems).toEqual([]);
