@@ -63,11 +63,10 @@ it.skipIf(!existsSync(CHROMIUM))('a person signs in to the demo app through the 
   expect(claims).toMatchObject({ iss: server.issuer, aud: 'postern-demo', preferred_username: 'demo', email: 'demo@example.com' });
   await page.screenshot({ path: path.join(SCREENSHOTS, 'signed-in.png'), fullPage: true });
 
+  // The demo signs out with its ID token as id_token_hint: this session's, so no question.
   await page.getByRole('button', { name: 'Sign out' }).click();
-  await page.waitForLoadState();
-  await page.screenshot({ path: path.join(SCREENSHOTS, 'logout.png'), fullPage: true });
-  await page.getByRole('button', { name: 'Yes, sign me out' }).click();
-  await expect.poll(() => page.url()).toBe(`${server.issuer}/demo`);
+  await expect.poll(() => page.url(), { timeout: 10_000 }).toBe(`${server.issuer}/demo`);
+  await page.screenshot({ path: path.join(SCREENSHOTS, 'signed-out.png'), fullPage: true });
 
   // Strict CSP and no inline script: the browser reported nothing blocked or broken (the one
   // expected failure is the 401 answering the wrong password above).
