@@ -23,6 +23,9 @@ import { loadInstallationKey } from './keys/installation-key.ts';
 import type { KeyPolicy } from './keys/key-lifecycle.ts';
 import { createKeyService, type KeyService } from './keys/key.service.ts';
 import { createAdapterClass } from './oidc/adapter.ts';
+import { hashLegacyRecords } from './oidc/legacy-records.ts';
+import { createRecordProtection } from './oidc/record-protection.ts';
+import { createRefreshRotation } from './oidc/refresh-rotation.ts';
 import { createKeyRing, type KeyRing } from './oidc/key-ring.ts';
 import { createProvider } from './oidc/provider.ts';
 import { createSessionAdmin, type SessionAdmin } from './oidc/session-admin.ts';
@@ -163,17 +166,24 @@ export async function createContainer(config: Config, options: ContainerOptions)
     const resources = createResourceServerService({
       db: db.db, audit, cache: createTtlCache<ResourceServer | undefined>(cacheOptions), signingAlgs: config.keys.algs,
     });
-    const adapter = createAdapterClass({
-      db: db.db, clock, findClient: (id) => clients.find(id),
-      refreshGrace: { seconds: config.refresh.graceSeconds, maxRepeats: config.refresh.graceMaxRepeats },
+    const protect = createRecordProtection({ hmacKey: derived.recordIdKey, sealKey: derived.recordSealKey });
+    const rotation = createRefreshRotation({
+      db: db.db, clock, protect, logger,
+      grace: { seconds: config.refresh.graceSeconds, maxRepeats: config.refresh.graceMaxRepeats },
     });
+    const adapter = createAdapterClass({ db: db.db, clock, findClient: (id) => clients.find(id), protect, rotation });
+    // Rows from before ids were hashed: converted before this server answers (oidc/legacy-records.ts).
+    if (role === 'server') {
+      const converted = await hashLegacyRecords(db.db, protect, { maxBatches: Number.MAX_SAFE_INTEGER });
+      if (converted) logger.info({ converted }, 'stored engine records converted to hashed ids');
+    }
     const pages = createProviderPages(views);
     const keyRing = await createKeyRing({
       keys,
       logger,
       watch: role === 'server',
       buildProvider: (set) => createProvider({
-        config, adapter, accounts, resources, pages, logger, audit, clock, metrics, db: db.db,
+        config, adapter, accounts, resources, pages, logger, audit, clock, metrics, db: db.db, protect, rotation,
         jwks: set.providerKeys,
         cookieKeys: derived.cookieKeys,
         clientSecretKey: derived.clientSecretKey,
@@ -206,7 +216,7 @@ export async function createContainer(config: Config, options: ContainerOptions)
     });
     const sweeper: Sweeper | undefined = role === 'server'
       ? startSweeper({
-        db: db.db, clock, logger, intervalSeconds: config.sweepIntervalSeconds,
+        db: db.db, clock, logger, intervalSeconds: config.sweepIntervalSeconds, protect, rotation,
         throttleRetentionSeconds: config.lockout.maxLockSeconds + config.lockout.windowSeconds,
         onSwept: (n) => metrics.sweptRecords.inc(n),
       })

@@ -22,6 +22,10 @@ export interface DerivedKeys {
   readonly csrfKey: Buffer;
   /** Keys throttle rows for sign-in names that match no account, so typed text is not stored. */
   readonly throttleKey: Buffer;
+  /** Engine records are stored under HMAC(recordIdKey, id) (oidc/record-protection.ts). */
+  readonly recordIdKey: Buffer;
+  /** Seals the few clear ids and the refresh successor an engine record must keep (AES-256-GCM). */
+  readonly recordSealKey: Buffer;
 }
 
 export function deriveKeys(installationKey: Buffer): DerivedKeys {
@@ -31,6 +35,8 @@ export function deriveKeys(installationKey: Buffer): DerivedKeys {
     clientSecretKey: derive('postern client secret hmac v1'),
     csrfKey: derive('postern csrf v1'),
     throttleKey: derive('postern throttle v1'),
+    recordIdKey: derive('postern record id hmac v1'),
+    recordSealKey: derive('postern record seal v1'),
   };
 }
 

@@ -17,6 +17,10 @@ export interface OidcPayloadTable {
   expires_at: Timestamp | null;
   consumed_at: Timestamp | null;
   grace_uses: ColumnType<number, number | undefined, number>;
+  /** false only for rows written before ids were hashed (converted by oidc/legacy-records.ts). */
+  id_hashed: ColumnType<boolean, boolean | undefined, boolean>;
+  /** A rotated refresh token's successor response, sealed, kept for the grace window only. */
+  successor_sealed: string | null;
 }
 
 export interface ClientTable {

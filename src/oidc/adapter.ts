@@ -1,9 +1,13 @@
 import type { Kysely } from 'kysely';
-import type { Adapter, AdapterPayload } from 'oidc-provider';
+import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 
 import type { ClientRecord } from '../clients/client.ts';
 import type { Database } from '../db/tables.ts';
 import type { Clock } from '../shared/clock.ts';
+import { hashLegacyRecord } from './legacy-records.ts';
+import { concealPayload, revealPayload } from './record-payload.ts';
+import { isStorableText, type RecordProtection } from './record-protection.ts';
+import type { RefreshRotation } from './refresh-rotation.ts';
 import { guardDatabase } from './unavailable.ts';
 
 // node-oidc-provider's storage contract (docs: "adapter"), on one jsonb table keyed by (kind, id).
@@ -31,6 +35,7 @@ class ClientAdapter implements Adapter {
   }
 
   async find(id: string): Promise<AdapterPayload | undefined> {
+    if (typeof id !== 'string' || !isStorableText(id)) return undefined;
     const client = await this.#findClient(id);
     if (!client) return undefined;
     // The engine needs a client_secret for secret-based methods; it gets the keyed hash,
@@ -52,38 +57,67 @@ class ClientAdapter implements Adapter {
   async revokeByGrantId(): Promise<void> {}
 }
 
-/** See README "Refresh tokens": a repeat of a just-rotated token is answered, a bounded number of times. */
-export interface RefreshGrace {
-  readonly seconds: number;
-  readonly maxRepeats: number;
+type LookupColumn = 'id' | 'uid' | 'user_code';
+
+// RFC 6749 §4.1.2 (codes) and RFC 9700 §4.14.2 (rotated refresh tokens): one use only. The
+// first consume wins a compare-and-set; a concurrent second one is refused, never served.
+const SINGLE_USE: Readonly<Record<string, string>> = {
+  AuthorizationCode: 'authorization code already used',
+  RefreshToken: 'refresh token already rotated',
+};
+
+/** Thrown by a ReplayDetection save that lost the race: the engine answers it as a replay (oidc/provider.ts). */
+export class ReplayDetected extends Error {
+  constructor() { super('replay detected'); }
 }
 
 class PayloadAdapter implements Adapter {
   readonly #db: Kysely<Database>;
   readonly #clock: Clock;
   readonly #kind: string;
-  readonly #grace: RefreshGrace | undefined;
+  readonly #protect: RecordProtection;
+  readonly #rotation: RefreshRotation | undefined;
 
-  constructor(db: Kysely<Database>, clock: Clock, kind: string, grace?: RefreshGrace) {
-    this.#db = db;
-    this.#clock = clock;
+  constructor(deps: { db: Kysely<Database>; clock: Clock; protect: RecordProtection; rotation?: RefreshRotation | undefined }, kind: string) {
+    this.#db = deps.db;
+    this.#clock = deps.clock;
     this.#kind = kind;
-    this.#grace = kind === 'RefreshToken' ? grace : undefined;
+    this.#protect = deps.protect;
+    this.#rotation = kind === 'RefreshToken' ? deps.rotation : undefined;
   }
 
+  #hash = (value: unknown) => (typeof value === 'string' ? this.#protect.hashId(value) : null);
+
   async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
+    const key = this.#protect.hashId(id);
     const row = {
-      payload: JSON.stringify(payload),
-      grant_id: payload.grantId ?? null,
-      uid: payload.uid ?? null,
-      user_code: payload.userCode ?? null,
+      payload: JSON.stringify(concealPayload(this.#protect, this.#kind, id, key, payload)),
+      grant_id: this.#hash(payload.grantId),
+      uid: this.#hash(payload.uid),
+      user_code: this.#hash(payload.userCode),
       expires_at: expiry(this.#clock, expiresIn),
+      id_hashed: true,
     };
+    if (this.#kind === 'ReplayDetection') return this.#insertOnce(key, row);
     await this.#db
       .insertInto('oidc_payloads')
-      .values({ kind: this.#kind, id, ...row })
+      .values({ kind: this.#kind, id: key, ...row })
       .onConflict((oc) => oc.columns(['kind', 'id']).doUpdateSet(row))
       .execute();
+  }
+
+  /**
+   * The engine's replay detection finds, then saves: two concurrent saves of one client assertion
+   * or DPoP proof must not both succeed. Insert-only; an expired leftover row may be replaced.
+   */
+  async #insertOnce(key: string, row: { payload: string; expires_at: Date | null }): Promise<void> {
+    const inserted = await this.#db
+      .insertInto('oidc_payloads')
+      .values({ kind: this.#kind, id: key, ...row, id_hashed: true })
+      .onConflict((oc) => oc.columns(['kind', 'id']).doUpdateSet(row).where('oidc_payloads.expires_at', '<=', this.#clock.now()))
+      .returning('id')
+      .executeTakeFirst();
+    if (!inserted) throw new ReplayDetected();
   }
 
   async find(id: string): Promise<AdapterPayload | undefined> {
@@ -98,75 +132,90 @@ class PayloadAdapter implements Adapter {
     return this.#findWhere('user_code', userCode);
   }
 
-  async #findWhere(column: 'id' | 'uid' | 'user_code', value: string): Promise<AdapterPayload | undefined> {
-    if (typeof value !== 'string') return undefined;
+  async #findWhere(column: LookupColumn, value: string): Promise<AdapterPayload | undefined> {
+    if (typeof value !== 'string' || !isStorableText(value)) return undefined;
+    const key = this.#protect.hashId(value);
     const row = await this.#db
       .selectFrom('oidc_payloads')
-      .select(['payload', 'consumed_at'])
+      .select(['id', 'payload', 'consumed_at', 'id_hashed'])
       .where('kind', '=', this.#kind)
-      .where(column, '=', value)
+      // A row written before ids were hashed is still found by its clear value until it is
+      // converted; a hashed row is never found by its stored hash (that would make a dump usable).
+      .where((eb) => eb.or([
+        eb.and([eb(column, '=', key), eb('id_hashed', '=', true)]),
+        eb.and([eb(column, '=', value), eb('id_hashed', '=', false)]),
+      ]))
       // Expired rows wait for the sweeper but are never returned.
       .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', this.#clock.now())]))
+      .orderBy('id_hashed', 'desc')
       .limit(1)
       .executeTakeFirst();
     if (!row) return undefined;
-    const payload = row.payload as AdapterPayload;
-    if (!row.consumed_at) return payload;
-    if (this.#grace && column === 'id' && this.#clock.now().getTime() - row.consumed_at.getTime() < this.#grace.seconds * 1000) {
-      return this.#withinGrace(value, payload);
-    }
+    if (!row.id_hashed) await hashLegacyRecord(this.#db, this.#protect, this.#kind, row.id);
+    const stored = row.payload as Record<string, unknown>;
+    const payload = row.id_hashed
+      ? revealPayload(this.#protect, this.#kind, column === 'id' ? value : undefined, row.id, stored)
+      : ({ ...stored, jti: row.id } as AdapterPayload);
+    if (!payload || !row.consumed_at) return payload;
+    // A rotated refresh token presented again inside the grace window is a repeat: the engine
+    // checks it as usual, and its consume hands it to oidc/refresh-rotation.ts.
+    if (column === 'id' && this.#rotation?.withinGrace(row.consumed_at)) return payload;
     // The engine's replay detection reads `consumed` (RFC 6749 §4.1.2 for codes; for refresh
     // tokens, RFC 9700 §4.14.2: reuse of a rotated token revokes the grant).
     return { ...payload, consumed: Math.floor(row.consumed_at.getTime() / 1000) };
   }
 
-  /**
-   * A rotated refresh token presented again inside the grace window (two tabs, a retry after a
-   * timeout) is answered as if fresh, so the client ends up with working tokens, up to
-   * maxRepeats times (counted atomically); past that it is "not found": refused, but nothing is
-   * revoked. Only after the window does a repeat count as reuse.
-   */
-  async #withinGrace(id: string, payload: AdapterPayload): Promise<AdapterPayload | undefined> {
-    const counted = await this.#db
-      .updateTable('oidc_payloads')
-      .set((eb) => ({ grace_uses: eb('grace_uses', '+', 1) }))
-      .where('kind', '=', this.#kind).where('id', '=', id)
-      .where('grace_uses', '<', this.#grace!.maxRepeats)
-      .executeTakeFirst();
-    return counted.numUpdatedRows > 0n ? payload : undefined;
-  }
-
   async consume(id: string): Promise<void> {
-    // The first consumption counts: a repeat inside the grace window must not move it.
-    await this.#db
+    const key = this.#protect.hashId(id);
+    const claimed = await this.#db
       .updateTable('oidc_payloads')
-      .set((eb) => ({ consumed_at: eb.fn.coalesce('consumed_at', eb.val(this.#clock.now())) }))
+      .set({ consumed_at: this.#clock.now() })
       .where('kind', '=', this.#kind)
-      .where('id', '=', id)
-      .execute();
+      .where('id', '=', key)
+      .where('id_hashed', '=', true)
+      .where('consumed_at', 'is', null)
+      .executeTakeFirst();
+    if (claimed.numUpdatedRows > 0n) {
+      this.#rotation?.claimed(key);
+      return;
+    }
+    const refusal = SINGLE_USE[this.#kind];
+    if (!refusal) return;
+    this.#rotation?.repeated(key);
+    throw new errors.InvalidGrant(refusal);
   }
 
   async destroy(id: string): Promise<void> {
-    await this.#db.deleteFrom('oidc_payloads').where('kind', '=', this.#kind).where('id', '=', id).execute();
+    await this.#db.deleteFrom('oidc_payloads').where('kind', '=', this.#kind)
+      .where((eb) => eb.or([
+        eb.and([eb('id', '=', this.#protect.hashId(id)), eb('id_hashed', '=', true)]),
+        eb.and([eb('id', '=', id), eb('id_hashed', '=', false)]),
+      ]))
+      .execute();
   }
 
   // Every token, code and request bound to the grant goes at once, whichever model asks.
   async revokeByGrantId(grantId: string): Promise<void> {
     await this.#db
       .deleteFrom('oidc_payloads')
-      .where('grant_id', '=', grantId)
+      .where((eb) => eb.or([
+        eb.and([eb('grant_id', '=', this.#protect.hashId(grantId)), eb('id_hashed', '=', true)]),
+        eb.and([eb('grant_id', '=', grantId), eb('id_hashed', '=', false)]),
+      ]))
       .where('kind', 'in', GRANT_BOUND_KINDS)
       .execute();
   }
 }
 
-export function createAdapterClass(deps: { db: Kysely<Database>; clock: Clock; findClient: FindClient; refreshGrace?: RefreshGrace }): AdapterClass {
-  const { db, clock, findClient, refreshGrace } = deps;
+export function createAdapterClass(deps: {
+  db: Kysely<Database>; clock: Clock; findClient: FindClient; protect: RecordProtection; rotation?: RefreshRotation;
+}): AdapterClass {
+  const { findClient } = deps;
   return class PosternAdapter implements Adapter {
     readonly #inner: Adapter;
 
     constructor(name: string) {
-      this.#inner = name === 'Client' ? new ClientAdapter(findClient) : new PayloadAdapter(db, clock, name, refreshGrace);
+      this.#inner = name === 'Client' ? new ClientAdapter(findClient) : new PayloadAdapter(deps, name);
     }
 
     // A lost database answers 503 temporarily_unavailable, never 500 (oidc/unavailable.ts).

@@ -6,6 +6,7 @@ import type { AuditLog } from '../audit/audit-log.ts';
 import type { Database } from '../db/tables.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { Metrics } from '../shared/metrics.ts';
+import type { RecordProtection } from './record-protection.ts';
 import { recordGrantActivity } from './session.repository.ts';
 
 type OAuthError = Error & { error?: string; error_description?: string; error_detail?: string };
@@ -13,7 +14,7 @@ type OAuthError = Error & { error?: string; error_description?: string; error_de
 const REFUSALS = ['grant.error', 'authorization.error', 'end_session.error', 'userinfo.error', 'introspection.error', 'revocation.error'];
 
 /** What the engine reports, turned into log lines, audit events and session records. */
-export function watchEvents(provider: Provider, deps: { logger: Logger; db: Kysely<Database>; audit: AuditLog; metrics: Metrics }): void {
+export function watchEvents(provider: Provider, deps: { logger: Logger; db: Kysely<Database>; audit: AuditLog; metrics: Metrics; protect: RecordProtection }): void {
   const { logger, db, audit, metrics } = deps;
   const on = provider.on.bind(provider) as (name: string, fn: (...args: never[]) => void) => void;
   on('server_error', (ctx: KoaContextWithOIDC, error: Error) => logger.error({ err: error, requestId: ctx.response?.get('x-request-id') }, 'provider server error'));
@@ -29,7 +30,7 @@ export function watchEvents(provider: Provider, deps: { logger: Logger; db: Kyse
     const token = ctx.oidc?.entities?.RefreshToken as { grantId?: string; accountId?: string } | undefined;
     audit.record({
       type: 'refresh_token.reused', accountId: token?.accountId ?? null, clientId: ctx.oidc?.client?.clientId ?? null,
-      ip: ctx.ip, userAgent: ctx.get('user-agent'), details: { grantId: token?.grantId, revoked: 'the whole grant' },
+      ip: ctx.ip, userAgent: ctx.get('user-agent'), details: { grantId: token?.grantId && deps.protect.hashId(token.grantId), revoked: 'the whole grant' },
     });
   });
   on('grant.success', (ctx: KoaContextWithOIDC) => {
@@ -43,7 +44,7 @@ export function watchEvents(provider: Provider, deps: { logger: Logger; db: Kyse
     const session = ctx.oidc?.session;
     if (!grant?.jti || !session?.accountId || !ctx.oidc.client) return;
     recordGrantActivity(db, {
-      grantId: grant.jti, accountId: session.accountId, clientId: ctx.oidc.client.clientId,
+      grantId: deps.protect.hashId(grant.jti), accountId: session.accountId, clientId: ctx.oidc.client.clientId,
       sessionUid: session.uid ?? null, ip: ctx.ip, userAgent: ctx.get('user-agent') || null,
     }).catch((error: Error) => logger.warn({ err: error.message }, 'recording grant activity failed'));
   });

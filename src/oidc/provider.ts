@@ -12,12 +12,14 @@ import type { Database } from '../db/tables.ts';
 import type { Clock } from '../shared/clock.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { Metrics } from '../shared/metrics.ts';
-import type { AdapterClass } from './adapter.ts';
+import { ReplayDetected, type AdapterClass } from './adapter.ts';
 import { createFindAccount } from './find-account.ts';
 import { loadExistingGrant } from './first-party-grant.ts';
 import { hintMatchesSession } from './logout-hint.ts';
 import { retryBackchannelLogout, watchEvents } from './provider-events.ts';
+import type { RecordProtection } from './record-protection.ts';
 import { issueRefreshToken, refreshTokenTtl, rotateRefreshToken } from './refresh-policy.ts';
+import type { RefreshRotation } from './refresh-rotation.ts';
 import { resourceIndicators } from './resource-indicators.ts';
 
 /** Pages the engine renders itself; the http layer supplies them with our views and headers. */
@@ -42,6 +44,8 @@ export interface ProviderDeps {
   readonly audit: AuditLog;
   readonly clock: Clock;
   readonly metrics: Metrics;
+  readonly protect: RecordProtection;
+  readonly rotation: RefreshRotation;
 }
 
 // Asymmetric algorithms only: a symmetric one would use the client secret as a key, and we
@@ -157,6 +161,25 @@ function buildConfiguration(deps: ProviderDeps): Configuration {
   };
 }
 
+/**
+ * The engine's ReplayDetection.unique (client assertions, DPoP proofs) finds, then saves. Our
+ * adapter makes the save insert-only, so of two concurrent uses of one assertion the second
+ * save fails: that use is a replay, and the engine answers it exactly as a later replay.
+ */
+function answerLostReplayRaceAsReplay(provider: Provider): void {
+  type Unique = (iss: string, jti: string, exp: number) => Promise<boolean>;
+  const model = (provider as unknown as { ReplayDetection: { unique: Unique } }).ReplayDetection;
+  const unique = model.unique.bind(model);
+  model.unique = async (iss, jti, exp) => {
+    try {
+      return await unique(iss, jti, exp);
+    } catch (error) {
+      if (error instanceof ReplayDetected) return false;
+      throw error;
+    }
+  };
+}
+
 export function createProvider(deps: ProviderDeps): Provider {
   const provider = new Provider(deps.config.issuer, buildConfiguration(deps));
   // The engine is a Koa app of its own, and what it records (grant activity, refresh-token
@@ -171,5 +194,7 @@ export function createProvider(deps: ProviderDeps): Provider {
   };
   watchEvents(provider, deps);
   retryBackchannelLogout(provider, deps.logger);
+  answerLostReplayRaceAsReplay(provider);
+  provider.use(deps.rotation.middleware);
   return provider;
 }

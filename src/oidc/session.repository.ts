@@ -3,7 +3,8 @@ import { sql, type Kysely } from 'kysely';
 import type { Database } from '../db/tables.ts';
 
 // The engine's Session and Grant records, read by account for `postern user sessions|logout`,
-// and where each grant was signed in from.
+// and where each grant was signed in from. Ids here are the stored ones: keyed hashes of the
+// engine's ids (oidc/record-protection.ts), which the engine never sees.
 
 export interface GrantInfo {
   readonly grantId: string;
@@ -27,6 +28,7 @@ export interface SessionInfo {
 
 const fromEpoch = (v: unknown) => (typeof v === 'number' || typeof v === 'string' ? new Date(Number(v) * 1000) : null);
 
+/** `grantId` is the stored (hashed) id of the Grant record, as listGrants joins on it. */
 export async function recordGrantActivity(db: Kysely<Database>, row: { grantId: string; accountId: string; clientId: string; sessionUid: string | null; ip: string | null; userAgent: string | null }): Promise<void> {
   const values = { session_uid: row.sessionUid, ip: row.ip, user_agent: row.userAgent?.slice(0, 512) ?? null };
   await db.insertInto('grant_activity')

@@ -4,6 +4,9 @@ import { deleteStaleThrottles } from '../accounts/throttle.repository.ts';
 import type { Database } from '../db/tables.ts';
 import type { Clock } from '../shared/clock.ts';
 import type { Logger } from '../shared/logger.ts';
+import { hashLegacyRecords } from './legacy-records.ts';
+import type { RecordProtection } from './record-protection.ts';
+import type { RefreshRotation } from './refresh-rotation.ts';
 
 const BATCH = 1000;
 
@@ -33,6 +36,10 @@ export function startSweeper(deps: {
   intervalSeconds: number;
   /** Sign-in counters untouched for this long (window and longest lock passed) are deleted too. */
   throttleRetentionSeconds: number;
+  /** Rows an older instance wrote with a clear id are converted (oidc/legacy-records.ts). */
+  protect: RecordProtection;
+  /** Sealed refresh successors are dropped once their grace window is over. */
+  rotation: Pick<RefreshRotation, 'dropExpiredSuccessors'>;
   onSwept?: (deleted: number) => void;
 }): Sweeper {
   let running: Promise<void> | undefined;
@@ -40,6 +47,8 @@ export function startSweeper(deps: {
     const records = await sweepExpired(deps.db, deps.clock);
     const before = new Date(deps.clock.now().getTime() - deps.throttleRetentionSeconds * 1000);
     const throttles = await deleteStaleThrottles(deps.db, before);
+    await deps.rotation.dropExpiredSuccessors();
+    await hashLegacyRecords(deps.db, deps.protect, { maxBatches: 10 });
     return records + throttles;
   };
   const run = () => {

@@ -5,6 +5,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } 
 import { connectDatabase, type DatabaseHandle } from '../../src/db/connect.ts';
 import { migrateToLatest } from '../../src/db/migrator.ts';
 import { createAdapterClass } from '../../src/oidc/adapter.ts';
+import { createRecordProtection } from '../../src/oidc/record-protection.ts';
 import { sweepExpired } from '../../src/oidc/sweeper.ts';
 import { systemClock } from '../../src/shared/clock.ts';
 import { createLogger } from '../../src/shared/logger.ts';
@@ -15,6 +16,8 @@ import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 // keep their real timers, and both adapters read the time through Date (ours via systemClock).
 
 type AdapterFactory = (model: string) => Adapter;
+
+const testProtection = createRecordProtection({ hmacKey: Buffer.alloc(32, 1), sealKey: Buffer.alloc(32, 2) });
 
 interface Subject {
   readonly name: string;
@@ -62,7 +65,7 @@ function databaseSubject(): Subject {
     async fresh() {
       const db = handle!.db;
       await db.deleteFrom('oidc_payloads').execute();
-      const PosternAdapter = createAdapterClass({ db, clock: systemClock, findClient: async () => undefined });
+      const PosternAdapter = createAdapterClass({ db, clock: systemClock, findClient: async () => undefined, protect: testProtection });
       return (model) => new PosternAdapter(model);
     },
     async close() {
@@ -395,7 +398,7 @@ describe('sweepExpired', () => {
 
   beforeEach(async () => {
     await handle.db.deleteFrom('oidc_payloads').execute();
-    const PosternAdapter = createAdapterClass({ db: handle.db, clock: systemClock, findClient: async () => undefined });
+    const PosternAdapter = createAdapterClass({ db: handle.db, clock: systemClock, findClient: async () => undefined, protect: testProtection });
     adapterFor = (model) => new PosternAdapter(model);
     vi.useFakeTimers({ toFake: ['Date'] });
     vi.setSystemTime(T0);
@@ -408,6 +411,8 @@ describe('sweepExpired', () => {
     const rows = await handle.db.selectFrom('oidc_payloads').select(['kind', 'id']).orderBy('kind').orderBy('id').execute();
     return rows.map((r) => `${r.kind}:${r.id}`);
   }
+  /** How a row shows in storedRows: under the keyed hash of its id. */
+  const stored = (kind: string, id: string) => `${kind}:${testProtection.hashId(id)}`;
 
   it('deletes expired rows of every kind and leaves live ones', async () => {
     await adapterFor('AccessToken').upsert('at-old', payload('AccessToken', 'at-old'), 60);
@@ -421,7 +426,7 @@ describe('sweepExpired', () => {
     const deleted = await sweepExpired(handle.db, systemClock);
 
     expect(deleted).toBe(3);
-    expect(await storedRows()).toEqual(['AccessToken:at-live', 'Session:sess-live']);
+    expect(await storedRows()).toEqual([stored('AccessToken', 'at-live'), stored('Session', 'sess-live')].sort());
   });
 
   it('deletes nothing while every row is live', async () => {
@@ -430,7 +435,7 @@ describe('sweepExpired', () => {
 
     vi.setSystemTime(T0 + 59_999);
     expect(await sweepExpired(handle.db, systemClock)).toBe(0);
-    expect(await storedRows()).toEqual(['AccessToken:at-1', 'Grant:g-1']);
+    expect(await storedRows()).toEqual([stored('AccessToken', 'at-1'), stored('Grant', 'g-1')].sort());
   });
 
   it('agrees with find on the instant of expiry', async () => {
@@ -453,6 +458,6 @@ describe('sweepExpired', () => {
     expect(await sweepExpired(handle.db, systemClock, 2)).toBe(2000);
     expect(await storedRows()).toHaveLength(501);
     expect(await sweepExpired(handle.db, systemClock)).toBe(500);
-    expect(await storedRows()).toEqual(['AccessToken:at-live']);
+    expect(await storedRows()).toEqual([stored('AccessToken', 'at-live')]);
   });
 });

@@ -1,0 +1,102 @@
+import { decodeJwt } from 'jose';
+import { sql } from 'kysely';
+import * as oidc from 'openid-client';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+
+import type { Browser } from '../support/browser.ts';
+import { createTestDatabase, type TestDatabase } from '../support/database.ts';
+import { discover, exchange, newBrowser, REDIRECT_URI, signIn } from '../support/relying-party.ts';
+import { startTestServer, type TestServer } from '../support/server.ts';
+
+// DESIGN §5: a database dump, a backup or a replica hands out no bearer credential. A real
+// sign-in collects every code, token and cookie value the browser and the app ever held; then
+// every row of every table is read and none of them may appear, in clear or encoded.
+
+const USER = { username: 'dora', email: 'dora@example.com', password: 'dora has a long passphrase' };
+let db: TestDatabase;
+let server: TestServer;
+let app: oidc.Configuration;
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  server = await startTestServer(db);
+  await server.container.accounts.create(USER);
+  const { secret } = await server.container.clients.create({
+    clientId: 'dumpster', grantTypes: ['authorization_code', 'refresh_token'], redirectUris: [REDIRECT_URI],
+    scope: 'openid profile email offline_access',
+  });
+  app = await discover(server.issuer, 'dumpster', secret);
+});
+
+afterAll(async () => {
+  await server?.close();
+  await db?.drop();
+});
+
+/**
+ * Every cookie value the browser was ever given (including those it was later told to drop),
+ * and a full read of the database after every request: an interaction lives only mid-flow.
+ */
+function recordEverything(browser: Browser, cookies: Set<string>, rows: Set<string>): void {
+  const request = browser.request.bind(browser);
+  browser.request = async (...args) => {
+    const page = await request(...args);
+    for (const cookie of browser.cookies.values()) cookies.add(decodeURIComponent(cookie.value));
+    for (const row of await everyRow()) rows.add(row);
+    return page;
+  };
+}
+
+function encodings(value: string): string[] {
+  const bytes = Buffer.from(value, 'utf8');
+  return [value, bytes.toString('base64'), bytes.toString('base64url'), bytes.toString('hex')];
+}
+
+async function everyRow(): Promise<string[]> {
+  const { rows: tables } = await sql<{ table_name: string }>`
+    select table_name from information_schema.tables where table_schema = 'public' and table_type = 'BASE TABLE'`
+    .execute(server.container.db.db);
+  const rows: string[] = [];
+  for (const { table_name: table } of tables) {
+    const result = await sql<{ row: string }>`select row_to_json(t)::text as row from ${sql.table(table)} t`.execute(server.container.db.db);
+    rows.push(...result.rows.map((r) => `${table}: ${r.row}`));
+  }
+  return rows;
+}
+
+it('after a sign-in and a refresh, no code, token, session id or cookie value is in any row of any table', async () => {
+  const browser = newBrowser();
+  const cookies = new Set<string>();
+  const seenRows = new Set<string>();
+  recordEverything(browser, cookies, seenRows);
+  const auth = await signIn(browser, app, USER, { scope: 'openid profile email offline_access', prompt: 'consent' });
+  const code = auth.callbackUrl.searchParams.get('code')!;
+  const tokens = await exchange(app, auth);
+  const refreshed = await oidc.refreshTokenGrant(app, tokens.refresh_token!);
+  // The browser stays signed in (its session cookie is live): a second, silent authorization.
+  const silent = await signIn(browser, app, USER, { scope: 'openid', prompt: 'none' });
+  const secrets = new Map<string, string>([
+    ['authorization code', code],
+    ['second authorization code', silent.callbackUrl.searchParams.get('code')!],
+    ['access token', tokens.access_token],
+    ['refresh token', tokens.refresh_token!],
+    ['rotated access token', refreshed.access_token],
+    ['rotated refresh token', refreshed.refresh_token!],
+    ['id token jti', String(decodeJwt(tokens.id_token!).jti)],
+    ...[...cookies].filter((v) => v.length >= 16).map((v, i) => [`cookie value ${i}`, v] as [string, string]),
+  ]);
+  expect(cookies.size).toBeGreaterThanOrEqual(3); // session, interaction, resume at least
+  expect(await oidc.fetchUserInfo(app, refreshed.access_token, oidc.skipSubjectCheck)).toMatchObject({ sub: tokens.claims()!.sub });
+
+  const rows = [...seenRows, ...await everyRow()];
+  expect(rows.some((r) => r.startsWith('oidc_payloads: {"kind":"Interaction"'))).toBe(true);
+  expect(rows.some((r) => r.startsWith('oidc_payloads: {"kind":"Session"'))).toBe(true);
+  const found: string[] = [];
+  for (const [what, value] of secrets) {
+    for (const encoded of encodings(value)) {
+      const row = rows.find((r) => r.includes(encoded));
+      if (row) found.push(`${what} (${encoded.slice(0, 12)}…) in ${row.slice(0, 300)}`);
+    }
+  }
+  expect(found).toEqual([]);
+});
