@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import * as oidc from 'openid-client';
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
@@ -61,6 +62,36 @@ const refresh = (token: string, config = app) => oidc.refreshTokenGrant(config, 
 const works = (token: string, config = app) => refresh(token, config).then(() => true, () => false);
 const active = async (accessToken: string) => (await oidc.tokenIntrospection(app, accessToken)).active;
 const reuseEvents = async () => { await server.container.audit.flush(); return server.container.audit.query({ type: 'refresh_token.reused' }); };
+const GRACE_SECONDS = 10;
+const GRACE_MAX = 10;
+
+async function loginAsNewUser(username: string) {
+  const accountId = (await server.container.accounts.create({ username, email: `${username}@example.com`, password: PASSWORD })).id;
+  const tokens = await exchange(app, await signIn(newBrowser(), app, { username, password: PASSWORD }, { scope: 'openid offline_access', prompt: 'consent' }));
+  return { tokens, accountId };
+}
+
+/** Refresh tokens of the account that could still be used: neither consumed nor expired. */
+async function liveRefreshTokens(accountId: string): Promise<number> {
+  const rows = await server.container.db.db.selectFrom('oidc_payloads').select('id')
+    .where('kind', '=', 'RefreshToken').where(sql`payload->>'accountId'`, '=', accountId)
+    .where('consumed_at', 'is', null).where('expires_at', '>', clock.now())
+    .execute();
+  return rows.length;
+}
+
+async function grantBoundRows(accountId: string): Promise<number> {
+  const rows = await server.container.db.db.selectFrom('oidc_payloads').select('id')
+    .where('kind', 'in', ['AccessToken', 'RefreshToken', 'AuthorizationCode']).where(sql`payload->>'accountId'`, '=', accountId)
+    .execute();
+  return rows.length;
+}
+
+async function reuseMetric(): Promise<number> {
+  const text = await server.container.metrics.registry.metrics();
+  const line = text.split('\n').find((l) => l.startsWith('postern_refresh_token_reuse'));
+  return Number(line?.split(' ').at(-1) ?? 0);
+}
 
 describe('rotation and reuse', () => {
   it('rotates on every use; the old token still answers inside the grace window, and is reuse after it', async () => {
@@ -99,6 +130,50 @@ describe('rotation and reuse', () => {
     for (const r of ok) expect(await active(r.value.access_token)).toBe(true);
     expect(await works(ok.at(-1)!.value.refresh_token!)).toBe(true);
     expect((await reuseEvents()).length).toBe(before);
+  });
+
+  // RFC 9700 §4.14.2 without a second branch: a repeat inside the window gets the very answer the
+  // first use got, so however many requests race, the family keeps exactly one live token.
+  it('30 truly parallel refreshes of one token leave exactly one live refresh token, and every answer carries it', async () => {
+    const { tokens, accountId } = await loginAsNewUser('parallel');
+    const results = await Promise.allSettled(Array.from({ length: 30 }, () => refresh(tokens.refresh_token!)));
+    const ok = results.filter((r) => r.status === 'fulfilled').map((r) => r.value);
+    const refused = results.filter((r) => r.status === 'rejected').map((r) => (r.reason as { error?: string }).error);
+    expect(ok.length).toBeGreaterThanOrEqual(1);
+    expect(ok.length).toBeLessThanOrEqual(1 + GRACE_MAX);
+    expect(refused.every((e) => e === 'invalid_grant')).toBe(true);
+    expect(new Set(ok.map((r) => r.refresh_token)).size).toBe(1);
+    expect(new Set(ok.map((r) => r.access_token)).size).toBe(1);
+    expect(await liveRefreshTokens(accountId)).toBe(1);
+    expect(await works(ok[0]!.refresh_token!)).toBe(true);
+  });
+
+  it('a repeat inside the window is answered at most POSTERN_REFRESH_REUSE_GRACE_MAX times, then refused without revoking', async () => {
+    const { tokens, accountId } = await loginAsNewUser('repeater');
+    const first = await refresh(tokens.refresh_token!);
+    for (let i = 0; i < GRACE_MAX; i++) {
+      const again = await refresh(tokens.refresh_token!);
+      expect(again.refresh_token).toBe(first.refresh_token);
+      expect(again.access_token).toBe(first.access_token);
+    }
+    await expect(refresh(tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+    expect(await liveRefreshTokens(accountId)).toBe(1);
+    expect(await active(first.access_token)).toBe(true);
+    expect(await works(first.refresh_token!)).toBe(true);
+  });
+
+  it('a replay after the window revokes every token of the grant, with an audit event and a metric', async () => {
+    const { tokens, accountId } = await loginAsNewUser('replayed');
+    const first = await refresh(tokens.refresh_token!);
+    const before = (await reuseEvents()).length;
+    const metricBefore = await reuseMetric();
+    clock.advance(GRACE_SECONDS + 1);
+    await expect(refresh(tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+    expect(await grantBoundRows(accountId)).toBe(0);
+    expect(await active(first.access_token)).toBe(false);
+    expect(await works(first.refresh_token!)).toBe(false);
+    expect((await reuseEvents()).length).toBe(before + 1);
+    expect(await reuseMetric()).toBe(metricBefore + 1);
   });
 
   it('a refresh token of one client is refused for another', async () => {
