@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { discover, exchange, newBrowser, REDIRECT_URI, signIn } from '../support/relying-party.ts';
-import { startTestServer, type TestServer } from '../support/server.ts';
+import { freePort, startTestServer, type TestServer } from '../support/server.ts';
 
 // Microservices and resource servers, as they live it: a service gets a token with the
 // client-credentials grant (openid-client); an API verifies it offline with the JWKS from
@@ -106,6 +106,41 @@ describe('private_key_jwt', () => {
     const replay = await post();
     expect(replay.status).toBe(401);
     expect(await replay.json()).toMatchObject({ error: 'invalid_client' });
+  });
+});
+
+describe('one client assertion, many instances', () => {
+  // The engine's replay check finds, then saves; the save is insert-only, so of concurrent uses
+  // of one assertion exactly one wins, whichever instance each lands on (RFC 7523 §3, jti).
+  it('10 parallel token requests with one assertion, spread over two instances, give exactly 1 token', async () => {
+    // A second instance under the same issuer name, as behind a load balancer.
+    const port = await freePort();
+    const other = await startTestServer(db, { POSTERN_CACHE_SECONDS: '1', PORT: String(port), POSTERN_ISSUER: server.issuer }, db.engine === 'pglite' ? { shareDatabaseOf: server } : {});
+    const otherUrl = `http://127.0.0.1:${port}`;
+    try {
+      const { privateKey, publicKey } = await generateKeyPair('ES256');
+      const jwk = { ...(await exportJWK(publicKey)), kid: 'k2', alg: 'ES256', use: 'sig' };
+      await server.container.clients.create({ clientId: 'racer', grantTypes: ['client_credentials'], resources: [ORDERS], scope: 'orders:read', jwks: { keys: [jwk] } });
+      const assertion = await new SignJWT({})
+        .setProtectedHeader({ alg: 'ES256', kid: 'k2' })
+        .setIssuer('racer').setSubject('racer').setAudience(server.issuer)
+        .setJti(randomUUID()).setIssuedAt().setExpirationTime('1m')
+        .sign(privateKey);
+      const post = (issuer: string) => fetch(`${issuer}/token`, {
+        method: 'POST',
+        body: new URLSearchParams({
+          grant_type: 'client_credentials', scope: 'orders:read', resource: ORDERS, client_id: 'racer',
+          client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: assertion,
+        }),
+      });
+      const responses = await Promise.all(Array.from({ length: 10 }, (_, i) => post(i % 2 ? otherUrl : server.issuer)));
+      const statuses = responses.map((r) => r.status);
+      const bodies = await Promise.all(responses.map((r) => r.json() as Promise<{ error?: string }>));
+      expect(statuses.filter((s) => s === 200)).toHaveLength(1);
+      expect(bodies.filter((b) => b.error).every((b) => b.error === 'invalid_client')).toBe(true);
+    } finally {
+      await other.close();
+    }
   });
 });
 
