@@ -10,10 +10,12 @@ import type { RecordProtection } from './record-protection.ts';
 // - a string that embeds the record's own id (an Interaction's returnTo, /auth/<uid>) is kept in
 //   pieces, joined with the id again on the way out;
 // - ids of other records that are credentials in their own right (an Interaction remembers the
-//   session cookie, a device code, a PAR request id) are sealed in place.
+//   session cookie, a device code, a PAR request id), and a device's user code, are sealed in place.
 
 const SEALED_FOREIGN_IDS: Readonly<Record<string, readonly string[]>> = {
   Interaction: ['deviceCode', 'parJti'],
+  // What the user types to approve a device (RFC 8628 §3.3): looked up by its hash, kept sealed.
+  DeviceCode: ['userCode'],
 };
 const SEALED_JTI = 'jtiSealed';
 const SPLIT = 'withOwnId';

@@ -5,6 +5,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } 
 import { connectDatabase, type DatabaseHandle } from '../../src/db/connect.ts';
 import { migrateToLatest } from '../../src/db/migrator.ts';
 import { createAdapterClass } from '../../src/oidc/adapter.ts';
+import { hashLegacyRecords } from '../../src/oidc/legacy-records.ts';
 import { createRecordProtection } from '../../src/oidc/record-protection.ts';
 import { sweepExpired } from '../../src/oidc/sweeper.ts';
 import { systemClock } from '../../src/shared/clock.ts';
@@ -211,6 +212,16 @@ describe.each([memorySubject(), databaseSubject()])('adapter contract: $name', (
     });
   });
 
+  describe('text PostgreSQL cannot store', () => {
+    // Issue 10, point 1: such a value can name no record; it is "not found", never an error.
+    it.each([['a NUL', 'a\u0000b'], ['a lone surrogate', 'a\uD800b'], ['a lone low surrogate', '\uDC00']])('finds nothing for an id with %s', async (_what, value) => {
+      expect(await adapterFor('AccessToken').find(value)).toBeUndefined();
+      expect(await adapterFor('Session').findByUid(value)).toBeUndefined();
+      expect(await adapterFor('DeviceCode').findByUserCode(value)).toBeUndefined();
+      expect(await adapterFor('Client').find(value)).toBeUndefined();
+    });
+  });
+
   describe('findByUid and findByUserCode', () => {
     it('finds a Session by its uid', async () => {
       const adapter = adapterFor('Session');
@@ -373,6 +384,79 @@ describe.each([memorySubject(), databaseSubject()])('adapter contract: $name', (
       vi.setSystemTime(T0 + (60 + subject.toleranceSeconds) * 1000);
       expect(await adapter.find('code-1')).toBeUndefined();
     });
+  });
+});
+
+describe('postern adapter: what is stored', () => {
+  let testDb: TestDatabase;
+  let handle: DatabaseHandle;
+  let adapterFor: AdapterFactory;
+
+  beforeAll(async () => {
+    testDb = await createTestDatabase();
+    handle = await connectDatabase({
+      databaseUrl: testDb.env.DATABASE_URL, dataDir: testDb.env.POSTERN_DATA_DIR ?? '', logger: createLogger({ level: 'silent' }), purpose: 'adapter storage test',
+    });
+    await migrateToLatest(handle.db);
+    const PosternAdapter = createAdapterClass({ db: handle.db, clock: systemClock, findClient: async () => undefined, protect: testProtection });
+    adapterFor = (model) => new PosternAdapter(model);
+  });
+  afterAll(async () => {
+    await handle?.close();
+    await testDb?.drop();
+  });
+  beforeEach(async () => {
+    await handle.db.deleteFrom('oidc_payloads').execute();
+  });
+
+  const everything = async () => JSON.stringify(await handle.db.selectFrom('oidc_payloads').selectAll().execute());
+
+  // A session's uid stays in its payload: the engine reads it, and it opens nothing (README "Security model").
+  it('keeps no record id, user code or remembered session cookie in clear, and gives each back', async () => {
+    const session = { uid: 'uid-secret-1', accountId: 'acc-1' };
+    await adapterFor('Session').upsert('sess-secret-1', payload('Session', 'sess-secret-1', session), 3600);
+    await adapterFor('DeviceCode').upsert('dc-secret-1', payload('DeviceCode', 'dc-secret-1', { userCode: 'USER-SECRET' }), 600);
+    const interaction = payload('Interaction', 'int-secret-1', { returnTo: 'https://id.example/auth/int-secret-1', session: { accountId: 'acc-1', uid: 'uid-secret-1', cookie: 'sess-secret-1' } });
+    await adapterFor('Interaction').upsert('int-secret-1', structuredClone(interaction), 3600);
+
+    const dump = await everything();
+    for (const secret of ['sess-secret-1', 'dc-secret-1', 'USER-SECRET', 'int-secret-1']) expect(dump).not.toContain(secret);
+    expect(await adapterFor('Session').findByUid('uid-secret-1')).toStrictEqual(payload('Session', 'sess-secret-1', session));
+    expect(await adapterFor('DeviceCode').findByUserCode('USER-SECRET')).toStrictEqual(payload('DeviceCode', 'dc-secret-1', { userCode: 'USER-SECRET' }));
+    expect(await adapterFor('Interaction').find('int-secret-1')).toStrictEqual(interaction);
+  });
+
+  it('finds nothing when asked for the stored hash itself (a dump is no key)', async () => {
+    await adapterFor('AccessToken').upsert('at-1', payload('AccessToken', 'at-1'), 3600);
+    const [row] = await handle.db.selectFrom('oidc_payloads').select('id').execute();
+    expect(await adapterFor('AccessToken').find(row!.id)).toBeUndefined();
+  });
+
+  it('still finds a row written before ids were hashed, and converts it on the way', async () => {
+    // As the previous version stored it: the clear id as key, jti in the payload, clear grant id.
+    await handle.db.insertInto('oidc_payloads').values({
+      kind: 'RefreshToken', id: 'rt-legacy', grant_id: 'g-legacy',
+      payload: JSON.stringify(payload('RefreshToken', 'rt-legacy', { grantId: 'g-legacy' })),
+      expires_at: new Date(T0 + 3_600_000),
+    }).execute();
+
+    expect(await adapterFor('RefreshToken').find('rt-legacy')).toStrictEqual(payload('RefreshToken', 'rt-legacy', { grantId: 'g-legacy' }));
+    expect(await everything()).not.toContain('rt-legacy');
+    expect(await adapterFor('RefreshToken').find('rt-legacy')).toStrictEqual(payload('RefreshToken', 'rt-legacy', { grantId: 'g-legacy' }));
+    await adapterFor('Grant').revokeByGrantId('g-legacy');
+    expect(await adapterFor('RefreshToken').find('rt-legacy')).toBeUndefined();
+  });
+
+  it('converts every legacy row at once when asked (a server start, a sweep)', async () => {
+    await handle.db.insertInto('oidc_payloads').values([
+      { kind: 'Session', id: 'sess-legacy', uid: 'uid-legacy', payload: JSON.stringify(payload('Session', 'sess-legacy', { uid: 'uid-legacy' })), expires_at: new Date(T0 + 3_600_000) },
+      { kind: 'AccessToken', id: 'at-legacy', payload: JSON.stringify(payload('AccessToken', 'at-legacy')), expires_at: new Date(T0 + 3_600_000) },
+    ]).execute();
+
+    expect(await hashLegacyRecords(handle.db, testProtection)).toBe(2);
+    expect(await everything()).not.toMatch(/sess-legacy|at-legacy/);
+    expect(await adapterFor('Session').findByUid('uid-legacy')).toStrictEqual(payload('Session', 'sess-legacy', { uid: 'uid-legacy' }));
+    expect(await adapterFor('AccessToken').find('at-legacy')).toStrictEqual(payload('AccessToken', 'at-legacy'));
   });
 });
 
