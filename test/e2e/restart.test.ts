@@ -28,7 +28,8 @@ it('a new instance on the same database keeps the keys, the clients and the refr
     clientId: 'survivor', grantTypes: ['authorization_code', 'refresh_token'], redirectUris: [REDIRECT_URI],
   });
   let config = await discover(server.issuer, 'survivor', secret);
-  const tokens = await exchange(config, await signIn(newBrowser(), config, USER, { scope: 'openid offline_access', prompt: 'consent' }));
+  const browser = newBrowser();
+  const tokens = await exchange(config, await signIn(browser, config, USER, { scope: 'openid offline_access', prompt: 'consent' }));
   const jwksBefore = await (await fetch(`${server.issuer}/jwks`)).json();
   await server.close();
 
@@ -55,4 +56,9 @@ it('a new instance on the same database keeps the keys, the clients and the refr
   expect(await (await fetch(`${server.issuer}/jwks`)).json()).toEqual(jwksBefore);
   const again = await oidc.refreshTokenGrant(config, refreshed.refresh_token ?? tokens.refresh_token!);
   expect((await oidc.fetchUserInfo(config, again.access_token, tokens.claims()!.sub)).sub).toBe(tokens.claims()!.sub);
+  // The browser's session (stored under the keyed hash of its cookie) survives both: a silent
+  // sign-in (prompt=none) comes back with a code, and the code works.
+  const silent = await signIn(browser, config, USER, { scope: 'openid', prompt: 'none' });
+  expect(silent.callbackUrl.searchParams.get('error')).toBeNull();
+  expect((await exchange(config, silent)).claims()!.sub).toBe(tokens.claims()!.sub);
 });
