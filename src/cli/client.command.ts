@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 
-import { GRANT_TYPES, SECRET_AUTH_METHODS, type NewClient } from '../clients/client-metadata.ts';
+import { GRANT_TYPES, PKCE_POLICIES, RESPONSE_TYPES, SECRET_AUTH_METHODS, type NewClient } from '../clients/client-metadata.ts';
 import type { ClientRecord } from '../clients/client.ts';
 import { PosternError } from '../shared/errors.ts';
 import {
@@ -16,6 +16,9 @@ export interface ClientView {
   readonly type: 'confidential' | 'public';
   readonly tokenEndpointAuthMethod: string;
   readonly grantTypes: readonly string[];
+  readonly responseTypes: readonly string[];
+  readonly pkce: 'required' | 'optional';
+  readonly roles: readonly string[];
   readonly redirectUris: readonly string[];
   readonly postLogoutRedirectUris: readonly string[];
   readonly scope: string | null;
@@ -39,6 +42,9 @@ export function toClientView(client: ClientRecord): ClientView {
     type: authMethod === 'none' ? 'public' : 'confidential',
     tokenEndpointAuthMethod: authMethod,
     grantTypes: strings(m.grant_types),
+    responseTypes: strings(m.response_types),
+    pkce: m.pkce === 'optional' && authMethod !== 'none' ? 'optional' : 'required',
+    roles: strings(m.roles),
     redirectUris: strings(m.redirect_uris),
     postLogoutRedirectUris: strings(m.post_logout_redirect_uris),
     scope: [...strings(m.scope === undefined ? [] : String(m.scope).split(' ')), ...strings(m.api_scopes)].join(' ') || null,
@@ -57,6 +63,9 @@ function describeClient(view: ClientView): string {
     ['name', view.name ?? '-'],
     ['type', `${view.type} (${view.tokenEndpointAuthMethod})`],
     ['grant types', listOrDash(view.grantTypes)],
+    ['response types', listOrDash(view.responseTypes)],
+    ['pkce', view.pkce === 'optional' ? 'optional (without it, a nonce is required)' : 'required'],
+    ['roles', listOrDash(view.roles)],
     ['redirect uris', listOrDash(view.redirectUris)],
     ['post-logout uris', listOrDash(view.postLogoutRedirectUris)],
     ['scope', view.scope ?? '-'],
@@ -96,6 +105,12 @@ printed once: only its hash is stored.
   --refresh-idle-seconds S         a refresh token unused this long expires (default POSTERN_REFRESH_IDLE_SECONDS)
   --refresh-absolute-seconds S     no refresh token outlives this from sign-in (default POSTERN_REFRESH_ABSOLUTE_SECONDS)
   --backchannel-logout-uri URI     receives a signed logout token when the user's session ends
+  --pkce P                         ${PKCE_POLICIES.join(' | ')} (default required); optional: a confidential
+                                   client may sign in without PKCE if it sends a nonce (RFC 9700 §2.1.1)
+  --response-types T[,T...]        ${RESPONSE_TYPES.join(', ')} (default code); id_token: an ID token posted to an https
+                                   redirect URI with response_mode=form_post (never in a URL fragment)
+  --role R                         repeatable (or comma-separated): the service's own roles, carried by its
+                                   client-credentials tokens for APIs created with --claims roles
   --json                           print the client as JSON (with "clientSecret" when generated)`,
   options: {
     id: { type: 'string' },
@@ -116,6 +131,9 @@ printed once: only its hash is stored.
     'refresh-idle-seconds': { type: 'string' },
     'refresh-absolute-seconds': { type: 'string' },
     'backchannel-logout-uri': { type: 'string' },
+    pkce: { type: 'string' },
+    'response-types': { type: 'string', multiple: true },
+    role: { type: 'string', multiple: true },
     json: { type: 'boolean' },
   },
 };
@@ -167,6 +185,9 @@ function readNewClient(values: Values): NewClient {
   const jwksUri = optionalString(values, 'jwks-uri');
   const jwks = readJwksFile(optionalString(values, 'jwks-file'));
   const backchannel = optionalString(values, 'backchannel-logout-uri');
+  const pkce = optionalString(values, 'pkce');
+  if (pkce !== undefined && !(PKCE_POLICIES as readonly string[]).includes(pkce)) throw new UsageError(`--pkce must be ${PKCE_POLICIES.join(' or ')} (got "${pkce}")`);
+  const responseTypes = commaList(values, 'response-types');
   return {
     clientId: requiredString(spec, values, 'id'),
     grantTypes,
@@ -184,6 +205,9 @@ function readNewClient(values: Values): NewClient {
     ...(jwks !== undefined ? { jwks } : {}),
     ...readRefresh(values),
     ...(backchannel !== undefined ? { backchannelLogoutUri: backchannel } : {}),
+    ...(pkce !== undefined ? { pkce: pkce as NewClient['pkce'] } : {}),
+    ...(responseTypes.length ? { responseTypes } : {}),
+    roles: commaList(values, 'role'),
   };
 }
 

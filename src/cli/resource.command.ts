@@ -1,6 +1,6 @@
-import type { ResourceServer } from '../clients/resource-server.ts';
+import { ACCESS_TOKEN_CLAIMS, type ResourceServer } from '../clients/resource-server.ts';
 import { PosternError } from '../shared/errors.ts';
-import { flag, optionalString, requiredString, UsageError, type Values } from './args.ts';
+import { commaList, flag, optionalString, requiredString, UsageError, type Values } from './args.ts';
 import { fields, isoOrNever, table, toJson } from './output.ts';
 import { withServices, type Command } from './runtime.ts';
 
@@ -10,6 +10,7 @@ function describe(rs: ResourceServer): string {
     ['scopes', rs.scopes.join(' ')],
     ['token format', rs.tokenFormat === 'jwt' ? `jwt (RFC 9068, signed ${rs.signingAlg})` : 'opaque (introspection)'],
     ['token ttl', `${rs.accessTokenTtl} s`],
+    ['token claims', rs.claims.length ? rs.claims.join(', ') : '- (iss sub aud client_id scope iat exp jti only)'],
     ['created', isoOrNever(rs.createdAt)],
   ]);
 }
@@ -30,17 +31,20 @@ function readFormat(values: Values): 'jwt' | 'opaque' | undefined {
 const create: Command = {
   name: 'resource create',
   summary: 'register a resource server (an API that accepts access tokens)',
-  usage: `Usage: postern resource create --id URI --scope "S S..." [--token-ttl SECONDS] [--format jwt|opaque] [--alg A] [--json]
+  usage: `Usage: postern resource create --id URI --scope "S S..." [--token-ttl SECONDS] [--format jwt|opaque] [--alg A] [--claims C[,C...]] [--json]
 
   --id URI            the resource indicator (RFC 8707): an absolute URI, e.g. https://api.example.com;
                       it is the "aud" of the tokens
   --scope "S S..."    the scopes this API understands
   --token-ttl S       access token lifetime in seconds (default 3600, 60 to 86400)
   --format F          jwt (default; RFC 9068, verified offline with JWKS) or opaque (introspection)
-  --alg A             JWT signing algorithm (default ES256)`,
+  --alg A             JWT signing algorithm (default ES256)
+  --claims C[,C...]   user claims the access tokens carry, for APIs that authorize by them
+                      (${ACCESS_TOKEN_CLAIMS.join(', ')}); repeatable; default none.
+                      roles: the user's roles, or a service's own (client create --role)`,
   options: {
     id: { type: 'string' }, scope: { type: 'string' }, 'token-ttl': { type: 'string' },
-    format: { type: 'string' }, alg: { type: 'string' }, json: { type: 'boolean' },
+    format: { type: 'string' }, alg: { type: 'string' }, claims: { type: 'string', multiple: true }, json: { type: 'boolean' },
   },
   async run({ values }, ctx) {
     const identifier = requiredString(create, values, 'id');
@@ -48,11 +52,13 @@ const create: Command = {
     const ttl = readTtl(values);
     const format = readFormat(values);
     const alg = optionalString(values, 'alg');
+    const claims = commaList(values, 'claims');
     const rs = await withServices(ctx, (c) => c.resources.create({
       identifier, scopes,
       ...(ttl !== undefined ? { accessTokenTtl: ttl } : {}),
       ...(format ? { tokenFormat: format } : {}),
       ...(alg ? { signingAlg: alg } : {}),
+      ...(claims.length ? { claims } : {}),
     }));
     ctx.io.out(flag(values, 'json') ? toJson(rs) : `created resource server ${rs.identifier} (${rs.tokenFormat}, scopes: ${rs.scopes.join(' ')})`);
   },

@@ -9,6 +9,10 @@ export const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_crede
 export const SECRET_AUTH_METHODS = ['client_secret_basic', 'client_secret_post'] as const;
 /** The OpenID Connect scopes; every other scope belongs to a resource server. */
 export const OIDC_SCOPES = ['openid', 'offline_access', 'profile', 'email', 'roles'];
+export const PKCE_POLICIES = ['required', 'optional'] as const;
+export const RESPONSE_TYPES = ['code', 'id_token'] as const;
+/** Where an ID token may be sent from the authorization endpoint: never in a URL fragment. */
+export const ID_TOKEN_RESPONSE_MODES = ['query', 'form_post'];
 
 export interface NewClient {
   readonly clientId: string;
@@ -34,6 +38,12 @@ export interface NewClient {
   readonly refreshAbsoluteSeconds?: number;
   /** OpenID Connect Back-Channel Logout 1.0: where logout tokens are posted. */
   readonly backchannelLogoutUri?: string;
+  /** 'optional': a confidential client may sign in without PKCE, with a nonce (RFC 9700 §2.1.1). */
+  readonly pkce?: (typeof PKCE_POLICIES)[number];
+  /** Authorization response types: 'code' (default), plus 'id_token' for server-side apps (form_post only). */
+  readonly responseTypes?: readonly string[];
+  /** The service's own roles, carried by its client-credentials tokens (README: Roles in access tokens). */
+  readonly roles?: readonly string[];
 }
 
 const CLIENT_ID = /^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$/;
@@ -76,6 +86,31 @@ function checkRefreshPolicy(input: NewClient, grantTypes: string[]): void {
   }
 }
 
+/** RFC 9700 §2.1.1: only a confidential client may go without PKCE; a public one has nothing else. */
+function checkPkce(input: NewClient, method: string): void {
+  if (input.pkce === undefined) return;
+  if (!(PKCE_POLICIES as readonly string[]).includes(input.pkce)) invalid(`--pkce must be ${PKCE_POLICIES.join(' or ')} (got "${input.pkce}")`);
+  if (input.pkce === 'optional' && method === 'none') invalid('--pkce optional is for confidential clients only: a public client always uses PKCE');
+}
+
+function responseTypes(input: NewClient, code: boolean): string[] {
+  if (input.responseTypes === undefined) return code ? ['code'] : [];
+  const types = [...new Set(input.responseTypes)];
+  for (const t of types) if (!(RESPONSE_TYPES as readonly string[]).includes(t)) invalid(`unknown response type "${t}" (allowed: ${RESPONSE_TYPES.join(', ')})`);
+  if (!code || !types.includes('code')) invalid('--response-types needs the authorization_code grant and must include code (e.g. code,id_token)');
+  return types;
+}
+
+// The same names as account roles (accounts/account.service.ts): one role model for users and services.
+const ROLE = /^[A-Za-z0-9][A-Za-z0-9:._-]{0,63}$/;
+
+function roles(input: NewClient, grantTypes: string[]): string[] {
+  const list = [...new Set(input.roles ?? [])];
+  for (const r of list) if (!ROLE.test(r)) invalid(`"${r}" is not a valid role name`);
+  if (list.length && !grantTypes.includes('client_credentials')) invalid('--role is for services: it needs the client_credentials grant type');
+  return list;
+}
+
 export function buildMetadata(input: NewClient, secretHash: string | null): Record<string, unknown> {
   if (!CLIENT_ID.test(input.clientId)) invalid('client id must be 1-128 letters, digits or ". _ : @ -", starting with a letter or digit');
   const method = authMethod(input);
@@ -90,6 +125,9 @@ export function buildMetadata(input: NewClient, secretHash: string | null): Reco
   if (input.jwksUri !== undefined) checkUri(input.jwksUri, 'JWKS URI');
   if (input.backchannelLogoutUri !== undefined) checkUri(input.backchannelLogoutUri, 'back-channel logout URI');
   checkRefreshPolicy(input, grantTypes);
+  checkPkce(input, method);
+  const types = responseTypes(input, code);
+  const serviceRoles = roles(input, grantTypes);
   const requested = (input.scope ?? (code ? 'openid profile email offline_access' : '')).trim().split(/\s+/).filter(Boolean);
   for (const s of requested) if (!SCOPE_TOKEN.test(s)) invalid(`"${s}" is not a valid scope`);
   const scope = requested.filter((s) => OIDC_SCOPES.includes(s));
@@ -100,7 +138,10 @@ export function buildMetadata(input: NewClient, secretHash: string | null): Reco
     client_id: input.clientId,
     ...(input.name ? { client_name: input.name } : {}),
     grant_types: grantTypes,
-    response_types: code ? ['code'] : [],
+    response_types: types,
+    // An ID token straight from the authorization endpoint goes by form_post (or is an error by
+    // query), never in a URL fragment, where scripts, history and logs can read it.
+    ...(types.includes('id_token') ? { response_modes: ID_TOKEN_RESPONSE_MODES } : {}),
     redirect_uris: redirectUris,
     post_logout_redirect_uris: postLogout,
     token_endpoint_auth_method: method,
@@ -115,5 +156,7 @@ export function buildMetadata(input: NewClient, secretHash: string | null): Reco
     ...(input.refreshIdleSeconds !== undefined ? { refresh_idle_seconds: input.refreshIdleSeconds } : {}),
     ...(input.refreshAbsoluteSeconds !== undefined ? { refresh_absolute_seconds: input.refreshAbsoluteSeconds } : {}),
     ...(input.backchannelLogoutUri !== undefined ? { backchannel_logout_uri: input.backchannelLogoutUri, backchannel_logout_session_required: true } : {}),
+    ...(input.pkce === 'optional' ? { pkce: 'optional' } : {}),
+    ...(serviceRoles.length ? { roles: serviceRoles } : {}),
   };
 }

@@ -10,6 +10,7 @@ function toResourceServer(row: ResourceServerRow): ResourceServer {
     accessTokenTtl: row.access_token_ttl,
     tokenFormat: row.token_format,
     signingAlg: row.signing_alg,
+    claims: row.claims,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };
@@ -22,6 +23,7 @@ export async function insertResourceServer(db: Kysely<Database>, rs: Omit<Resour
     access_token_ttl: rs.accessTokenTtl,
     token_format: rs.tokenFormat,
     signing_alg: rs.signingAlg,
+    claims: [...rs.claims],
   }).returningAll().executeTakeFirstOrThrow();
   return toResourceServer(row);
 }

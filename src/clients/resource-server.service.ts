@@ -4,7 +4,7 @@ import type { AuditLog } from '../audit/audit-log.ts';
 import type { Database } from '../db/tables.ts';
 import { PosternError } from '../shared/errors.ts';
 import type { TtlCache } from '../shared/ttl-cache.ts';
-import type { ResourceServer } from './resource-server.ts';
+import { ACCESS_TOKEN_CLAIMS, type ResourceServer } from './resource-server.ts';
 import {
   deleteResourceServer, findResourceServer, insertResourceServer, listResourceServers,
 } from './resource-server.repository.ts';
@@ -15,6 +15,8 @@ export interface NewResourceServer {
   readonly accessTokenTtl?: number;
   readonly tokenFormat?: 'jwt' | 'opaque';
   readonly signingAlg?: string;
+  /** User claims its access tokens carry (default none). */
+  readonly claims?: readonly string[];
 }
 
 export interface ResourceServerService {
@@ -41,6 +43,14 @@ export function checkResourceIndicator(identifier: string): void {
   }
 }
 
+function checkClaims(claims: readonly string[]): string[] {
+  const unique = [...new Set(claims)];
+  for (const c of unique) {
+    if (!(ACCESS_TOKEN_CLAIMS as readonly string[]).includes(c)) invalid(`--claims: "${c}" is not a claim access tokens can carry (allowed: ${ACCESS_TOKEN_CLAIMS.join(', ')})`);
+  }
+  return unique;
+}
+
 export function createResourceServerService(deps: {
   db: Kysely<Database>; audit: AuditLog; cache: TtlCache<ResourceServer | undefined>; signingAlgs: readonly string[];
 }): ResourceServerService {
@@ -58,12 +68,13 @@ export function createResourceServerService(deps: {
       if (!Number.isInteger(ttl) || ttl < 60 || ttl > MAX_RESOURCE_TOKEN_TTL) invalid(`--token-ttl must be a whole number of seconds from 60 to ${MAX_RESOURCE_TOKEN_TTL}`);
       const alg = input.signingAlg ?? 'ES256';
       if (!deps.signingAlgs.includes(alg)) invalid(`--alg must be one of the signing algorithms in use: ${deps.signingAlgs.join(', ')}`);
+      const claims = checkClaims(input.claims ?? []);
       if (await findResourceServer(db, input.identifier)) throw new PosternError('ERR_DUPLICATE', `a resource server "${input.identifier}" already exists`);
       const created = await insertResourceServer(db, {
-        identifier: input.identifier, scopes, accessTokenTtl: ttl, tokenFormat: input.tokenFormat ?? 'jwt', signingAlg: alg,
+        identifier: input.identifier, scopes, accessTokenTtl: ttl, tokenFormat: input.tokenFormat ?? 'jwt', signingAlg: alg, claims,
       });
       cache.delete(created.identifier);
-      audit.record({ type: 'resource.created', details: { resource: created.identifier, scopes, format: created.tokenFormat } });
+      audit.record({ type: 'resource.created', details: { resource: created.identifier, scopes, format: created.tokenFormat, claims } });
       return created;
     },
     find: (identifier) => cache.get(identifier, () => findResourceServer(db, identifier)),

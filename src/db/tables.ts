@@ -95,6 +95,7 @@ export interface ResourceServerTable {
   access_token_ttl: number;
   token_format: 'jwt' | 'opaque';
   signing_alg: string;
+  claims: ColumnType<string[], string[] | undefined, string[]>;
   created_at: DefaultedTimestamp;
   updated_at: DefaultedTimestamp;
 }

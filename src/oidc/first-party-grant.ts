@@ -1,11 +1,15 @@
 import type { KoaContextWithOIDC } from 'oidc-provider';
 
+import { keepRequestedOfflineAccess } from './offline-access.ts';
+
 /**
  * loadExistingGrant: the grant the session already holds for this client; for first-party
  * clients (marked with --first-party) consent is implied, so the grant is extended with what
- * is being asked and the consent prompt never shows.
+ * is being asked and the consent prompt never shows. It runs before the consent prompt, on the
+ * authorization request and on every resume, so it is where a requested offline_access is kept.
  */
 export async function loadExistingGrant(ctx: KoaContextWithOIDC) {
+  keepRequestedOfflineAccess(ctx);
   const { oidc } = ctx;
   const client = oidc.client!;
   const session = oidc.session!;

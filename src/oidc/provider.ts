@@ -1,6 +1,6 @@
 import type { JWK } from 'jose';
 import type { Kysely } from 'kysely';
-import Provider, { type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import Provider, { type Configuration, type FindAccount, type KoaContextWithOIDC } from 'oidc-provider';
 
 import type { AccountService } from '../accounts/account.service.ts';
 import { SCOPE_CLAIMS } from '../accounts/claims.ts';
@@ -12,15 +12,19 @@ import type { Database } from '../db/tables.ts';
 import type { Clock } from '../shared/clock.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { Metrics } from '../shared/metrics.ts';
+import { accessTokenClaims } from './access-token-claims.ts';
 import { ReplayDetected, type AdapterClass } from './adapter.ts';
 import { createFindAccount } from './find-account.ts';
 import { loadExistingGrant } from './first-party-grant.ts';
 import { hintMatchesSession } from './logout-hint.ts';
+import { interactionPolicyKeepingOfflineAccess } from './offline-access.ts';
+import { pkceRequired } from './pkce-policy.ts';
 import { retryBackchannelLogout, watchEvents } from './provider-events.ts';
 import type { RecordProtection } from './record-protection.ts';
 import { issueRefreshToken, refreshTokenTtl, rotateRefreshToken } from './refresh-policy.ts';
 import type { RefreshRotation } from './refresh-rotation.ts';
 import { resourceIndicators } from './resource-indicators.ts';
+import { refuseUnregisteredResponseTypes } from './response-types.ts';
 
 /** Pages the engine renders itself; the http layer supplies them with our views and headers. */
 export interface ProviderPages {
@@ -87,33 +91,51 @@ function lifetimes(config: Config, clock: Clock): NonNullable<Configuration['ttl
   };
 }
 
+/** The account's claims for a token: the account the request already loaded, or a fresh look-up. */
+function claimsOf(findAccount: FindAccount) {
+  return async (ctx: KoaContextWithOIDC | undefined, accountId: string) => {
+    const loaded = ctx?.oidc?.account;
+    const account = loaded?.accountId === accountId ? loaded : await findAccount(ctx as KoaContextWithOIDC, accountId);
+    return account ? (await account.claims('userinfo', '', {}, [])) as Record<string, unknown> : undefined;
+  };
+}
+
 function buildConfiguration(deps: ProviderDeps): Configuration {
   const { config, pages } = deps;
+  const findAccount = createFindAccount(deps.accounts);
   const secure = config.issuer.startsWith('https:');
   const cookie = { httpOnly: true, sameSite: 'lax' as const, secure, signed: true };
   return {
     adapter: deps.adapter,
     clients: [],
-    findAccount: createFindAccount(deps.accounts),
+    findAccount,
     claims: Object.fromEntries(Object.entries(SCOPE_CLAIMS).map(([scope, claims]) => [scope, [...claims]])),
     scopes: ['openid', 'offline_access', ...Object.keys(SCOPE_CLAIMS).filter((s) => s !== 'openid')],
     // Claims of granted scopes go into the ID token too, as Keycloak and most IdPs do; RPs expect them.
     conformIdTokenClaims: false,
     cookies: { keys: [...deps.cookieKeys], long: cookie, short: cookie },
     jwks: { keys: [...deps.jwks] as never },
-    responseTypes: ['code'],
-    // RFC 9700 §2.1.1: PKCE for every client using the code flow, confidential ones too.
-    pkce: { required: () => true },
+    // id_token only for clients registered with --response-types code,id_token (form_post);
+    // everyone else is answered unsupported_response_type (oidc/response-types.ts).
+    responseTypes: ['code', 'id_token'],
+    // RFC 9700 §2.1.1: PKCE for every client using the code flow, confidential ones too, unless
+    // a confidential one registered with --pkce optional sends a nonce (oidc/pkce-policy.ts).
+    pkce: { required: pkceRequired as never },
+    extraTokenClaims: accessTokenClaims({ resources: deps.resources, claimsOf: claimsOf(findAccount) }) as never,
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
     // Exact redirect URI matching, always named in the request.
     allowOmittingSingleRegisteredRedirectUri: false,
     extraClientMetadata: {
       properties: [
         'first_party', 'allowed_resources', 'api_scopes', 'resource_server_for',
-        'refresh_rotation', 'refresh_idle_seconds', 'refresh_absolute_seconds',
+        'refresh_rotation', 'refresh_idle_seconds', 'refresh_absolute_seconds', 'pkce', 'roles',
       ],
-      validator(_ctx, key, value) {
+      validator(_ctx, key, value, metadata) {
         if (value === undefined) return;
+        if (key === 'pkce' && value !== 'required' && value !== 'optional') throw new Error('pkce must be required or optional');
+        // RFC 9700 §2.1.1: a public client has nothing but PKCE to bind its code.
+        if (key === 'pkce' && value === 'optional' && metadata.token_endpoint_auth_method === 'none') throw new Error('a public client always uses PKCE');
+        if (key === 'roles') stringList(key, value);
         if (key === 'first_party' && typeof value !== 'boolean') throw new Error('first_party must be a boolean');
         if (['allowed_resources', 'api_scopes', 'resource_server_for'].includes(key)) stringList(key, value);
         if (key === 'refresh_rotation' && value !== 'always' && value !== 'never') throw new Error('refresh_rotation must be always or never');
@@ -149,7 +171,7 @@ function buildConfiguration(deps: ProviderDeps): Configuration {
       // Browser-based (public) clients may call us from the origins of their redirect URIs.
       return client.redirectUris?.some((uri) => URL.parse(uri)?.origin === origin) ?? false;
     },
-    interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+    interactions: { policy: interactionPolicyKeepingOfflineAccess(), url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
     // The engine's own fetch refuses special-use addresses (SSRF protection); intranet setups
     // whose apps live on private addresses opt out with POSTERN_OUTBOUND_PRIVATE_NETWORK=true.
     fetch: (url, options) => {
@@ -187,6 +209,7 @@ export function createProvider(deps: ProviderDeps): Provider {
   // Koa's default maxIpsCount of 0, ctx.ip is the FIRST X-Forwarded-For entry, which the client writes.
   provider.proxy = deps.config.trustProxy;
   provider.maxIpsCount = 1;
+  refuseUnregisteredResponseTypes(provider);
   const key = deps.clientSecretKey;
   // Stored secrets are keyed hashes (DESIGN §5): compare the hash of what was presented.
   provider.Client.prototype.compareClientSecret = function compareClientSecret(this: { clientSecret?: string }, actual: string) {
