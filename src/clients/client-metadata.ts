@@ -137,7 +137,9 @@ export function buildMetadata(input: NewClient, secretHash: string | null): Reco
   return {
     client_id: input.clientId,
     ...(input.name ? { client_name: input.name } : {}),
-    grant_types: grantTypes,
+    // OIDC Core 3.2: an ID token from the authorization endpoint is the implicit grant; named
+    // here so the engine's rules for it (https redirect URIs, no localhost) apply at registration.
+    grant_types: types.includes('id_token') ? [...grantTypes, 'implicit'] : grantTypes,
     response_types: types,
     // An ID token straight from the authorization endpoint goes by form_post (or is an error by
     // query), never in a URL fragment, where scripts, history and logs can read it.
