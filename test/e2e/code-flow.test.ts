@@ -199,10 +199,11 @@ describe('refusals', () => {
     });
   });
 
-  it('every protocol response advertises only S256 and code', () => {
+  it('every protocol response advertises only S256, and code plus the per-client id_token opt-in', () => {
     const metadata = config.serverMetadata();
     expect(metadata.code_challenge_methods_supported).toEqual(['S256']);
-    expect(metadata.response_types_supported).toEqual(['code']);
+    // id_token only for clients registered with it, by form_post (test/e2e/server-side-apps.test.ts).
+    expect(metadata.response_types_supported).toEqual(['code', 'id_token']);
   });
 });
 
