@@ -36,19 +36,19 @@ afterAll(async () => {
 const app = (clientId: string) => discover(server.issuer, clientId, `${clientId}-secret-0123456789abcdefghijklmnop`);
 
 /** Signs in with no prompt, the way these libraries do, and says whether a consent page was shown. */
-async function signInWithoutPrompt(config: oidc.Configuration) {
-  const browser = newBrowser();
-  const started = await startAuthorization(browser, config, { scope: SCOPE });
-  let page = await browser.submit(started.page, '/login', { username: 'olga', password: PASSWORD });
+async function signInWithoutPrompt(config: oidc.Configuration, browser = newBrowser(), scope = SCOPE) {
+  const started = await startAuthorization(browser, config, { scope });
+  let page = started.page;
+  if (page.text.includes('name="password"')) page = await browser.submit(page, '/login', { username: 'olga', password: PASSWORD });
   const consentShown = page.url.includes('/interaction/') && page.text.includes('/confirm');
   if (consentShown) {
     // The consent page names offline access: that is the consent OpenID Connect Core §11 asks for.
-    expect(page.text).toContain('Stay signed in to the app when you are away');
+    if (scope.includes('offline_access')) expect(page.text).toContain('Stay signed in to the app when you are away');
     page = await browser.submit(page, '/confirm');
   }
   expect(page.url.startsWith(REDIRECT_URI), page.text.slice(0, 500)).toBe(true);
   const tokens = await exchange(config, { callbackUrl: new URL(page.url), verifier: started.verifier, state: started.state, nonce: started.nonce });
-  return { tokens, consentShown };
+  return { tokens, consentShown, browser };
 }
 
 describe.each([
@@ -70,6 +70,18 @@ describe.each([
     // Any subset of what was granted is fine too.
     const narrower = await oidc.refreshTokenGrant(config, refreshToken, { scope: 'openid email' });
     expect(narrower.scope?.split(' ').sort()).toEqual(['email', 'openid']);
+  });
+
+  it('adds offline_access to a session that signed in without it, asking consent only from a third-party app', async () => {
+    const config = await app(clientId);
+    const first = await signInWithoutPrompt(config, newBrowser(), 'openid profile email');
+    expect(first.tokens.scope?.split(' ')).not.toContain('offline_access');
+    const second = await signInWithoutPrompt(config, first.browser);
+    expect(second.consentShown).toBe(consent);
+    expect(second.tokens.scope?.split(' ')).toContain('offline_access');
+    expect((await oidc.refreshTokenGrant(config, second.tokens.refresh_token!, { scope: SCOPE })).refresh_token).toBeTruthy();
+    // Once given, the consent stands: the next sign-in asks nothing.
+    expect((await signInWithoutPrompt(config, first.browser)).consentShown).toBe(false);
   });
 
   it('refuses a refresh that asks for a scope the user never granted', async () => {
