@@ -159,7 +159,7 @@ export async function createContainer(config: Config, options: ContainerOptions)
     // A changed password or a disabled account ends every session and grant (sessions is built below).
     const accounts = createAccountService({ db: db.db, hasher, audit, revokeAccess: (id, reason) => sessions.logout(id, { reason }) });
     const signIn = createSignInService({ db: db.db, hasher, clock, audit, policy: config.lockout, throttleKey: derived.throttleKey });
-    const keys = createKeyService({ db: db.db, keyEncryptionKey, clock, audit, policy: keyPolicy(config) });
+    const keys = createKeyService({ db: db.db, keyEncryptionKey, clock, audit, policy: keyPolicy(config), logger });
     const views = createViews();
     const cacheOptions = { ttlMs: config.cacheSeconds * 1000, max: 10_000, clock };
     const clientCache = createTtlCache<ClientRecord | undefined>(cacheOptions);

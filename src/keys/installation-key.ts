@@ -26,6 +26,22 @@ export async function loadInstallationKey(db: Kysely<Database>, keyEncryptionKey
   }
 }
 
+/**
+ * Whether this key-encryption key still opens the stored installation key. False once
+ * `postern keys reencrypt` has moved the store to another POSTERN_SECRET: a process started
+ * before it must then seal nothing more. Read it under the key-store lock, which reencrypt holds.
+ */
+export async function keyEncryptionKeyIsCurrent(db: Kysely<Database>, keyEncryptionKey: Buffer): Promise<boolean> {
+  const row = await db.selectFrom('installation_secrets').select('sealed').where('name', '=', NAME).executeTakeFirst();
+  if (!row) return true; // nothing sealed yet: whoever seals first sets the secret
+  try {
+    unseal(keyEncryptionKey, NAME, row.sealed);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Re-seals the installation key under a new key-encryption key, in the caller's transaction. */
 export async function resealInstallationKey(db: Kysely<Database>, from: Buffer, to: Buffer): Promise<'resealed' | 'already'> {
   const row = await db.selectFrom('installation_secrets').select('sealed').where('name', '=', NAME).executeTakeFirst();

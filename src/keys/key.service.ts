@@ -4,7 +4,9 @@ import type { Kysely, Transaction } from 'kysely';
 import type { AuditLog } from '../audit/audit-log.ts';
 import type { Database, SigningKeyRow } from '../db/tables.ts';
 import type { Clock } from '../shared/clock.ts';
-import { PosternError } from '../shared/errors.ts';
+import { isPosternError, PosternError } from '../shared/errors.ts';
+import type { Logger } from '../shared/logger.ts';
+import { keyEncryptionKeyIsCurrent } from './installation-key.ts';
 import { decryptPrivateJwk, encryptPrivateJwk } from './key-encryption.ts';
 import { isEmptyPlan, nextKeyReadyAt, planRotation, type KeyPolicy } from './key-lifecycle.ts';
 import {
@@ -55,10 +57,16 @@ export function openKey(keyEncryptionKey: Buffer, row: SigningKeyRow): JWK {
   }
 }
 
+const STALE_SECRET = 'this instance\'s POSTERN_SECRET no longer opens the key store: it was re-encrypted under a new '
+  + 'secret (postern keys reencrypt); this instance writes no signing key and serves with the keys it has '
+  + 'until it is restarted with the new POSTERN_SECRET';
+
 export function createKeyService(deps: {
-  db: Kysely<Database>; keyEncryptionKey: Buffer; clock: Clock; audit: AuditLog; policy: KeyPolicy;
+  db: Kysely<Database>; keyEncryptionKey: Buffer; clock: Clock; audit: AuditLog; policy: KeyPolicy; logger: Logger;
 }): KeyService {
-  const { db, keyEncryptionKey, clock, audit, policy } = deps;
+  const { db, keyEncryptionKey, clock, audit, policy, logger } = deps;
+  /** Said once: the poll would otherwise repeat it every few seconds until the restart. */
+  let staleSecretLogged = false;
 
   async function addKey(trx: Transaction<Database>, alg: string, state: 'current' | 'next', now: Date): Promise<string> {
     const key = await makeKey(alg);
@@ -97,6 +105,9 @@ export function createKeyService(deps: {
   const inLock = <T>(fn: (trx: Transaction<Database>, rows: SigningKeyRow[], now: Date) => Promise<T>) =>
     db.transaction().execute(async (trx) => {
       await lockKeyStore(trx);
+      // A key sealed under a secret the store no longer uses would strand every instance
+      // started with the new one; reencrypt takes the same lock, so this check cannot race it.
+      if (!(await keyEncryptionKeyIsCurrent(trx, keyEncryptionKey))) throw new PosternError('ERR_SECRET_MISMATCH', STALE_SECRET);
       // Read under the lock: another instance may have changed the store while we waited.
       return fn(trx, await listSigningKeys(trx), clock.now());
     });
@@ -134,6 +145,12 @@ export function createKeyService(deps: {
         }
         await complete(trx, await listSigningKeys(trx), now);
         return true;
+      }).catch((error: unknown) => {
+        // The scheduled rotation of a stale instance: write nothing, say so once, keep serving.
+        if (!isPosternError(error, 'ERR_SECRET_MISMATCH')) throw error;
+        if (!staleSecretLogged) logger.error({ code: error.code }, STALE_SECRET);
+        staleSecretLogged = true;
+        return false;
       });
     },
 
