@@ -7,6 +7,7 @@ import { createAccountService, type AccountService } from './accounts/account.se
 import { createPasswordHasher } from './accounts/password-hasher.ts';
 import { createSignInService } from './accounts/sign-in.service.ts';
 import { createAuditLog, type AuditLog } from './audit/audit-log.ts';
+import { sweepAuditEvents } from './audit/audit-retention.ts';
 import type { ClientRecord } from './clients/client.ts';
 import { createClientService, type ClientService } from './clients/client.service.ts';
 import type { ResourceServer } from './clients/resource-server.ts';
@@ -219,6 +220,7 @@ export async function createContainer(config: Config, options: ContainerOptions)
         db: db.db, clock, logger, intervalSeconds: config.sweepIntervalSeconds, protect, rotation,
         throttleRetentionSeconds: config.lockout.maxLockSeconds + config.lockout.windowSeconds,
         onSwept: (n) => metrics.sweptRecords.inc(n),
+        retention: [(now) => sweepAuditEvents(db.db, now, config.auditRetentionDays)],
       })
       : undefined;
     return {

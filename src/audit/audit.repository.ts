@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 
 import type { AuditEventRow, Database } from '../db/tables.ts';
 import type { AuditEvent, AuditEventInput, AuditQuery } from './audit-event.ts';
@@ -36,4 +36,13 @@ export async function queryAuditEvents(db: Kysely<Database>, query: AuditQuery):
   if (query.since) q = q.where('at', '>=', query.since);
   const rows = await q.orderBy('at', 'desc').orderBy('id', 'desc').limit(query.limit ?? 100).execute();
   return rows.map(toEvent);
+}
+
+/** One bounded batch of events older than `before`, oldest first (index audit_events_at). */
+export async function deleteAuditEventsBefore(db: Kysely<Database>, before: Date, limit: number): Promise<number> {
+  const result = await sql`
+    delete from audit_events where id in (
+      select id from audit_events where at < ${before} order by at limit ${limit}
+    )`.execute(db);
+  return Number(result.numAffectedRows ?? 0n);
 }

@@ -71,6 +71,8 @@ export interface Config {
   readonly metrics: { readonly port: number | undefined; readonly token: string | undefined; readonly perClient: boolean };
   /** How long a SIGTERM waits for requests in flight before closing what is left. */
   readonly shutdownSeconds: number;
+  /** Audit events older than this are swept. */
+  readonly auditRetentionDays: number;
 }
 
 export interface TokenLifetimes {
@@ -249,6 +251,7 @@ export function loadConfig(env: Env): Config {
     outboundPrivateNetwork: r.bool('POSTERN_OUTBOUND_PRIVATE_NETWORK', false),
     metrics: readMetrics(r),
     shutdownSeconds: r.int('POSTERN_SHUTDOWN_SECONDS', 10, 1, 600),
+    auditRetentionDays: r.int('POSTERN_AUDIT_RETENTION_DAYS', 400, 1, 36_500),
   };
   // Postern serves plain HTTP: an https issuer means a TLS-terminating proxy in front, whose
   // X-Forwarded-Proto must be trusted, or every secure cookie would be refused at sign-in.

@@ -37,6 +37,23 @@ export async function recordGrantActivity(db: Kysely<Database>, row: { grantId: 
     .execute();
 }
 
+/**
+ * One bounded batch of activity rows whose grant is gone (revoked, swept) or expired: where a
+ * grant was signed in from is kept as long as the grant, no longer. Rows younger than
+ * `createdBefore` are left alone, so a row is never taken in the moment before its grant is saved.
+ */
+export async function deleteOrphanedGrantActivity(db: Kysely<Database>, now: Date, createdBefore: Date, limit: number): Promise<number> {
+  const result = await sql`
+    delete from grant_activity where grant_id in (
+      select a.grant_id from grant_activity a
+      where a.created_at < ${createdBefore} and not exists (
+        select 1 from oidc_payloads g
+        where g.kind = 'Grant' and g.id = a.grant_id and (g.expires_at is null or g.expires_at > ${now}))
+      limit ${limit}
+    )`.execute(db);
+  return Number(result.numAffectedRows ?? 0n);
+}
+
 export async function listGrants(db: Kysely<Database>, accountId: string, now: Date): Promise<GrantInfo[]> {
   const { rows } = await sql<{ id: string; payload: Record<string, unknown>; expires_at: Date | null; created_at: Date | null; ip: string | null; user_agent: string | null; last_used: string | null }>`
     select g.id, g.payload, g.expires_at, a.created_at, a.ip, a.user_agent,

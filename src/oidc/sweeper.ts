@@ -2,11 +2,13 @@ import { sql, type Kysely } from 'kysely';
 
 import { deleteStaleThrottles } from '../accounts/throttle.repository.ts';
 import type { Database } from '../db/tables.ts';
+import { deleteInBatches } from '../shared/batches.ts';
 import type { Clock } from '../shared/clock.ts';
 import type { Logger } from '../shared/logger.ts';
 import { hashLegacyRecords } from './legacy-records.ts';
 import type { RecordProtection } from './record-protection.ts';
 import type { RefreshRotation } from './refresh-rotation.ts';
+import { deleteOrphanedGrantActivity } from './session.repository.ts';
 
 const BATCH = 1000;
 
@@ -25,6 +27,19 @@ export async function sweepExpired(db: Kysely<Database>, clock: Clock, maxBatche
   return total;
 }
 
+/** Activity rows are this old at least before they may go: their grant is saved first. */
+const ACTIVITY_GRACE_MS = 3_600_000;
+
+/** Where each grant was signed in from lives as long as the grant. */
+export function sweepGrantActivity(db: Kysely<Database>, clock: Clock): Promise<number> {
+  const now = clock.now();
+  const createdBefore = new Date(now.getTime() - ACTIVITY_GRACE_MS);
+  return deleteInBatches((limit) => deleteOrphanedGrantActivity(db, now, createdBefore, limit));
+}
+
+/** Another module's retention (the audit log), handed in by the container: oidc imports none of it. */
+export type RetentionSweep = (now: Date) => Promise<number>;
+
 export interface Sweeper {
   stop(): Promise<void>;
 }
@@ -41,6 +56,7 @@ export function startSweeper(deps: {
   /** Sealed refresh successors are dropped once their grace window is over. */
   rotation: Pick<RefreshRotation, 'dropExpiredSuccessors'>;
   onSwept?: (deleted: number) => void;
+  retention?: readonly RetentionSweep[];
 }): Sweeper {
   let running: Promise<void> | undefined;
   const sweep = async () => {
@@ -49,7 +65,9 @@ export function startSweeper(deps: {
     const throttles = await deleteStaleThrottles(deps.db, before);
     await deps.rotation.dropExpiredSuccessors();
     await hashLegacyRecords(deps.db, deps.protect, { maxBatches: 10 });
-    return records + throttles;
+    let retained = await sweepGrantActivity(deps.db, deps.clock);
+    for (const sweepRetention of deps.retention ?? []) retained += await sweepRetention(deps.clock.now());
+    return records + throttles + retained;
   };
   const run = () => {
     if (running) return;

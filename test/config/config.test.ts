@@ -62,6 +62,7 @@ describe('loadConfig', () => {
         outboundPrivateNetwork: false,
         metrics: { port: undefined, token: undefined, perClient: false },
         shutdownSeconds: 10,
+        auditRetentionDays: 400,
       });
     });
 
@@ -191,6 +192,17 @@ describe('loadConfig', () => {
 
     it.each(['not a url', 'ftp://id.example.com', 'https://id.example.com/?tenant=a', 'https://id.example.com/#top'])('rejects %j', (issuer) => {
       expect(problemsOf({ POSTERN_ISSUER: issuer })).toEqual([expect.stringMatching(/^POSTERN_ISSUER must be an http\(s\) URL/)]);
+    });
+  });
+
+  describe('POSTERN_AUDIT_RETENTION_DAYS', () => {
+    it('sets how many days audit events are kept', () => {
+      expect(loadConfig({ POSTERN_AUDIT_RETENTION_DAYS: '30' }).auditRetentionDays).toBe(30);
+    });
+
+    it.each(['0', '-1', '1.5', 'forever', '36501'])('rejects %j', (days) => {
+      expect(problemsOf({ POSTERN_AUDIT_RETENTION_DAYS: days }))
+        .toEqual([`POSTERN_AUDIT_RETENTION_DAYS must be a whole number from 1 to 36500 (got "${days}")`]);
     });
   });
 });
