@@ -12,7 +12,7 @@ import type { ClientRecord } from './clients/client.ts';
 import { createClientService, type ClientService } from './clients/client.service.ts';
 import type { ResourceServer } from './clients/resource-server.ts';
 import { createResourceServerService, MAX_RESOURCE_TOKEN_TTL, type ResourceServerService } from './clients/resource-server.service.ts';
-import type { Config } from './config/config.ts';
+import { issuerBasePath, type Config } from './config/config.ts';
 import { deriveKeyEncryptionKey, deriveKeys, resolveSecret } from './config/secrets.ts';
 import { connectDatabase, type DatabaseHandle } from './db/connect.ts';
 import { assertSchemaCurrent, latestKnownMigration, migrateToLatest, schemaIsCurrent } from './db/migrator.ts';
@@ -161,7 +161,7 @@ export async function createContainer(config: Config, options: ContainerOptions)
     const accounts = createAccountService({ db: db.db, hasher, audit, revokeAccess: (id, reason) => sessions.logout(id, { reason }) });
     const signIn = createSignInService({ db: db.db, hasher, clock, audit, policy: config.lockout, throttleKey: derived.throttleKey });
     const keys = createKeyService({ db: db.db, keyEncryptionKey, clock, audit, policy: keyPolicy(config), logger });
-    const views = createViews();
+    const views = createViews(undefined, issuerBasePath(config.issuer));
     const cacheOptions = { ttlMs: config.cacheSeconds * 1000, max: 10_000, clock };
     const clientCache = createTtlCache<ClientRecord | undefined>(cacheOptions);
     const resources = createResourceServerService({

@@ -134,6 +134,11 @@ function readIssuer(r: Reader, production: boolean): string {
   return raw.replace(/\/+$/, '');
 }
 
+/** The issuer's path ('' at the root, else '/idp'): every route and link of ours lives under it. */
+export function issuerBasePath(issuer: string): string {
+  return new URL(issuer).pathname.replace(/\/+$/, '');
+}
+
 function readSecret(r: Reader, production: boolean, databaseUrl: string | undefined): string | undefined {
   const secret = r.string('POSTERN_SECRET');
   if (secret === undefined) {

@@ -7,9 +7,10 @@ import type Provider from 'oidc-provider';
 
 import type { AccountService } from '../accounts/account.service.ts';
 import type { SignInService } from '../accounts/sign-in.service.ts';
-import type { Config } from '../config/config.ts';
+import { issuerBasePath, type Config } from '../config/config.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { Metrics } from '../shared/metrics.ts';
+import { mountAtBasePath } from './base-path.ts';
 import { demoRoutes } from './demo.routes.ts';
 import { errorPages } from './errors.ts';
 import { interactionRoutes } from './interaction.routes.ts';
@@ -112,7 +113,7 @@ function delegateToEngine(provider: () => Provider, config: Config): Koa.Middlew
 /** How this process reaches itself (the demo app's server-side calls): not via the public URL, which a proxy may own. */
 function selfUrl(config: Config): string {
   const host = ['0.0.0.0', '::', ''].includes(config.host) ? '127.0.0.1' : config.host.includes(':') ? `[${config.host}]` : config.host;
-  return `http://${host}:${config.port}`;
+  return `http://${host}:${config.port}${issuerBasePath(config.issuer)}`;
 }
 
 export function createHttpApp(deps: HttpDeps): Koa {
@@ -126,12 +127,13 @@ export function createHttpApp(deps: HttpDeps): Koa {
   app.use(requestContext(deps.logger));
   app.use(securityHeaders({ https: secure }));
   app.use(errorPages(deps.views, deps.logger));
+  app.use(mountAtBasePath(issuerBasePath(deps.config.issuer)));
   // Off the public listener unless a token guards it (POSTERN_METRICS_PORT serves it apart).
   if (deps.config.metrics.token && deps.config.metrics.port === undefined) app.use(metricsOnMainPort(deps.metrics, deps.config.metrics.token));
   app.use(delegateToEngine(deps.provider, deps.config));
   const routers = [
     siteRoutes(deps),
-    interactionRoutes({ ...deps, secureCookies: secure, revealLockout: deps.config.lockout.reveal }),
+    interactionRoutes({ ...deps, secureCookies: secure, revealLockout: deps.config.lockout.reveal, basePath: issuerBasePath(deps.config.issuer) }),
   ];
   if (deps.config.demo) routers.push(demoRoutes({ issuer: deps.config.issuer, views: deps.views, secure, selfUrl: selfUrl(deps.config) }));
   for (const router of routers) app.use(router.routes()).use(router.allowedMethods());

@@ -25,7 +25,7 @@ export function demoRoutes(deps: { issuer: string; views: Views; secure: boolean
   // Server-side calls go to this very process (behind a proxy the public URL may not be
   // reachable from inside); the browser is sent to the public issuer URL as usual.
   const jwks = createRemoteJWKSet(new URL(`${selfUrl}/jwks`));
-  const cookieOptions = { httpOnly: true, sameSite: 'lax' as const, secure: deps.secure, signed: true, path: '/demo', maxAge: 10 * 60 * 1000 };
+  const cookieOptions = { httpOnly: true, sameSite: 'lax' as const, secure: deps.secure, signed: true, path: `${new URL(issuer).pathname.replace(/\/+$/, '')}/demo`, maxAge: 10 * 60 * 1000 };
   const router = new Router({ prefix: '/demo' });
 
   router.get('/', (ctx) => sendPage(ctx, views, 'demo', {}));

@@ -19,6 +19,8 @@ export interface InteractionDeps {
   readonly secureCookies: boolean;
   /** POSTERN_LOCKOUT_REVEAL: say "locked" rather than the generic message. */
   readonly revealLockout: boolean;
+  /** The issuer's path, under which the device cookie lives. */
+  readonly basePath?: string;
 }
 
 /** One message whatever the reason (unknown user, wrong password, disabled): no enumeration. */
@@ -105,7 +107,7 @@ async function login(ctx: Context, deps: InteractionDeps): Promise<void> {
     const error = outcome.kind === 'locked' && deps.revealLockout ? LOCKED_MESSAGE : LOGIN_FAILED_MESSAGE;
     return renderPrompt(ctx, deps, details, { error, username });
   }
-  rememberDevice(ctx, outcome.account.id, outcome.device, deps.secureCookies);
+  rememberDevice(ctx, outcome.account.id, outcome.device, deps.secureCookies, deps.basePath);
   // remember=false makes the session cookie last only as long as the browser.
   await finish(ctx, deps, { login: { accountId: outcome.account.id, amr: ['pwd'], remember: form.remember === 'yes' } });
 }

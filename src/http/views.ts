@@ -9,10 +9,13 @@ export interface Views {
   render(name: string, data: Record<string, unknown>): string;
 }
 
-/** Server-side templates with auto-escaping on; raw output (`<%~`) only for markup we built. */
-export function createViews(dir = VIEWS_DIR): Views {
+/**
+ * Server-side templates with auto-escaping on; raw output (`<%~`) only for markup we built.
+ * Every template gets `it.base`, the issuer's path, to prefix its links ('' at the root).
+ */
+export function createViews(dir = VIEWS_DIR, basePath = ''): Views {
   const eta = new Eta({ views: dir, autoEscape: true, cache: true, autoTrim: false });
-  return { render: (name, data) => eta.render(name, data) };
+  return { render: (name, data) => eta.render(name, { base: basePath, ...data }) };
 }
 
 export function sendPage(ctx: Context, views: Views, name: string, data: Record<string, unknown>, status = 200): void {

@@ -7,7 +7,7 @@ import { SCOPE_CLAIMS } from '../accounts/claims.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
 import { verifyClientSecret } from '../clients/client-secret.ts';
 import type { ResourceServerService } from '../clients/resource-server.service.ts';
-import type { Config } from '../config/config.ts';
+import { issuerBasePath, type Config } from '../config/config.ts';
 import type { Database } from '../db/tables.ts';
 import type { Clock } from '../shared/clock.ts';
 import type { Logger } from '../shared/logger.ts';
@@ -104,7 +104,9 @@ function buildConfiguration(deps: ProviderDeps): Configuration {
   const { config, pages } = deps;
   const findAccount = createFindAccount(deps.accounts);
   const secure = config.issuer.startsWith('https:');
-  const cookie = { httpOnly: true, sameSite: 'lax' as const, secure, signed: true };
+  const basePath = issuerBasePath(config.issuer);
+  // Under an issuer with a path, the engine's cookies stay under it too.
+  const cookie = { httpOnly: true, sameSite: 'lax' as const, secure, signed: true, path: basePath || '/' };
   return {
     adapter: deps.adapter,
     clients: [],
@@ -171,7 +173,7 @@ function buildConfiguration(deps: ProviderDeps): Configuration {
       // Browser-based (public) clients may call us from the origins of their redirect URIs.
       return client.redirectUris?.some((uri) => URL.parse(uri)?.origin === origin) ?? false;
     },
-    interactions: { policy: interactionPolicyKeepingOfflineAccess(), url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+    interactions: { policy: interactionPolicyKeepingOfflineAccess(), url: (_ctx, interaction) => `${basePath}/interaction/${interaction.uid}` },
     // The engine's own fetch refuses special-use addresses (SSRF protection); intranet setups
     // whose apps live on private addresses opt out with POSTERN_OUTBOUND_PRIVATE_NETWORK=true.
     fetch: (url, options) => {

@@ -1,0 +1,25 @@
+import type { IncomingMessage } from 'node:http';
+
+import type { Middleware } from 'koa';
+
+// An issuer with a path (https://id.example.com/idp, like Keycloak's /realms/x) puts the whole
+// app under that path: each request has the path taken off here, so every route below is
+// written once, from the root. The engine derives the prefix of every URL it publishes from
+// req.originalUrl (as under Express or koa-mount), so it is set to the URL as the client sent it.
+
+/** Probes and scrapers address the process itself, so these also answer at the root. */
+const ROOT_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
+
+export function mountAtBasePath(basePath: string): Middleware {
+  return async (ctx, next) => {
+    if (basePath === '' || ROOT_PATHS.has(ctx.path)) return next();
+    if (ctx.path !== basePath && !ctx.path.startsWith(`${basePath}/`)) {
+      ctx.status = 404; // outside the issuer: not ours (the error page middleware above renders it)
+      return;
+    }
+    const rest = ctx.url.slice(basePath.length);
+    (ctx.req as IncomingMessage & { originalUrl?: string }).originalUrl = ctx.url;
+    ctx.url = rest.startsWith('/') ? rest : `/${rest}`;
+    await next();
+  };
+}
