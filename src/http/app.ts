@@ -125,7 +125,7 @@ export function createHttpApp(deps: HttpDeps): Koa {
   const secure = deps.config.issuer.startsWith('https:');
   app.use(recordRequests(deps.metrics));
   app.use(requestContext(deps.logger));
-  app.use(securityHeaders({ https: secure }));
+  app.use(securityHeaders({ https: secure, basePath: issuerBasePath(deps.config.issuer) }));
   app.use(errorPages(deps.views, deps.logger));
   app.use(mountAtBasePath(issuerBasePath(deps.config.issuer)));
   // Off the public listener unless a token guards it (POSTERN_METRICS_PORT serves it apart).

@@ -27,13 +27,15 @@ export function openerPolicy(path: string): 'same-origin' | 'unsafe-none' {
   return POPUP_FLOW_PATHS.test(path) ? 'unsafe-none' : 'same-origin';
 }
 
-export function securityHeaders(options: { https: boolean }): Middleware {
+export function securityHeaders(options: { https: boolean; basePath: string }): Middleware {
+  // Runs before the base path is taken off (http/base-path.ts): judge the path below it.
+  const below = (path: string) => (options.basePath && path.startsWith(options.basePath) ? path.slice(options.basePath.length) : path);
   return async (ctx, next) => {
     ctx.set('Content-Security-Policy', CSP);
     ctx.set('X-Content-Type-Options', 'nosniff');
     ctx.set('X-Frame-Options', 'DENY');
     ctx.set('Referrer-Policy', 'no-referrer');
-    ctx.set('Cross-Origin-Opener-Policy', openerPolicy(ctx.path));
+    ctx.set('Cross-Origin-Opener-Policy', openerPolicy(below(ctx.path)));
     ctx.set('Permissions-Policy', 'camera=(), microphone=(), geolocation=(), interest-cohort=()');
     if (options.https) ctx.set('Strict-Transport-Security', 'max-age=31536000; includeSubDomains');
     // Pages and tokens are never cached; static assets and JWKS set their own policy after this.

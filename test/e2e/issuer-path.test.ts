@@ -54,6 +54,9 @@ it('links its pages and assets under the path, keeps probes at the root, and ans
   expect(landing).toContain('href="/idp/.well-known/openid-configuration"');
   expect(landing).toContain('href="/idp/demo"');
   expect((await fetch(`${server.issuer}/assets/style.css`)).headers.get('content-type')).toMatch(/text\/css/);
+  // Popups keep their opener on the flow's paths under the issuer's path too (security-headers.ts).
+  expect((await fetch(`${server.issuer}/auth`, { redirect: 'manual' })).headers.get('cross-origin-opener-policy')).toBe('unsafe-none');
+  expect((await fetch(`${server.issuer}/`)).headers.get('cross-origin-opener-policy')).toBe('same-origin');
   expect((await fetch(`${server.issuer}`)).status).toBe(200);
   expect(await (await fetch(`${server.issuer}/demo`)).text()).toContain('href="/idp/demo/login"');
   const jwks = await fetch(`${server.issuer}/jwks`);
