@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 
-import { GRANT_TYPES, PKCE_POLICIES, RESPONSE_TYPES, SECRET_AUTH_METHODS, type NewClient } from '../clients/client-metadata.ts';
+import { apiScopesOf, GRANT_TYPES, oidcScopesOf, PKCE_POLICIES, RESPONSE_TYPES, SECRET_AUTH_METHODS, type NewClient } from '../clients/client-metadata.ts';
 import type { ClientRecord } from '../clients/client.ts';
 import { PosternError } from '../shared/errors.ts';
 import {
@@ -21,7 +21,10 @@ export interface ClientView {
   readonly roles: readonly string[];
   readonly redirectUris: readonly string[];
   readonly postLogoutRedirectUris: readonly string[];
+  /** Everything the client may ask for (OpenID Connect scopes, then API scopes); null: nothing. */
   readonly scope: string | null;
+  readonly oidcScopes: readonly string[];
+  readonly apiScopes: readonly string[];
   readonly resources: readonly string[];
   readonly introspects: readonly string[];
   readonly jwksUri: string | null;
@@ -36,6 +39,10 @@ const stringOrNull = (value: unknown): string | null => (typeof value === 'strin
 export function toClientView(client: ClientRecord): ClientView {
   const m = client.metadata;
   const authMethod = stringOrNull(m.token_endpoint_auth_method) ?? 'client_secret_basic';
+  // The same reading of the metadata as the provider's (clients/client-metadata.ts), so this is
+  // exactly what the client may ask for.
+  const oidcScopes = oidcScopesOf(m);
+  const apiScopes = apiScopesOf(m);
   return {
     clientId: client.clientId,
     name: stringOrNull(m.client_name),
@@ -47,7 +54,9 @@ export function toClientView(client: ClientRecord): ClientView {
     roles: strings(m.roles),
     redirectUris: strings(m.redirect_uris),
     postLogoutRedirectUris: strings(m.post_logout_redirect_uris),
-    scope: [...strings(m.scope === undefined ? [] : String(m.scope).split(' ')), ...strings(m.api_scopes)].join(' ') || null,
+    scope: [...oidcScopes, ...apiScopes].join(' ') || null,
+    oidcScopes,
+    apiScopes,
     resources: strings(m.allowed_resources),
     introspects: strings(m.resource_server_for),
     jwksUri: stringOrNull(m.jwks_uri),
@@ -68,7 +77,8 @@ function describeClient(view: ClientView): string {
     ['roles', listOrDash(view.roles)],
     ['redirect uris', listOrDash(view.redirectUris)],
     ['post-logout uris', listOrDash(view.postLogoutRedirectUris)],
-    ['scope', view.scope ?? '-'],
+    ['oidc scopes', view.oidcScopes.join(' ') || 'none (no openid, profile, email, roles or offline_access)'],
+    ['api scopes', view.apiScopes.join(' ') || 'none'],
     ['resources', listOrDash(view.resources)],
     ['introspects for', listOrDash(view.introspects)],
     ['jwks uri', view.jwksUri ?? '-'],
@@ -91,7 +101,9 @@ printed once: only its hash is stored.
   --grant-types G[,G...]           ${GRANT_TYPES.join(', ')}
   --redirect-uri URI               repeatable; required for authorization_code
   --post-logout-redirect-uri URI   repeatable
-  --scope "S S..."                 allowed scopes (default for code flow: "openid profile email offline_access")
+  --scope "S S..."                 the only scopes it may ask for: OpenID Connect ones and its resources'
+                                   (default for code flow: "openid profile email offline_access");
+                                   without openid it cannot sign anyone in for an ID token
   --first-party                    an app of your own: users are not asked for consent
   --name NAME                      shown on the login and consent pages
   --auth-method M                  ${SECRET_AUTH_METHODS.join(' | ')} (default client_secret_basic)

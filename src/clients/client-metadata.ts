@@ -4,6 +4,12 @@ import { PosternError } from '../shared/errors.ts';
 // (snake_case, RFC 7591 names), plus our own: first_party, allowed_resources, api_scopes,
 // resource_server_for. The engine only knows the OpenID Connect scopes, so `scope` holds those
 // and `api_scopes` the scopes of resource servers this client may ask for.
+//
+// Together they are the client's allow-list, and nothing outside it is granted. The engine reads
+// a missing `scope` as "every scope" and cannot hold an empty one (RFC 7591 §2 leaves the default
+// to the server), so Postern gives `scope` its own meaning: missing means no OpenID Connect scope
+// at all, and oidc/client-scopes.ts refuses them. That is also what every stored row meant: a
+// client was only ever written without `scope` when it was registered with no OIDC scope.
 
 export const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials'] as const;
 export const SECRET_AUTH_METHODS = ['client_secret_basic', 'client_secret_post'] as const;
@@ -48,6 +54,16 @@ export interface NewClient {
 
 const CLIENT_ID = /^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$/;
 const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/; // RFC 6749 §3.3 scope-token
+
+/** The OpenID Connect scopes a client may ask for; a missing `scope` means none (see above). */
+export function oidcScopesOf(metadata: Readonly<Record<string, unknown>>): string[] {
+  return typeof metadata.scope === 'string' ? metadata.scope.split(' ').filter(Boolean) : [];
+}
+
+/** The scopes of its resource servers a client may ask for. */
+export function apiScopesOf(metadata: Readonly<Record<string, unknown>>): string[] {
+  return Array.isArray(metadata.api_scopes) ? metadata.api_scopes.filter((s): s is string => typeof s === 'string') : [];
+}
 
 export function invalid(message: string): never {
   throw new PosternError('ERR_INVALID_INPUT', message);
@@ -152,7 +168,7 @@ export function buildMetadata(input: NewClient, secretHash: string | null): Reco
     ...(input.jwksUri !== undefined ? { jwks_uri: input.jwksUri } : {}),
     ...(input.jwks !== undefined ? { jwks: input.jwks } : {}),
     ...(resources.length ? { allowed_resources: resources } : {}),
-    ...(apiScopes.length ? { api_scopes: apiScopes } : {}),
+    api_scopes: apiScopes,
     ...(serves.length ? { resource_server_for: serves } : {}),
     ...(input.refreshRotation ? { refresh_rotation: input.refreshRotation } : {}),
     ...(input.refreshIdleSeconds !== undefined ? { refresh_idle_seconds: input.refreshIdleSeconds } : {}),

@@ -14,6 +14,7 @@ import type { Logger } from '../shared/logger.ts';
 import type { Metrics } from '../shared/metrics.ts';
 import { accessTokenClaims } from './access-token-claims.ts';
 import { ReplayDetected, type AdapterClass } from './adapter.ts';
+import { checkScopeParameter } from './client-scopes.ts';
 import { createFindAccount } from './find-account.ts';
 import { loadExistingGrant } from './first-party-grant.ts';
 import { hintMatchesSession } from './logout-hint.ts';
@@ -113,6 +114,8 @@ function buildConfiguration(deps: ProviderDeps): Configuration {
     findAccount,
     claims: Object.fromEntries(Object.entries(SCOPE_CLAIMS).map(([scope, claims]) => [scope, [...claims]])),
     scopes: ['openid', 'offline_access', ...Object.keys(SCOPE_CLAIMS).filter((s) => s !== 'openid')],
+    // A client gets only the OpenID Connect scopes it was registered for (oidc/client-scopes.ts).
+    extraParams: { scope: checkScopeParameter },
     // Claims of granted scopes go into the ID token too, as Keycloak and most IdPs do; RPs expect them.
     conformIdTokenClaims: false,
     cookies: { keys: [...deps.cookieKeys], long: cookie, short: cookie },

@@ -2,6 +2,7 @@ import type { Configuration, KoaContextWithOIDC } from 'oidc-provider';
 import { errors } from 'oidc-provider';
 
 import type { ResourceServerService } from '../clients/resource-server.service.ts';
+import { refuseUnregisteredScopes } from './client-scopes.ts';
 import { guardDatabase } from './unavailable.ts';
 
 type Client = { metadata(): Record<string, unknown> };
@@ -37,6 +38,9 @@ export function resourceIndicators(resources: ResourceServerService): NonNullabl
     // A plain OAuth client naming no resource gets its only one; one with several must name it.
     defaultResource(ctx: KoaContextWithOIDC, client: Client) {
       if (ctx.oidc.params?.grant_type !== 'client_credentials') return undefined as unknown as string;
+      // Every client-credentials request without a resource comes here, every other goes to
+      // getResourceServerInfo: between them, no OpenID Connect scope slips through.
+      refuseUnregisteredScopes(ctx.oidc.params.scope, client);
       const allowed = list(client, 'allowed_resources');
       if (allowed.length > 1) throw new errors.InvalidTarget(`this client has several resources: name one with the resource parameter (${allowed.join(', ')})`);
       return allowed[0] as string;
@@ -53,6 +57,7 @@ export function resourceIndicators(resources: ResourceServerService): NonNullabl
       const permitted = server.scopes.filter((s) => apiScopes.includes(s));
       const asked = String(ctx.oidc.params?.scope ?? '').split(' ').filter((s) => s && !OIDC_SCOPES.has(s));
       const refused = asked.filter((s) => !permitted.includes(s));
+      if (ctx.oidc.params?.grant_type === 'client_credentials') refuseUnregisteredScopes(ctx.oidc.params.scope, client);
       if (refused.length && ctx.oidc.params?.grant_type === 'client_credentials') {
         throw new errors.InvalidScope(`not allowed for ${indicator}: ${refused.join(' ')}`, refused.join(' '));
       }
