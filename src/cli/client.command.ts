@@ -7,7 +7,7 @@ import {
   commaList, exclusive, flag, helpHint, optionalString, repeated, requiredString, UsageError, type CommandSpec, type Values,
 } from './args.ts';
 import { fields, isoOrNever, listOrDash, table, toJson } from './output.ts';
-import { withServices, type Command } from './runtime.ts';
+import { withServices, type CliContext, type Command } from './runtime.ts';
 
 /** What the CLI shows of a client: picked field by field, so a secret or its hash can never slip out. */
 export interface ClientView {
@@ -90,13 +90,16 @@ function describeClient(view: ClientView): string {
 const createSpec: CommandSpec = {
   name: 'client create',
   summary: 'register a client (prints a generated secret once)',
-  usage: `Usage: postern client create --id ID [--secret S | --public] --grant-types G[,G...] [options]
+  usage: `Usage: postern client create --id ID [--secret-stdin | --secret=S | --public] --grant-types G[,G...] [options]
 
 Registers an OAuth client. A confidential client without --secret gets a generated secret,
 printed once: only its hash is stored.
 
   --id ID                          client_id (letters, digits, ". _ : @ -")
-  --secret S                       use this secret (at least 32 characters) instead of a generated one
+  --secret-stdin                   read the secret to use (at least 32 characters) instead of a generated
+                                   one from standard input (one trailing newline is dropped)
+  --secret=S                       the same, from the command line (visible in the process list and shell
+                                   history: a warning is printed); write --secret=S when S starts with "-"
   --public                         a public client (SPA, native app): no secret, PKCE only
   --grant-types G[,G...]           ${GRANT_TYPES.join(', ')}
   --redirect-uri URI               repeatable; required for authorization_code
@@ -127,6 +130,7 @@ printed once: only its hash is stored.
   options: {
     id: { type: 'string' },
     secret: { type: 'string' },
+    'secret-stdin': { type: 'boolean' },
     public: { type: 'boolean' },
     'grant-types': { type: 'string', multiple: true },
     'redirect-uri': { type: 'string', multiple: true },
@@ -181,9 +185,29 @@ function readJwksFile(file: string | undefined): { keys: unknown[] } | undefined
   return parsed as { keys: unknown[] };
 }
 
-function readNewClient(values: Values): NewClient {
-  const spec = createSpec;
+const SECRET_WARNING = 'postern: warning: --secret leaves the secret in the process list and shell history; use --secret-stdin';
+
+/**
+ * The client secret given on the command line or on standard input; read before the database
+ * is opened, so a missing one fails fast. Like --password-stdin, one trailing newline (what
+ * `echo` and most secret stores add) is not part of it.
+ */
+async function readSecret(spec: CommandSpec, values: Values, ctx: CliContext): Promise<string | undefined> {
+  exclusive(spec, values, 'secret', 'secret-stdin');
   exclusive(spec, values, 'secret', 'public');
+  exclusive(spec, values, 'secret-stdin', 'public');
+  if (flag(values, 'secret-stdin')) {
+    const secret = (await ctx.io.readStdin()).replace(/\r?\n$/, '');
+    if (secret === '') throw new UsageError('--secret-stdin: standard input was empty');
+    return secret;
+  }
+  const secret = optionalString(values, 'secret');
+  if (secret !== undefined) ctx.io.err(SECRET_WARNING);
+  return secret;
+}
+
+function readNewClient(values: Values, secret: string | undefined): NewClient {
+  const spec = createSpec;
   const grantTypes = commaList(values, 'grant-types');
   if (grantTypes.length === 0) throw new UsageError(`missing required option --grant-types ${helpHint(spec.name)}`);
   const authMethod = optionalString(values, 'auth-method');
@@ -193,7 +217,6 @@ function readNewClient(values: Values): NewClient {
   }
   const scope = optionalString(values, 'scope');
   const name = optionalString(values, 'name');
-  const secret = optionalString(values, 'secret');
   const jwksUri = optionalString(values, 'jwks-uri');
   const jwks = readJwksFile(optionalString(values, 'jwks-file'));
   const backchannel = optionalString(values, 'backchannel-logout-uri');
@@ -226,16 +249,17 @@ function readNewClient(values: Values): NewClient {
 const create: Command = {
   ...createSpec,
   async run({ values }, ctx) {
-    const input = readNewClient(values);
-    const { client, secret } = await withServices(ctx, (c) => c.clients.create(input));
+    const secret = await readSecret(createSpec, values, ctx);
+    const input = readNewClient(values, secret);
+    const { client, secret: generated } = await withServices(ctx, (c) => c.clients.create(input));
     const view = toClientView(client);
     if (flag(values, 'json')) {
-      ctx.io.out(toJson(secret === undefined ? view : { ...view, clientSecret: secret }));
+      ctx.io.out(toJson(generated === undefined ? view : { ...view, clientSecret: generated }));
       return;
     }
     ctx.io.out(`created ${view.type} client "${view.clientId}" (${view.tokenEndpointAuthMethod})`);
-    if (secret !== undefined) {
-      ctx.io.out(`client secret: ${secret}`);
+    if (generated !== undefined) {
+      ctx.io.out(`client secret: ${generated}`);
       ctx.io.out('Store this secret now: it will not be shown again (only its hash is kept).');
     }
   },

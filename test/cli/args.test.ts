@@ -27,4 +27,14 @@ describe('parseCommandArgs', () => {
     expect(() => parseCommandArgs(revoke, ['-x'])).toThrow(/unknown option -x/);
     expect(() => parseCommandArgs(revoke, ['a', 'b'])).toThrow(/unexpected argument "b"/);
   });
+
+  // A client secret may start with "-": written --secret=VALUE it is taken whole (issue 10, point 9).
+  const create: CommandSpec = { name: 'client create', summary: '', usage: '', options: { secret: { type: 'string' }, id: { type: 'string' } } };
+  it.each(['-starts-with-a-dash-0123456789abcdef', '--two-dashes=and-an-equals-sign-0123456789'])('takes --secret=%s whole', (secret) => {
+    expect(parseCommandArgs(create, [`--secret=${secret}`, '--id', 'x']).values).toMatchObject({ secret, id: 'x' });
+  });
+
+  it('refuses --secret VALUE when VALUE starts with "-", naming the --secret=VALUE form', () => {
+    expect(() => parseCommandArgs(create, ['--secret', '-abc', '--id', 'x'])).toThrow(/option --secret needs a value \(write --secret=VALUE for a value that starts with "-"\)/);
+  });
 });
