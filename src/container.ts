@@ -29,7 +29,7 @@ import { createRecordProtection } from './oidc/record-protection.ts';
 import { createRefreshRotation } from './oidc/refresh-rotation.ts';
 import { createKeyRing, type KeyRing } from './oidc/key-ring.ts';
 import { createProvider } from './oidc/provider.ts';
-import { createSessionAdmin, type SessionAdmin } from './oidc/session-admin.ts';
+import { createSessionAdmin, type LogoutResult, type SessionAdmin } from './oidc/session-admin.ts';
 import { startSweeper, type Sweeper } from './oidc/sweeper.ts';
 import { systemClock, type Clock } from './shared/clock.ts';
 import { isPosternError } from './shared/errors.ts';
@@ -59,7 +59,7 @@ export interface Container {
   readonly config: Config;
   readonly app: Koa;
   readonly db: DatabaseHandle;
-  readonly accounts: AccountService;
+  readonly accounts: AccountService<LogoutResult>;
   readonly clients: ClientService;
   readonly resources: ResourceServerService;
   readonly keys: KeyService;
@@ -185,6 +185,8 @@ export async function createContainer(config: Config, options: ContainerOptions)
       watch: role === 'server',
       buildProvider: (set) => createProvider({
         config, adapter, accounts, resources, pages, logger, audit, clock, metrics, db: db.db, protect, rotation,
+        // A command exits when it is done: it waits for back-channel logout, and reports it.
+        waitForBackchannelLogout: role === 'cli',
         jwks: set.providerKeys,
         cookieKeys: derived.cookieKeys,
         clientSecretKey: derived.clientSecretKey,

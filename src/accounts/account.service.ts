@@ -20,13 +20,20 @@ export interface NewAccount {
   readonly roles?: readonly string[];
 }
 
-export interface AccountService {
+/** An account changed in a way that ends its sessions, with what ending them did. */
+export interface AccessRevoked<Revoked> {
+  readonly account: Account;
+  /** What revokeAccess returned (the session admin's logout result: back-channel deliveries). */
+  readonly revoked: Revoked | undefined;
+}
+
+export interface AccountService<Revoked = unknown> {
   create(input: NewAccount): Promise<Account>;
   findById(id: string): Promise<Account | undefined>;
   findByLogin(login: string): Promise<Account | undefined>;
   list(): Promise<Account[]>;
-  setDisabled(login: string, disabled: boolean): Promise<Account>;
-  setPassword(login: string, password: string): Promise<Account>;
+  setDisabled(login: string, disabled: boolean): Promise<AccessRevoked<Revoked>>;
+  setPassword(login: string, password: string): Promise<AccessRevoked<Revoked>>;
   /** Clears every sign-in lock and counter of the account; returns how many were cleared. */
   unlock(login: string): Promise<{ account: Account; cleared: number }>;
 }
@@ -51,13 +58,13 @@ function isUniqueViolation(error: unknown): boolean {
   return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === '23505';
 }
 
-export function createAccountService(deps: {
+export function createAccountService<Revoked = unknown>(deps: {
   db: Kysely<Database>;
   hasher: PasswordHasher;
   audit: AuditLog;
   /** Ends the account's sessions and revokes its grants (wired by the container to the session admin). */
-  revokeAccess: (accountId: string, reason: string) => Promise<unknown>;
-}): AccountService {
+  revokeAccess: (accountId: string, reason: string) => Promise<Revoked>;
+}): AccountService<Revoked> {
   const { db, hasher, audit } = deps;
 
   async function mustFind(login: string): Promise<Account> {
@@ -94,16 +101,16 @@ export function createAccountService(deps: {
       const account = await mustFind(login);
       const updated = (await updateAccount(db, account.id, { disabled }))!;
       audit.record({ type: disabled ? 'account.disabled' : 'account.enabled', accountId: account.id });
-      if (disabled) await deps.revokeAccess(account.id, 'account disabled');
-      return updated;
+      const revoked = disabled ? await deps.revokeAccess(account.id, 'account disabled') : undefined;
+      return { account: updated, revoked };
     },
     async setPassword(login, password) {
       const account = await mustFind(login);
       checkPassword(password, account);
       const updated = (await updateAccount(db, account.id, { password_hash: await hasher.hash(password) }))!;
       audit.record({ type: 'account.password_changed', accountId: account.id });
-      await deps.revokeAccess(account.id, 'password changed');
-      return updated;
+      const revoked = await deps.revokeAccess(account.id, 'password changed');
+      return { account: updated, revoked };
     },
     async unlock(login) {
       const account = await mustFind(login);

@@ -1,13 +1,32 @@
 import type { Container } from '../container.ts';
+import type { BackchannelDelivery } from '../oidc/backchannel-logout.ts';
 import { PosternError } from '../shared/errors.ts';
 import { flag, optionalString } from './args.ts';
 import { isoOrNever, table, toJson } from './output.ts';
-import { withServices, type Command } from './runtime.ts';
+import { withServices, type CliContext, type Command } from './runtime.ts';
 
 async function accountFor(c: Container, login: string) {
   const account = await c.accounts.findByLogin(login) ?? await c.accounts.findById(login);
   if (!account) throw new PosternError('ERR_NOT_FOUND', `no account "${login}"`);
   return account;
+}
+
+/**
+ * Back-channel logout as it went: the command waited for each logout token (retried within
+ * about 10 s). The logout itself succeeded either way, so a failed delivery is a warning line on
+ * stderr, one per token, and the exit status stays 0.
+ */
+export function reportDeliveries(ctx: CliContext, deliveries: readonly BackchannelDelivery[]): string {
+  for (const d of deliveries.filter((d) => d.status === 'failed')) {
+    ctx.io.err(`postern: warning: back-channel logout to "${d.clientId}" failed after ${d.attempts ?? 1} attempt(s): ${d.error ?? 'no answer'}`);
+  }
+  const attempts = (d: BackchannelDelivery) => (d.attempts !== undefined && d.attempts > 1 ? ` (after ${d.attempts} attempts)` : '');
+  const delivered = deliveries.filter((d) => d.status !== 'failed').map((d) => `${d.clientId}${attempts(d)}`);
+  const failed = deliveries.filter((d) => d.status === 'failed').map((d) => d.clientId);
+  return [
+    ...(delivered.length ? [`back-channel logout delivered to ${delivered.join(', ')}`] : []),
+    ...(failed.length ? [`back-channel logout NOT delivered to ${failed.join(', ')}`] : []),
+  ].map((part) => `, ${part}`).join('');
 }
 
 const sessions: Command = {
@@ -41,7 +60,9 @@ const logout: Command = {
 
 Ends every session of the user and revokes every grant with all tokens issued from it
 (refresh tokens included). With --client, only that app's. Apps registered with a back-channel
-logout URI are sent a logout token.`,
+logout URI are sent a logout token; the command waits for each (retried after 1, 2 and 4 s,
+10 s at most) and warns on stderr for each one that was not delivered (the exit status stays 0:
+the logout itself is done). --json lists every delivery.`,
   options: { client: { type: 'string' }, json: { type: 'boolean' } },
   positionals: ['USER'],
   async run({ values, positionals }, ctx) {
@@ -50,8 +71,9 @@ logout URI are sent a logout token.`,
       const account = await accountFor(c, positionals[0]!);
       return { username: account.username, result: await c.sessions.logout(account.id, { ...(clientId ? { clientId } : {}), reason: 'admin logout' }) };
     });
+    const deliveries = reportDeliveries(ctx, result.deliveries);
     if (flag(values, 'json')) return ctx.io.out(toJson(result));
-    ctx.io.out(`logged out "${username}"${clientId ? ` from ${clientId}` : ''}: ${result.sessions} session(s) ended, ${result.grants} grant(s) revoked${result.notified.length ? `, back-channel logout sent to ${result.notified.join(', ')}` : ''}`);
+    ctx.io.out(`logged out "${username}"${clientId ? ` from ${clientId}` : ''}: ${result.sessions} session(s) ended, ${result.grants} grant(s) revoked${deliveries}`);
   },
 };
 

@@ -1,11 +1,13 @@
 import type { Account, Profile } from '../accounts/account.ts';
 import type { NewAccount } from '../accounts/account.service.ts';
+import type { LogoutResult } from '../oidc/session-admin.ts';
 import { PosternError } from '../shared/errors.ts';
 import {
   commaList, exclusive, flag, helpHint, optionalString, requiredString, UsageError, type CommandSpec, type Values,
 } from './args.ts';
 import { fields, isoOrNever, listOrDash, table, toJson } from './output.ts';
 import { withServices, type CliContext, type Command } from './runtime.ts';
+import { reportDeliveries } from './session.command.ts';
 
 /** What the CLI shows of an account: an Account never carries its password hash, so all of it. */
 export type UserView = Account;
@@ -142,6 +144,11 @@ const show: Command = {
   },
 };
 
+/** Disabling an account or changing its password ends its sessions: say so, with back-channel logout. */
+function revokedSummary(ctx: CliContext, revoked: LogoutResult): string {
+  return `${revoked.sessions} session(s) ended, ${revoked.grants} grant(s) revoked${reportDeliveries(ctx, revoked.deliveries)}`;
+}
+
 function setDisabledCommand(disabled: boolean): Command {
   const verb = disabled ? 'disable' : 'enable';
   return {
@@ -151,8 +158,8 @@ function setDisabledCommand(disabled: boolean): Command {
     options: {},
     positionals: ['USER'],
     async run({ positionals }, ctx) {
-      const account = await withServices(ctx, (c) => c.accounts.setDisabled(positionals[0]!, disabled));
-      ctx.io.out(`${verb}d user "${account.username}"`);
+      const { account, revoked } = await withServices(ctx, (c) => c.accounts.setDisabled(positionals[0]!, disabled));
+      ctx.io.out(`${verb}d user "${account.username}"${revoked ? `: ${revokedSummary(ctx, revoked)}` : ''}`);
     },
   };
 }
@@ -169,8 +176,8 @@ const setPassword: Command = {
   ...setPasswordSpec,
   async run({ values, positionals }, ctx) {
     const password = await readPassword(setPasswordSpec, values, ctx);
-    const account = await withServices(ctx, (c) => c.accounts.setPassword(positionals[0]!, password));
-    ctx.io.out(`password changed for user "${account.username}"`);
+    const { account, revoked } = await withServices(ctx, (c) => c.accounts.setPassword(positionals[0]!, password));
+    ctx.io.out(`password changed for user "${account.username}"${revoked ? `: ${revokedSummary(ctx, revoked)}` : ''}`);
   },
 };
 

@@ -49,30 +49,3 @@ export function watchEvents(provider: Provider, deps: { logger: Logger; db: Kyse
     }).catch((error: Error) => logger.warn({ err: error.message }, 'recording grant activity failed'));
   });
 }
-
-/**
- * OpenID Connect Back-Channel Logout: delivery never blocks a logout. Each logout token is
- * sent in the background and retried a few times (1 s, 2 s, 4 s) before the failure is logged.
- */
-export function retryBackchannelLogout(provider: Provider, logger: Logger): void {
-  type Sender = (this: { clientId: string }, sub: string, sid: string) => Promise<void>;
-  const proto = provider.Client.prototype as unknown as { backchannelLogout: Sender };
-  const send = proto.backchannelLogout;
-  proto.backchannelLogout = function backchannelLogout(sub, sid) {
-    const attempt = (n: number): void => {
-      send.call(this, sub, sid).then(
-        () => logger.info({ clientId: this.clientId, attempt: n }, 'back-channel logout delivered'),
-        (error: Error) => {
-          logger.info({ clientId: this.clientId, attempt: n, err: error.message }, 'back-channel logout attempt failed');
-          if (n >= 4) {
-            logger.warn({ clientId: this.clientId, err: error.message, attempts: n }, 'back-channel logout failed; giving up');
-            return;
-          }
-          setTimeout(() => attempt(n + 1), 1000 * 2 ** (n - 1)).unref();
-        },
-      );
-    };
-    attempt(1);
-    return Promise.resolve();
-  };
-}

@@ -20,7 +20,8 @@ import { loadExistingGrant } from './first-party-grant.ts';
 import { hintMatchesSession } from './logout-hint.ts';
 import { interactionPolicyKeepingOfflineAccess } from './offline-access.ts';
 import { pkceRequired } from './pkce-policy.ts';
-import { retryBackchannelLogout, watchEvents } from './provider-events.ts';
+import { retryBackchannelLogout } from './backchannel-logout.ts';
+import { watchEvents } from './provider-events.ts';
 import type { RecordProtection } from './record-protection.ts';
 import { issueRefreshToken, refreshTokenTtl, rotateRefreshToken } from './refresh-policy.ts';
 import type { RefreshRotation } from './refresh-rotation.ts';
@@ -51,6 +52,8 @@ export interface ProviderDeps {
   readonly metrics: Metrics;
   readonly protect: RecordProtection;
   readonly rotation: RefreshRotation;
+  /** Back-channel logout resolves once delivered or given up (a command), not at once (the server). */
+  readonly waitForBackchannelLogout?: boolean;
 }
 
 // Asymmetric algorithms only: a symmetric one would use the client secret as a key, and we
@@ -221,7 +224,7 @@ export function createProvider(deps: ProviderDeps): Provider {
     return this.clientSecret !== undefined && verifyClientSecret(key, this.clientSecret, actual);
   };
   watchEvents(provider, deps);
-  retryBackchannelLogout(provider, deps.logger);
+  retryBackchannelLogout(provider, deps.logger, { wait: deps.waitForBackchannelLogout === true });
   answerLostReplayRaceAsReplay(provider);
   provider.use(deps.rotation.middleware);
   return provider;

@@ -4,9 +4,19 @@ import type Provider from 'oidc-provider';
 import type { AuditLog } from '../audit/audit-log.ts';
 import type { Database } from '../db/tables.ts';
 import type { Clock } from '../shared/clock.ts';
+import type { BackchannelDelivery } from './backchannel-logout.ts';
 import {
   deleteGrant, deleteSession, listGrants, listSessions, removeClientFromSession, type GrantInfo, type SessionInfo,
 } from './session.repository.ts';
+
+export interface LogoutResult {
+  readonly sessions: number;
+  readonly grants: number;
+  /** Clients a logout token was sent to. */
+  readonly notified: string[];
+  /** One per logout token: queued on the server, delivered or failed in a command. */
+  readonly deliveries: BackchannelDelivery[];
+}
 
 export interface SessionAdmin {
   list(accountId: string): Promise<{ sessions: SessionInfo[]; grants: GrantInfo[] }>;
@@ -14,25 +24,25 @@ export interface SessionAdmin {
    * Ends the account's sessions (or only one client's part in them) and revokes its grants with
    * every token issued from them; clients with a back-channel logout URI are told.
    */
-  logout(accountId: string, options?: { clientId?: string; reason?: string }): Promise<{ sessions: number; grants: number; notified: string[] }>;
+  logout(accountId: string, options?: { clientId?: string; reason?: string }): Promise<LogoutResult>;
 }
+
+type NotifiedClient = { clientId: string; backchannelLogoutUri?: string; backchannelLogout(sub: string, sid: string): Promise<BackchannelDelivery> };
 
 export function createSessionAdmin(deps: { db: Kysely<Database>; provider: () => Provider; audit: AuditLog; clock: Clock }): SessionAdmin {
   const { db, audit, clock } = deps;
 
-  async function notify(accountId: string, sessions: SessionInfo[], clientId: string | undefined): Promise<string[]> {
-    const notified: string[] = [];
+  /** Starts every logout token on its way; each settles when sent or queued (oidc/backchannel-logout.ts). */
+  async function notify(accountId: string, sessions: SessionInfo[], clientId: string | undefined): Promise<Promise<BackchannelDelivery>[]> {
+    const deliveries: Promise<BackchannelDelivery>[] = [];
     for (const session of sessions) {
       for (const id of session.clients.filter((c) => !clientId || c === clientId)) {
-        const client = (await deps.provider().Client.find(id)) as unknown as
-          { backchannelLogoutUri?: string; backchannelLogout(sub: string, sid: string): Promise<void> } | undefined;
+        const client = (await deps.provider().Client.find(id)) as unknown as NotifiedClient | undefined;
         if (!client?.backchannelLogoutUri) continue;
-        // Non-blocking, retried in the background (see oidc/provider-events.ts).
-        await client.backchannelLogout(accountId, session.sids[id] ?? '');
-        notified.push(id);
+        deliveries.push(client.backchannelLogout(accountId, session.sids[id] ?? ''));
       }
     }
-    return notified;
+    return deliveries;
   }
 
   return {
@@ -44,19 +54,22 @@ export function createSessionAdmin(deps: { db: Kysely<Database>; provider: () =>
       const now = clock.now();
       const sessions = (await listSessions(db, accountId, now)).filter((s) => !options.clientId || s.clients.includes(options.clientId));
       const grants = (await listGrants(db, accountId, now)).filter((g) => !options.clientId || g.clientId === options.clientId);
-      const notified = await notify(accountId, sessions, options.clientId);
+      const pending = await notify(accountId, sessions, options.clientId);
       for (const grant of grants) await deleteGrant(db, grant.grantId);
       for (const session of sessions) {
         if (options.clientId) await removeClientFromSession(db, session.id, options.clientId);
         else await deleteSession(db, session.id);
       }
+      // The logout is done; now wait for the logout tokens (at once on the server, bounded in a command).
+      const deliveries = await Promise.all(pending);
+      const notified = [...new Set(deliveries.map((d) => d.clientId))];
       audit.record({
         type: 'account.logged_out',
         accountId,
         clientId: options.clientId ?? null,
-        details: { sessions: sessions.length, grants: grants.length, notified, reason: options.reason ?? 'admin' },
+        details: { sessions: sessions.length, grants: grants.length, notified, deliveries, reason: options.reason ?? 'admin' },
       });
-      return { sessions: sessions.length, grants: grants.length, notified };
+      return { sessions: sessions.length, grants: grants.length, notified, deliveries };
     },
   };
 }
