@@ -1,6 +1,7 @@
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { insertClient } from '../../src/clients/client.repository.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { discover, exchange, newBrowser, REDIRECT_URI, signIn } from '../support/relying-party.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
@@ -29,6 +30,15 @@ beforeAll(async () => {
   secrets['profile-app'] = (await clients.create({
     clientId: 'profile-app', grantTypes: ['authorization_code'], redirectUris: [REDIRECT_URI], scope: 'openid profile', firstParty: true,
   })).secret!;
+  // A row as Postern wrote it before this fix (`--public --grant-types authorization_code,refresh_token
+  // --resource ... --scope orders:read`): no `scope`, which the engine alone reads as "every scope".
+  await insertClient(server.container.db.db, {
+    clientId: 'legacy-spa', secretHash: null, firstParty: true,
+    metadata: {
+      client_id: 'legacy-spa', grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'], redirect_uris: [REDIRECT_URI],
+      post_logout_redirect_uris: [], token_endpoint_auth_method: 'none', allowed_resources: [ORDERS], api_scopes: ['orders:read'],
+    },
+  });
   secrets.bare = (await clients.create({ clientId: 'bare', grantTypes: ['client_credentials'] })).secret!;
   secrets.svc = (await clients.create({ clientId: 'svc', grantTypes: ['client_credentials'], resources: [ORDERS], scope: 'orders:read' })).secret!;
 });
@@ -49,7 +59,7 @@ async function authorizationAnswer(clientId: string, scope: string, extra: Recor
 }
 
 describe('a client registered with API scopes only', () => {
-  it.each(['api-first', 'api-third'])('%s asking for openid (and more) gets invalid_scope at the authorization endpoint', async (clientId) => {
+  it.each(['api-first', 'api-third', 'legacy-spa'])('%s asking for openid (and more) gets invalid_scope at the authorization endpoint', async (clientId) => {
     for (const scope of [EVERYTHING, 'openid', 'openid orders:read', 'offline_access orders:read']) {
       const answer = await authorizationAnswer(clientId, scope, { resource: ORDERS, prompt: 'consent' });
       expect(answer.origin + answer.pathname, scope).toBe(REDIRECT_URI);
