@@ -144,6 +144,9 @@ const show: Command = {
   },
 };
 
+const ENDS_SESSIONS = `Ends every session of the user and revokes every grant, as "postern user logout" does,
+waiting for back-channel logout to be delivered (a warning on stderr for each that was not).`;
+
 /** Disabling an account or changing its password ends its sessions: say so, with back-channel logout. */
 function revokedSummary(ctx: CliContext, revoked: LogoutResult): string {
   return `${revoked.sessions} session(s) ended, ${revoked.grants} grant(s) revoked${reportDeliveries(ctx, revoked.deliveries)}`;
@@ -154,7 +157,7 @@ function setDisabledCommand(disabled: boolean): Command {
   return {
     name: `user ${verb}`,
     summary: disabled ? 'stop a user from signing in' : 'let a disabled user sign in again',
-    usage: `Usage: postern user ${verb} USER\n\nUSER is a username, an email address or an account id.`,
+    usage: `Usage: postern user ${verb} USER\n\nUSER is a username, an email address or an account id.${disabled ? `\n\n${ENDS_SESSIONS}` : ''}`,
     options: {},
     positionals: ['USER'],
     async run({ positionals }, ctx) {
@@ -167,7 +170,7 @@ function setDisabledCommand(disabled: boolean): Command {
 const setPasswordSpec: CommandSpec = {
   name: 'user set-password',
   summary: 'set a user\'s password',
-  usage: `Usage: postern user set-password USER (--password P | --password-stdin)\n\n${PASSWORD_HELP}`,
+  usage: `Usage: postern user set-password USER (--password P | --password-stdin)\n\n${PASSWORD_HELP}\n\n${ENDS_SESSIONS}`,
   options: { ...passwordOptions },
   positionals: ['USER'],
 };
