@@ -104,7 +104,7 @@ function grantsSection({ load, grants }: SoakResult, { out, fail }: Sink): void 
   out(`Sign-ins: ${load.signIns.ok} completed, ${load.signIns.failed} failed${steps ? ` (at: ${steps})` : ''}, ${load.signIns.failedPastResume} of them after the grant-saving request was sent`);
   if (!grants) return fail('the grant check did not run');
   out(`Grants: ${grants.chains} refresh chains kept, ${grants.lostDuringRun.length} lost during the run, ${grants.chains - grants.finalRefreshFailures.length}/${grants.chains} refreshed once more at the end`);
-  out(`  live Grant rows ${grants.grantRows}; held by no chain ${grants.extraGrants} (explainable: ${grants.explainableExtra}); shared ${grants.sharedGrants}; missing ${grants.missingGrants}; newest refresh tokens not found ${grants.missingTokens}`);
+  out(`  live Grant rows ${grants.grantRows}; held by no chain ${grants.extraGrants} (explainable: ${grants.explainableExtra}); shared ${grants.sharedGrants}; missing ${grants.missingGrants}; newest refresh tokens not found ${grants.missingTokens}, stored in clear ${grants.clearTokens}`);
   out(`  audit events: ${Object.entries(grants.auditCounts).map(([k, v]) => `${k} ${v}`).join(', ')}`);
   for (const line of [...grants.lostDuringRun, ...grants.finalRefreshFailures].slice(0, 10)) out(`  ${line}`);
   for (const problem of grants.problems) fail(problem);

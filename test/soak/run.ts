@@ -151,7 +151,7 @@ async function soak(settings: Settings, cleanup: Cleanup, signal: AbortSignal): 
   monitor.stop();
 
   log(`load done; refreshing ${load.chains.filter((c) => !c.lost).length} chains once more and checking grants in the database`);
-  const grants = await checkGrants(ctx, load, database.directUrl).catch((error: Error) => {
+  const grants = await checkGrants(ctx, load, { directUrl: database.directUrl, secret: env.POSTERN_SECRET! }).catch((error: Error) => {
     log(`the grant check failed: ${error.stack}`);
     return undefined;
   });
