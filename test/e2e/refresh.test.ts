@@ -1,5 +1,6 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import * as oidc from 'openid-client';
@@ -26,7 +27,8 @@ let userId: string;
 beforeAll(async () => {
   db = await createTestDatabase();
   // The test receiver listens on loopback, which outbound requests may not reach by default.
-  server = await startTestServer(db, { POSTERN_OUTBOUND_PRIVATE_NETWORK: 'true' }, { clock });
+  // The sweeper runs every second, so a test can watch what it keeps and what it drops.
+  server = await startTestServer(db, { POSTERN_OUTBOUND_PRIVATE_NETWORK: 'true', POSTERN_SWEEP_INTERVAL_SECONDS: '1' }, { clock });
   receiver = http.createServer((req, res) => {
     let body = '';
     req.on('data', (d: Buffer) => { body += d.toString(); });
@@ -85,6 +87,16 @@ async function grantBoundRows(accountId: string): Promise<number> {
     .where('kind', 'in', ['AccessToken', 'RefreshToken', 'AuthorizationCode']).where(sql`payload->>'accountId'`, '=', accountId)
     .execute();
   return rows.length;
+}
+
+/** The sealed successor kept on the account's one rotated refresh token (undefined: no such row). */
+async function sealedSuccessor(accountId: string): Promise<string | null | undefined> {
+  const rows = await server.container.db.db.selectFrom('oidc_payloads').select('successor_sealed')
+    .where('kind', '=', 'RefreshToken').where(sql`payload->>'accountId'`, '=', accountId)
+    .where('consumed_at', 'is not', null)
+    .execute();
+  expect(rows.length).toBeLessThanOrEqual(1);
+  return rows[0]?.successor_sealed;
 }
 
 async function reuseMetric(): Promise<number> {
@@ -174,6 +186,28 @@ describe('rotation and reuse', () => {
     expect(await works(first.refresh_token!)).toBe(false);
     expect((await reuseEvents()).length).toBe(before + 1);
     expect(await reuseMetric()).toBe(metricBefore + 1);
+  });
+
+  // DESIGN §5: the successor is a bearer credential; it is kept (sealed) for the window only.
+  it('the sealed successor is kept through sweeps inside the window and dropped by the sweeper once it has passed', async () => {
+    const { tokens, accountId } = await loginAsNewUser('swept');
+    const first = await refresh(tokens.refresh_token!);
+    const sealed = await sealedSuccessor(accountId);
+    expect(sealed).toMatch(/^v1\./);
+    expect(sealed).not.toContain(first.refresh_token!);
+
+    // Sweeps inside the window (one a second; this clock also moves with real time) leave it: a
+    // repeat is still answered with it.
+    await sleep(2500);
+    expect(await sealedSuccessor(accountId)).toBe(sealed);
+    expect((await refresh(tokens.refresh_token!)).refresh_token).toBe(first.refresh_token);
+
+    // Once the window has passed, the next sweep drops it, and keeps the consumed row itself:
+    // that row is what still tells a later replay from an unknown token.
+    clock.advance(GRACE_SECONDS);
+    await expect.poll(() => sealedSuccessor(accountId), { timeout: 15_000, interval: 250 }).toBeNull();
+    await expect(refresh(tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+    expect(await grantBoundRows(accountId)).toBe(0);
   });
 
   it('a refresh token of one client is refused for another', async () => {
