@@ -7,7 +7,9 @@ import Provider, { type KoaContextWithOIDC } from 'oidc-provider';
 import type { Database } from '../db/tables.ts';
 import type { Clock } from '../shared/clock.ts';
 import type { Logger } from '../shared/logger.ts';
+import { isDatabaseUnavailable } from '../db/unavailable.ts';
 import type { RecordProtection } from './record-protection.ts';
+import { TemporarilyUnavailable } from './unavailable.ts';
 
 // RFC 9700 §4.14.2, refresh-token rotation without a second branch (README "Refresh tokens and
 // sessions"). The first use of a token claims it with a compare-and-set on consumed_at (the
@@ -80,7 +82,38 @@ export function createRefreshRotation(deps: { db: Kysely<Database>; clock: Clock
     return open && !row.successor_sealed ? 'wait' : 'refused';
   }
 
+  /**
+   * The tokens are issued once the old one is claimed: the client gets them even when the copy
+   * for repeats cannot be kept (the database just went away). Only a repeat of this use is lost.
+   */
+  async function keepSuccessor(ctx: Koa.Context, key: string): Promise<void> {
+    try {
+      await sealSuccessor(key, ctx.body);
+    } catch (error) {
+      logger.warn({ err: (error as Error).message, requestId: ctx.get('x-request-id') }, 'a refresh answer could not be kept for its grace window; a repeat of it will be refused');
+    }
+  }
+
+  /** The engine's middleware is done, so its error handler is not ours: answer as it would (oidc/unavailable.ts). */
+  function answerUnavailable(ctx: Koa.Context, error: unknown): void {
+    const unavailable = new TemporarilyUnavailable(error);
+    ctx.status = unavailable.statusCode;
+    ctx.body = { error: unavailable.error, error_description: unavailable.error_description };
+    ctx.set('cache-control', 'no-store');
+  }
+
   async function replay(ctx: Koa.Context, key: string): Promise<void> {
+    try {
+      await replayOrRefuse(ctx, key);
+    } catch (error) {
+      // A 503 makes the client retry the same token, which is then answered; invalid_grant
+      // would make it drop a token the window still honours.
+      if (!isDatabaseUnavailable(error)) throw error;
+      answerUnavailable(ctx, error);
+    }
+  }
+
+  async function replayOrRefuse(ctx: Koa.Context, key: string): Promise<void> {
     await pending.get(key)?.promise;
     for (const ms of [0, ...WAIT_MS]) {
       if (ms) await sleep(ms);
@@ -102,7 +135,7 @@ export function createRefreshRotation(deps: { db: Kysely<Database>; clock: Clock
     try {
       await next();
       if (state.claimed && ctx.status === 200 && ctx.body && typeof ctx.body === 'object') {
-        await sealSuccessor(state.claimed, ctx.body);
+        await keepSuccessor(ctx, state.claimed);
       } else if (state.repeated && ctx.status === 400) {
         await replay(ctx, state.repeated);
       }

@@ -20,6 +20,7 @@ const clock = createTestClock();
 let db: TestDatabase;
 let server: TestServer;
 let app: oidc.Configuration;
+let appSecret: string;
 let receiver: http.Server;
 const logoutTokens: string[] = [];
 let userId: string;
@@ -45,6 +46,7 @@ beforeAll(async () => {
     scope: 'openid offline_access', firstParty: true,
     backchannelLogoutUri: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/backchannel`,
   });
+  appSecret = secret!;
   app = await discover(server.issuer, 'app', secret);
 });
 
@@ -97,6 +99,25 @@ async function sealedSuccessor(accountId: string): Promise<string | null | undef
     .execute();
   expect(rows.length).toBeLessThanOrEqual(1);
   return rows[0]?.successor_sealed;
+}
+
+/**
+ * Runs `step` while PostgreSQL refuses (as a server shutting down does: 57P01) every update of a
+ * refresh-token row that matches `when`: the database going away at that very statement.
+ */
+async function whileUpdatesFail(when: string, step: () => Promise<void>): Promise<void> {
+  const { db } = server.container.db;
+  await sql.raw(`create function refuse_update() returns trigger language plpgsql as $$ begin
+    if ${when} then raise exception 'the database went away' using errcode = '57P01'; end if;
+    return new; end $$`).execute(db);
+  await sql.raw(`create trigger refuse_update before update on oidc_payloads for each row
+    when (old.kind = 'RefreshToken') execute function refuse_update()`).execute(db);
+  try {
+    await step();
+  } finally {
+    await sql.raw('drop trigger refuse_update on oidc_payloads').execute(db);
+    await sql.raw('drop function refuse_update()').execute(db);
+  }
 }
 
 async function reuseMetric(): Promise<number> {
@@ -208,6 +229,32 @@ describe('rotation and reuse', () => {
     await expect.poll(() => sealedSuccessor(accountId), { timeout: 15_000, interval: 250 }).toBeNull();
     await expect(refresh(tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
     expect(await grantBoundRows(accountId)).toBe(0);
+  });
+
+  // The tokens are issued once the old one is claimed: losing them would strand the client.
+  it('a refresh whose answer cannot be kept for the window (the database just went away) still hands the client its new tokens', async () => {
+    const { tokens, accountId } = await loginAsNewUser('unkept');
+    let answer: Awaited<ReturnType<typeof refresh>> | undefined;
+    await whileUpdatesFail('new.successor_sealed is not null', async () => { answer = await refresh(tokens.refresh_token!); });
+    expect(answer!.refresh_token).toBeTruthy();
+    expect(await liveRefreshTokens(accountId)).toBe(1);
+    expect(await works(answer!.refresh_token!)).toBe(true);
+  });
+
+  it('a repeat that cannot be counted (the database just went away) is answered 503, and answered with the successor once it is back', async () => {
+    const { tokens } = await loginAsNewUser('recounted');
+    const first = await refresh(tokens.refresh_token!);
+    await whileUpdatesFail('new.grace_uses > old.grace_uses', async () => {
+      const response = await fetch(`${server.issuer}/token`, {
+        method: 'POST',
+        headers: { authorization: `Basic ${Buffer.from(`app:${appSecret}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: tokens.refresh_token! }),
+      });
+      expect(response.status).toBe(503);
+      expect(response.headers.get('retry-after')).toBeTruthy();
+      expect(await response.json()).toMatchObject({ error: 'temporarily_unavailable' });
+    });
+    expect((await refresh(tokens.refresh_token!)).refresh_token).toBe(first.refresh_token);
   });
 
   it('a refresh token of one client is refused for another', async () => {
