@@ -1,6 +1,7 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
 
 import type { AccountRow, AccountUpdate, Database, NewAccountRow } from '../db/tables.ts';
+import { isStorableText } from '../shared/storable-text.ts';
 import type { Account, Profile } from './account.ts';
 
 type Executor = Kysely<Database> | Transaction<Database>;
@@ -37,6 +38,8 @@ export async function findAccountForLogin(
   db: Executor,
   login: string,
 ): Promise<{ account: Account; passwordHash: string | null } | undefined> {
+  // No username or email holds text the database cannot store: none such exists.
+  if (!isStorableText(login)) return undefined;
   const row = await db
     .selectFrom('accounts')
     .selectAll()

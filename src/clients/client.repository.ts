@@ -1,6 +1,7 @@
 import type { Kysely, Transaction } from 'kysely';
 
 import type { ClientRow, Database } from '../db/tables.ts';
+import { isStorableText } from '../shared/storable-text.ts';
 import type { ClientRecord } from './client.ts';
 
 type Executor = Kysely<Database> | Transaction<Database>;
@@ -34,6 +35,8 @@ export async function insertClient(
 }
 
 export async function findClient(db: Executor, clientId: string): Promise<ClientRecord | undefined> {
+  // No client id holds text the database cannot store (NUL, a lone surrogate): none such exists.
+  if (!isStorableText(clientId)) return undefined;
   const row = await db.selectFrom('clients').selectAll().where('client_id', '=', clientId).executeTakeFirst();
   return row && toClient(row);
 }

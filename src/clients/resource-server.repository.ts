@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 
 import type { Database, ResourceServerRow } from '../db/tables.ts';
+import { isStorableText } from '../shared/storable-text.ts';
 import type { ResourceServer } from './resource-server.ts';
 
 function toResourceServer(row: ResourceServerRow): ResourceServer {
@@ -29,6 +30,7 @@ export async function insertResourceServer(db: Kysely<Database>, rs: Omit<Resour
 }
 
 export async function findResourceServer(db: Kysely<Database>, identifier: string): Promise<ResourceServer | undefined> {
+  if (!isStorableText(identifier)) return undefined; // no such identifier can exist
   const row = await db.selectFrom('resource_servers').selectAll().where('identifier', '=', identifier).executeTakeFirst();
   return row && toResourceServer(row);
 }

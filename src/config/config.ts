@@ -55,6 +55,11 @@ export interface Config {
   readonly migrateOnStart: boolean;
   readonly demo: boolean;
   readonly trustProxy: boolean;
+  /**
+   * OIDC Core §3.1.2.1: accept authorization requests by POST. Needs a SameSite=None session
+   * cookie, so https issuers only; off by default (see README).
+   */
+  readonly authorizationPost: boolean;
   readonly argon2: Argon2Params;
   readonly sweepIntervalSeconds: number;
   readonly ttl: TokenLifetimes;
@@ -242,6 +247,7 @@ export function loadConfig(env: Env): Config {
     migrateOnStart: r.bool('POSTERN_MIGRATE_ON_START', databaseUrl === undefined),
     demo: r.bool('POSTERN_DEMO', databaseUrl === undefined),
     trustProxy: r.bool('POSTERN_TRUST_PROXY', false),
+    authorizationPost: r.bool('POSTERN_AUTHORIZATION_POST', false),
     argon2: {
       memoryKiB: r.int('POSTERN_ARGON2_MEMORY_KIB', 19456, 1024, 4 * 1024 * 1024),
       iterations: r.int('POSTERN_ARGON2_ITERATIONS', 2, 1, 100),
@@ -262,6 +268,10 @@ export function loadConfig(env: Env): Config {
   // X-Forwarded-Proto must be trusted, or every secure cookie would be refused at sign-in.
   if (config.issuer.startsWith('https:') && !config.trustProxy) {
     r.problems.push('POSTERN_ISSUER is https, so Postern runs behind a TLS-terminating proxy: set POSTERN_TRUST_PROXY=true');
+  }
+  // Browsers keep a SameSite=None cookie only when it is Secure, which needs https.
+  if (config.authorizationPost && !config.issuer.startsWith('https:')) {
+    r.problems.push('POSTERN_AUTHORIZATION_POST=true needs an https POSTERN_ISSUER: its session cookie must be SameSite=None, which browsers accept only with Secure');
   }
   if (r.problems.length > 0) throw new ConfigError(r.problems);
   return Object.freeze(config);

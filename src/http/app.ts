@@ -17,7 +17,8 @@ import { interactionRoutes } from './interaction.routes.ts';
 import { metricsOnMainPort, recordRequests } from './metrics.routes.ts';
 import { requestContext } from './request-context.ts';
 import { securityHeaders } from './security-headers.ts';
-import { sendPage, VIEWS_DIR, type Views } from './views.ts';
+import { engineRequest, refuseUnstorableQuery } from './storable-input.ts';
+import { errorPageData, sendPage, VIEWS_DIR, type Views } from './views.ts';
 
 export interface HttpDeps {
   readonly config: Config;
@@ -33,10 +34,6 @@ export interface HttpDeps {
   readonly jwks: () => { body: string; etag: string };
   readonly metrics: Metrics;
 }
-
-// Paths the protocol engine answers (its default routes, see provider configuration).
-// /jwks is ours: it serves every published key (next, current, retired) with cache headers.
-const ENGINE_PATHS = /^\/(\.well-known\/|auth(\/|$)|token(\/|$)|me$|session\/end(\/|$))/;
 
 /** A file of views/assets, read once; cacheable for an hour. */
 function serveAsset(router: Router, name: string, type: string): void {
@@ -81,32 +78,47 @@ function siteRoutes(deps: HttpDeps): Router {
   return router;
 }
 
-function delegateToEngine(provider: () => Provider, config: Config): Koa.Middleware {
+/**
+ * Everything our routers did not answer goes to the engine (its routes: oidc/engine-routes.ts),
+ * as Logto mounts it. The engine is a Koa app of its own and answers on the raw response.
+ */
+function delegateToEngine(provider: () => Provider, views: Views): Koa.Middleware {
   const handlers = new WeakMap<Provider, ReturnType<Provider['callback']>>();
-  const issuer = new URL(config.issuer);
-  return async (ctx, next) => {
-    if (!ENGINE_PATHS.test(ctx.path)) return next();
-    // The engine builds every URL it publishes (discovery, redirects) from the request. Pin them
-    // to the issuer: a Host or X-Forwarded-Host header must never choose where tokens point.
-    ctx.req.headers.host = issuer.host;
-    delete ctx.req.headers['x-forwarded-host'];
-    if (config.trustProxy) ctx.req.headers['x-forwarded-proto'] = issuer.protocol.slice(0, -1);
+  return async (ctx) => {
+    // One of our routers serves this path, with other methods: allowedMethods answers (405).
+    if ((ctx as Koa.Context & { matched?: unknown[] }).matched?.length) return;
+    const req = await engineRequest(ctx, views);
+    if (!req) return;
     const current = provider();
     let handler = handlers.get(current);
     if (!handler) {
       handler = current.callback();
       handlers.set(current, handler);
     }
-    // The engine is a Koa app of its own; it answers on the raw response. Its 503s
-    // (temporarily_unavailable: the database is away) get a Retry-After on the way out.
     ctx.respond = false;
-    const res = ctx.res;
-    const writeHead = res.writeHead;
-    res.writeHead = function writeHeadWithRetry(this: typeof res, ...args: Parameters<typeof res.writeHead>) {
-      if (args[0] === 503 && !this.headersSent) this.setHeader('Retry-After', '5');
-      return writeHead.apply(this, args);
-    } as typeof res.writeHead;
-    await handler(ctx.req, res);
+    await handler(req, ctx.res);
+  };
+}
+
+type Layer = { methods: string[] };
+
+/**
+ * A path of ours asked with a method it does not serve: 405 with Allow (RFC 9110 §15.5.6),
+ * whatever the method (@koa/router answers 501, a server error, to methods it does not know).
+ */
+function allowedMethods(views: Views): Koa.Middleware {
+  return async (ctx, next) => {
+    await next();
+    if (ctx.respond === false || ctx.status !== 404 || ctx.body != null) return;
+    const matched = ((ctx as Koa.Context & { matched?: Layer[] }).matched ?? []);
+    const allowed = [...new Set(matched.flatMap((layer) => layer.methods))];
+    if (allowed.length === 0) return;
+    ctx.set('Allow', allowed.join(', '));
+    if (ctx.method === 'OPTIONS') {
+      ctx.status = 204;
+      return;
+    }
+    sendPage(ctx, views, 'error', errorPageData('invalid_request', `${ctx.path} does not accept ${ctx.method}`, ctx.state.requestId as string), 405);
   };
 }
 
@@ -130,12 +142,14 @@ export function createHttpApp(deps: HttpDeps): Koa {
   app.use(mountAtBasePath(issuerBasePath(deps.config.issuer)));
   // Off the public listener unless a token guards it (POSTERN_METRICS_PORT serves it apart).
   if (deps.config.metrics.token && deps.config.metrics.port === undefined) app.use(metricsOnMainPort(deps.metrics, deps.config.metrics.token));
-  app.use(delegateToEngine(deps.provider, deps.config));
+  app.use(refuseUnstorableQuery(deps.views));
+  app.use(allowedMethods(deps.views));
   const routers = [
     siteRoutes(deps),
     interactionRoutes({ ...deps, secureCookies: secure, revealLockout: deps.config.lockout.reveal, basePath: issuerBasePath(deps.config.issuer) }),
   ];
   if (deps.config.demo) routers.push(demoRoutes({ issuer: deps.config.issuer, views: deps.views, secure, selfUrl: selfUrl(deps.config) }));
-  for (const router of routers) app.use(router.routes()).use(router.allowedMethods());
+  for (const router of routers) app.use(router.routes());
+  app.use(delegateToEngine(deps.provider, deps.views));
   return app;
 }

@@ -1,5 +1,8 @@
 import type { Context } from 'koa';
 
+import { findUnstorable } from '../shared/storable-text.ts';
+import { unstorableDescription } from './storable-input.ts';
+
 const LIMIT = 16 * 1024;
 
 export class BadForm extends Error {
@@ -15,7 +18,7 @@ export async function readForm(ctx: Context): Promise<Record<string, string>> {
   if (!ctx.is('application/x-www-form-urlencoded')) throw new BadForm(415, 'expected a form submission');
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
+  for await (const chunk of ctx.req.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
     size += chunk.length;
     if (size > LIMIT) throw new BadForm(413, 'form too large');
     chunks.push(chunk);
@@ -23,5 +26,8 @@ export async function readForm(ctx: Context): Promise<Record<string, string>> {
   const params = new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
   const form: Record<string, string> = {};
   for (const [key, value] of params) if (!(key in form)) form[key] = value;
+  // Text the database cannot store is invalid input: a readable 400, never a 500 (DESIGN §4).
+  const param = findUnstorable(form);
+  if (param !== undefined) throw new BadForm(400, unstorableDescription(param));
   return form;
 }

@@ -2,23 +2,15 @@ import { timingSafeEqual } from 'node:crypto';
 
 import type { Context, Middleware } from 'koa';
 
+import { engineRouteTemplate } from '../oidc/engine-routes.ts';
 import type { Metrics } from '../shared/metrics.ts';
 
-// Route labels are templates, so label sets stay bounded whatever paths clients send.
-const ENGINE_ROUTES: [RegExp, string][] = [
-  [/^\/\.well-known\/openid-configuration$/, '/.well-known/openid-configuration'],
-  [/^\/token\/introspection$/, '/token/introspection'],
-  [/^\/token\/revocation$/, '/token/revocation'],
-  [/^\/token$/, '/token'],
-  [/^\/auth(\/[^/]+)?$/, '/auth'],
-  [/^\/me$/, '/me'],
-  [/^\/session\/end(\/confirm|\/success)?$/, '/session/end'],
-];
-
+// Route labels are templates, so label sets stay bounded whatever paths clients send: our
+// routers' own templates, the engine's from its route table, 'other' for everything else.
 export function routeLabel(ctx: Context): string {
   const matched = (ctx as Context & { _matchedRoute?: unknown })._matchedRoute;
   if (typeof matched === 'string') return matched;
-  return ENGINE_ROUTES.find(([pattern]) => pattern.test(ctx.path))?.[1] ?? 'other';
+  return engineRouteTemplate(ctx.path) ?? 'other';
 }
 
 /** Counts and times every request, including those the protocol engine answers on the raw response. */

@@ -15,6 +15,8 @@ import type { Metrics } from '../shared/metrics.ts';
 import { accessTokenClaims } from './access-token-claims.ts';
 import { ReplayDetected, type AdapterClass } from './adapter.ts';
 import { checkScopeParameter } from './client-scopes.ts';
+import { engineMiddleware } from './engine-middleware.ts';
+import { ENGINE_ROUTES } from './engine-routes.ts';
 import { createFindAccount } from './find-account.ts';
 import { loadExistingGrant } from './first-party-grant.ts';
 import { hintMatchesSession } from './logout-hint.ts';
@@ -111,9 +113,15 @@ function buildConfiguration(deps: ProviderDeps): Configuration {
   const basePath = issuerBasePath(config.issuer);
   // Under an issuer with a path, the engine's cookies stay under it too.
   const cookie = { httpOnly: true, sameSite: 'lax' as const, secure, signed: true, path: basePath || '/' };
+  // OIDC Core §3.1.2.1: authorization requests by POST (opt-in). A cross-site form POST carries
+  // the session cookie only when it is SameSite=None, which the engine therefore requires; the
+  // interaction cookies are read on our own pages only and stay Lax. See README.
+  const long = config.authorizationPost ? { ...cookie, sameSite: 'none' as const } : cookie;
   return {
     adapter: deps.adapter,
     clients: [],
+    routes: { ...ENGINE_ROUTES },
+    enableHttpPostMethods: config.authorizationPost,
     findAccount,
     claims: Object.fromEntries(Object.entries(SCOPE_CLAIMS).map(([scope, claims]) => [scope, [...claims]])),
     scopes: ['openid', 'offline_access', ...Object.keys(SCOPE_CLAIMS).filter((s) => s !== 'openid')],
@@ -121,7 +129,7 @@ function buildConfiguration(deps: ProviderDeps): Configuration {
     extraParams: { scope: checkScopeParameter },
     // Claims of granted scopes go into the ID token too, as Keycloak and most IdPs do; RPs expect them.
     conformIdTokenClaims: false,
-    cookies: { keys: [...deps.cookieKeys], long: cookie, short: cookie },
+    cookies: { keys: [...deps.cookieKeys], long, short: cookie },
     jwks: { keys: [...deps.jwks] as never },
     // id_token only for clients registered with --response-types code,id_token (form_post);
     // everyone else is answered unsupported_response_type (oidc/response-types.ts).
@@ -150,8 +158,15 @@ function buildConfiguration(deps: ProviderDeps): Configuration {
         if (key.endsWith('_seconds') && !(Number.isInteger(value) && (value as number) >= 60)) throw new Error(`${key} must be a whole number of seconds, at least 60`);
       },
     },
+    // Every feature with an endpoint is named here: the ones we serve, and the engine's others
+    // off, so discovery advertises nothing that we do not answer.
     features: {
       devInteractions: { enabled: false },
+      registration: { enabled: false },
+      deviceFlow: { enabled: false },
+      ciba: { enabled: false },
+      // RFC 9126: PAR at /request (the engine's default); PAR-only clients are not offered.
+      pushedAuthorizationRequests: { enabled: true },
       backchannelLogout: { enabled: true },
       userinfo: { enabled: true },
       clientCredentials: { enabled: true },
@@ -217,6 +232,8 @@ export function createProvider(deps: ProviderDeps): Provider {
   // Koa's default maxIpsCount of 0, ctx.ip is the FIRST X-Forwarded-For entry, which the client writes.
   provider.proxy = deps.config.trustProxy;
   provider.maxIpsCount = 1;
+  // First of the engine's middleware: Host pinning and Retry-After (oidc/engine-middleware.ts).
+  provider.use(engineMiddleware(deps));
   refuseUnregisteredResponseTypes(provider);
   const key = deps.clientSecretKey;
   // Stored secrets are keyed hashes (DESIGN §5): compare the hash of what was presented.

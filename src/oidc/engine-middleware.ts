@@ -1,0 +1,43 @@
+import type { Middleware } from 'koa';
+
+import type { Config } from '../config/config.ts';
+import { engineMethods } from './engine-routes.ts';
+import type { ProviderPages } from './provider.ts';
+
+/** Seconds a client should wait before retrying a 503 (the database is away; RFC 9110 §10.2.3). */
+const RETRY_AFTER_SECONDS = '5';
+
+/**
+ * The engine builds every URL it publishes (discovery, redirects) from the request. Pin them to
+ * the issuer: a Host or X-Forwarded-Host header must never choose where tokens point.
+ */
+function pinToIssuer(headers: Record<string, string | string[] | undefined>, issuer: URL, trustProxy: boolean): void {
+  headers.host = issuer.host;
+  delete headers['x-forwarded-host'];
+  if (trustProxy) headers['x-forwarded-proto'] = issuer.protocol.slice(0, -1);
+}
+
+/**
+ * Runs inside the engine's own Koa app, around its router (the documented `provider.use` hook),
+ * so it is part of every provider the key ring builds.
+ */
+export function engineMiddleware(deps: { config: Config; pages: ProviderPages }): Middleware {
+  const { config, pages } = deps;
+  const issuer = new URL(config.issuer);
+  const methods = engineMethods(config.authorizationPost);
+  return async (ctx, next) => {
+    pinToIssuer(ctx.req.headers, issuer, config.trustProxy);
+    await next();
+    if (ctx.status === 503) ctx.set('Retry-After', RETRY_AFTER_SECONDS);
+    if (ctx.status !== 404 || ctx.body != null) return;
+    // The engine's router found nothing. A path it serves, asked with another method, is 405
+    // with Allow (RFC 9110 §15.5.6); anything else is our readable "not found" page.
+    const allowed = methods.get(ctx.path);
+    const out = allowed
+      ? { error: 'invalid_request', error_description: `${ctx.path} accepts ${allowed.filter((m) => m !== 'HEAD').join(' or ')} requests only` }
+      : { error: 'not_found' };
+    await pages.error(ctx as never, out);
+    ctx.status = allowed ? 405 : 404;
+    if (allowed) ctx.set('Allow', allowed.join(', '));
+  };
+}
