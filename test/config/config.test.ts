@@ -37,6 +37,7 @@ describe('loadConfig', () => {
         migrateOnStart: true,
         demo: true,
         trustProxy: false,
+        authorizationPost: false,
         argon2: { memoryKiB: 19456, iterations: 2, parallelism: 1 },
         sweepIntervalSeconds: 300,
         ttl: {
@@ -149,6 +150,27 @@ describe('loadConfig', () => {
       expect(problems).toHaveLength(2);
       expect(problems).toContainEqual(expect.stringMatching(/^POSTERN_SECRET must be at least/));
       expect(problems).toContainEqual(expect.stringMatching(/^POSTERN_ISSUER must use https/));
+    });
+  });
+
+  describe('POSTERN_AUTHORIZATION_POST', () => {
+    it('is off by default', () => {
+      expect(loadConfig({}).authorizationPost).toBe(false);
+    });
+
+    it('needs an https issuer (its SameSite=None session cookie must be Secure)', () => {
+      expect(problemsOf({ POSTERN_AUTHORIZATION_POST: 'true' })).toEqual([
+        'POSTERN_AUTHORIZATION_POST=true needs an https POSTERN_ISSUER: its session cookie must be SameSite=None, which browsers accept only with Secure',
+      ]);
+    });
+
+    it('is accepted with an https issuer behind a trusted proxy', () => {
+      const env = { POSTERN_AUTHORIZATION_POST: 'yes', POSTERN_ISSUER: 'https://id.example.com', POSTERN_TRUST_PROXY: 'true' };
+      expect(loadConfig(env).authorizationPost).toBe(true);
+    });
+
+    it('must be a boolean', () => {
+      expect(problemsOf({ POSTERN_AUTHORIZATION_POST: 'sometimes' })).toEqual(['POSTERN_AUTHORIZATION_POST must be true or false (got "sometimes")']);
     });
   });
 

@@ -20,6 +20,8 @@ export class Browser {
   readonly stopAt: string[];
   /** Sent with every request (e.g. X-Forwarded-For, to play a client at another address). */
   headers: Record<string, string> = {};
+  /** Where a URL is really fetched (a test playing the TLS-terminating proxy of an https issuer). */
+  transport: (url: URL) => URL = (url) => url;
 
   constructor(stopAt: string[] = []) {
     this.stopAt = stopAt;
@@ -64,7 +66,7 @@ export class Browser {
       const cookie = this.#cookieHeader(current);
       if (cookie) headers.cookie = cookie;
       if (body !== undefined) headers['content-type'] = 'application/x-www-form-urlencoded';
-      const response = await fetch(current, { method, headers, body, redirect: 'manual' });
+      const response = await fetch(this.transport(current), { method, headers, body, redirect: 'manual' });
       this.#store(response.headers);
       const location = response.headers.get('location');
       if (response.status >= 300 && response.status < 400 && location) {
