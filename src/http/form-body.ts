@@ -1,7 +1,7 @@
 import type { Context } from 'koa';
 
 import { findUnstorable } from '../shared/storable-text.ts';
-import { unstorableDescription } from './storable-input.ts';
+import { readBounded, unstorableDescription } from './storable-input.ts';
 
 const LIMIT = 16 * 1024;
 
@@ -16,14 +16,9 @@ export class BadForm extends Error {
 /** application/x-www-form-urlencoded only, bounded; our pages post nothing else. */
 export async function readForm(ctx: Context): Promise<Record<string, string>> {
   if (!ctx.is('application/x-www-form-urlencoded')) throw new BadForm(415, 'expected a form submission');
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of ctx.req.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > LIMIT) throw new BadForm(413, 'form too large');
-    chunks.push(chunk);
-  }
-  const params = new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
+  const body = await readBounded(ctx, LIMIT);
+  if (!body) throw new BadForm(413, 'form too large');
+  const params = new URLSearchParams(body.toString('utf8'));
   const form: Record<string, string> = {};
   for (const [key, value] of params) if (!(key in form)) form[key] = value;
   // Text the database cannot store is invalid input: a readable 400, never a 500 (DESIGN §4).

@@ -48,13 +48,20 @@ export function refuseUnstorableQuery(views: Views): Middleware {
   };
 }
 
-async function readBounded(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
+/**
+ * Reads a body up to `limit` bytes; undefined when it is larger. The rest is then never read:
+ * the answer says `Connection: close`, so the client still gets it and the connection ends
+ * (kept alive, the unread bytes would stall the next request on it).
+ */
+export async function readBounded(ctx: Context, limit: number): Promise<Buffer | undefined> {
   const chunks: Buffer[] = [];
   let size = 0;
-  // Not destroyed when we stop early: Node discards the rest and the client still gets our answer.
-  for await (const chunk of req.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
+  for await (const chunk of ctx.req.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
     size += chunk.length;
-    if (size > limit) return undefined;
+    if (size > limit) {
+      ctx.set('Connection', 'close');
+      return undefined;
+    }
     chunks.push(chunk);
   }
   return Buffer.concat(chunks, size);
@@ -86,7 +93,7 @@ function withBody(req: IncomingMessage, body: Buffer): IncomingMessage {
  */
 export async function engineRequest(ctx: Context, views: Views): Promise<IncomingMessage | undefined> {
   if (ctx.method !== 'POST' || !ctx.is('application/x-www-form-urlencoded', 'application/json')) return ctx.req;
-  const body = await readBounded(ctx.req, ENGINE_BODY_LIMIT);
+  const body = await readBounded(ctx, ENGINE_BODY_LIMIT);
   if (!body) {
     refuseInput(ctx, views, 413, 'the request body is too large');
     return undefined;
