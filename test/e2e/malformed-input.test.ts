@@ -92,14 +92,36 @@ function rawValue(rng: Rng, name: string): string {
   }
 }
 
-function formBody(rng: Rng): string {
+const AUTHORIZE = {
+  client_id: 'webapp', response_type: 'code', scope: 'openid', redirect_uri: REDIRECT_URI, state: 's', nonce: 'n',
+  code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256',
+};
+
+/** Well-formed parameters for each path, so that mutations reach deep code, not just the first check. */
+function baseParams(path: string): Record<string, string> {
+  const clientAuth = { client_id: 'webapp', client_secret: secret };
+  if (path.startsWith('/auth') || path === '/request') return AUTHORIZE;
+  if (path === '/token') return { ...clientAuth, grant_type: 'authorization_code', code: 'c0de', redirect_uri: REDIRECT_URI, code_verifier: 'v'.repeat(43), refresh_token: 'r' };
+  if (path.startsWith('/token/')) return { ...clientAuth, token: 't0ken', token_type_hint: 'access_token' };
+  if (path.startsWith('/session/end')) return { client_id: 'webapp', state: 's', logout: 'yes', xsrf: 'x' };
+  if (path.startsWith('/interaction/')) return { username: 'alice', password: 'not the password', remember: 'yes' };
+  if (path.startsWith('/demo/callback')) return { code: 'c0de', state: 's' };
+  return {};
+}
+
+/** The parameters of one probe: the path's own, some mutated, some added, some repeated. */
+function params(rng: Rng, path: string): string {
   const pairs: string[] = [];
-  const count = 1 + rng.int(7);
-  for (let i = 0; i < count; i++) {
+  const base = rng.int(5) === 0 ? {} : baseParams(path);
+  for (const [name, value] of Object.entries(base)) {
+    pairs.push(`${encodeURIComponent(name)}=${rng.int(4) === 0 ? rawValue(rng, name) : encodeURIComponent(value)}`);
+  }
+  for (let i = rng.int(4); i > 0; i--) {
     const name = rng.pick(NAMES);
     pairs.push(`${rng.int(20) === 0 ? '%00' : encodeURIComponent(name)}=${rawValue(rng, name)}`);
-    if (rng.int(6) === 0) pairs.push(`${encodeURIComponent(name)}=${rawValue(rng, name)}`); // duplicate parameter
   }
+  // Duplicate parameters (RFC 6749 §3.1: each at most once).
+  if (pairs.length && rng.int(6) === 0) pairs.push(rng.pick(pairs));
   return pairs.join('&');
 }
 
@@ -140,13 +162,14 @@ function makeProbe(rng: Rng, all: Target[]): Probe {
   const headers: Record<string, string> = {};
   let path = target.path;
   // Interaction pages with the cookies of a live interaction (and its CSRF token), most of the time.
+  const interaction = rng.pick(interactions);
   if (path.startsWith('/interaction/') && rng.int(4) !== 0) {
-    const interaction = rng.pick(interactions);
     path = path.replace(interactions[0]!.uid, interaction.uid);
     headers.cookie = interaction.cookie;
   }
   if (rng.int(10) === 0) path += rng.pick(['%00', '/%ZZ', '/..%2f..%2fetc', `/${'a'.repeat(3000)}`]);
-  if (rng.int(2) === 0) path += `?${formBody(rng)}`;
+  const bare = path;
+  if (method !== 'POST' || rng.int(6) === 0) path += `?${params(rng, bare)}`;
   if (rng.int(4) === 0) headers.accept = rng.pick(['text/html', 'application/json', '*/*', 'text/html;q=0.1, application/json', '???']);
   if (rng.int(12) === 0) headers.authorization = rng.pick([`Basic ${Buffer.from(`webapp:${secret}`).toString('base64')}`, 'Basic %%%', 'Bearer a\u00ffb', `Basic ${Buffer.from('a%00b:c').toString('base64')}`]);
   if (rng.int(20) === 0) headers.cookie = `${headers.cookie ?? ''}; _session=${'z'.repeat(rng.pick([100, 6000]))}; _session.sig=%ZZ`;
@@ -155,7 +178,7 @@ function makeProbe(rng: Rng, all: Target[]): Probe {
   switch (rng.int(6)) {
     case 0: case 1: case 2:
       headers['content-type'] = rng.pick(['application/x-www-form-urlencoded', 'application/x-www-form-urlencoded; charset=utf-8', 'application/x-www-form-urlencoded; charset=bogus']);
-      return { method, path, headers, body: path.startsWith('/interaction/') && rng.int(2) === 0 ? `csrf=${encodeURIComponent(rng.pick(interactions).csrf)}&${formBody(rng)}` : formBody(rng) };
+      return { method, path, headers, body: bare.startsWith('/interaction/') && rng.int(3) !== 0 ? `csrf=${encodeURIComponent(interaction.csrf)}&${params(rng, bare)}` : params(rng, bare) };
     case 3:
       headers['content-type'] = 'application/json';
       return { method, path, headers, body: jsonBody(rng) };
@@ -163,7 +186,7 @@ function makeProbe(rng: Rng, all: Target[]): Probe {
       headers['content-type'] = rng.pick(['application/octet-stream', 'text/plain', 'multipart/form-data; boundary=x', 'application/x-www-form-urlencoded', 'image/png']);
       return { method, path, headers, body: binaryBody(rng) };
     default:
-      return { method, path, headers, body: formBody(rng) }; // a body without a content type
+      return { method, path, headers, body: params(rng, bare) }; // a body without a content type
   }
 }
 
