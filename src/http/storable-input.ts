@@ -83,6 +83,8 @@ function withBody(req: IncomingMessage, body: Buffer): IncomingMessage {
     headers: req.headers, rawHeaders: req.rawHeaders, method: req.method, url: req.url,
     httpVersion: req.httpVersion, httpVersionMajor: req.httpVersionMajor, httpVersionMinor: req.httpVersionMinor,
     socket: req.socket, complete: true,
+    // Under an issuer with a path (http/base-path.ts) the engine builds its URLs from this.
+    originalUrl: (req as IncomingMessage & { originalUrl?: string }).originalUrl,
   }) as unknown as IncomingMessage;
 }
 
