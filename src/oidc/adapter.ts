@@ -6,7 +6,8 @@ import type { Database } from '../db/tables.ts';
 import type { Clock } from '../shared/clock.ts';
 import { hashLegacyRecord } from './legacy-records.ts';
 import { concealPayload, revealPayload } from './record-payload.ts';
-import { isStorableText, type RecordProtection } from './record-protection.ts';
+import { isStorableText } from '../shared/storable-text.ts';
+import type { RecordProtection } from './record-protection.ts';
 import type { RefreshRotation } from './refresh-rotation.ts';
 import { guardDatabase } from './unavailable.ts';
 

@@ -32,14 +32,3 @@ export function createRecordProtection(keys: { hmacKey: Buffer; sealKey: Buffer 
     },
   };
 }
-
-/**
- * Text PostgreSQL cannot store (U+0000, a lone surrogate) can match no stored id: it is
- * answered "not found" without a query (issue 10, point 1).
- */
-// With the u flag a surrogate pair is one code point, so the class only matches a lone half.
-const UNSTORABLE = /\u0000|[\uD800-\uDFFF]/u;
-
-export function isStorableText(value: string): boolean {
-  return !UNSTORABLE.test(value);
-}
