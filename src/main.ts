@@ -1,12 +1,12 @@
 #!/usr/bin/env node
-import { loadConfig } from './config/config.ts';
-import { startServer } from './server.ts';
+import { type Config, loadConfig } from './config/config.ts';
+import { type RunningServer, startServer } from './server.ts';
 import { isPosternError } from './shared/errors.ts';
 import { createLogger } from './shared/logger.ts';
 
 // The process entry: reads the environment, listens, handles signals, sets the exit code.
 export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> {
-  let config;
+  let config: Config;
   try {
     config = loadConfig(env);
   } catch (error) {
@@ -15,7 +15,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     return;
   }
   const logger = createLogger({ level: config.logLevel, pretty: process.stdout.isTTY && env.LOG_FORMAT !== 'json' });
-  let running;
+  let running: RunningServer;
   try {
     running = await startServer(config, logger);
   } catch (error) {

@@ -79,7 +79,7 @@ function separatePositionals(spec: CommandSpec, args: readonly string[]): string
 
 /** Strict parsing: unknown flags, missing values and extra arguments are usage errors. */
 export function parseCommandArgs(spec: CommandSpec, args: readonly string[]): ParsedArgs {
-  let parsed;
+  let parsed: ReturnType<typeof parseArgs>;
   try {
     parsed = parseArgs({
       args: separatePositionals(spec, args),

@@ -135,9 +135,9 @@ export function buildMetadata(input: NewClient, secretHash: string | null): Reco
   const code = grantTypes.includes('authorization_code');
   if (code && redirectUris.length === 0) invalid('authorization_code needs at least one --redirect-uri');
   if (!code && redirectUris.length > 0) invalid('--redirect-uri only applies to the authorization_code grant');
-  redirectUris.forEach((u) => checkUri(u, 'redirect URI'));
+  for (const u of redirectUris) checkUri(u, 'redirect URI');
   const postLogout = [...new Set(input.postLogoutRedirectUris ?? [])];
-  postLogout.forEach((u) => checkUri(u, 'post-logout redirect URI'));
+  for (const u of postLogout) checkUri(u, 'post-logout redirect URI');
   if (input.jwksUri !== undefined) checkUri(input.jwksUri, 'JWKS URI');
   if (input.backchannelLogoutUri !== undefined) checkUri(input.backchannelLogoutUri, 'back-channel logout URI');
   checkRefreshPolicy(input, grantTypes);

@@ -84,7 +84,7 @@ export async function measureRefresh(options: {
       requests: [{
         method: 'POST',
         headers: { authorization: options.authorization, 'content-type': 'application/x-www-form-urlencoded' },
-        setupRequest(request: Record<string, unknown>, context: { token?: string }) {
+        setupRequest(request: Record<string, unknown>, context: { token?: string | undefined }) {
           context.token = pool.pop();
           return { ...request, body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: context.token ?? '' }).toString() };
         },

@@ -33,7 +33,7 @@ beforeAll(async () => {
   });
   app = await discover(server.issuer, 'app', secret);
   // The app's back-end calls (token endpoint) come through the same proxy.
-  app[oidc.customFetch] = (url, options) => fetch(url, { ...options, headers: { ...(options.headers as Record<string, string>), 'x-forwarded-for': FORWARDED } });
+  app[oidc.customFetch] = (url, options) => fetch(url, { ...options, body: options.body ?? null, headers: { ...(options.headers as Record<string, string>), 'x-forwarded-for': FORWARDED } });
 });
 
 afterAll(async () => {

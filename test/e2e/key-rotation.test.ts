@@ -1,6 +1,6 @@
 import { createLocalJWKSet, createRemoteJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from 'jose';
 import { sql, type Kysely } from 'kysely';
-import * as oidc from 'openid-client';
+import type * as oidc from 'openid-client';
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { connectDatabase, type DatabaseHandle } from '../../src/db/connect.ts';

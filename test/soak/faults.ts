@@ -44,7 +44,7 @@ export async function outageWithProbes(ctx: LoadContext, database: SoakDatabase,
     }
     await Promise.all(inFlight);
   })();
-  let times;
+  let times: Awaited<ReturnType<SoakDatabase['outage']>> | undefined;
   try {
     times = await database.outage(seconds);
   } finally {

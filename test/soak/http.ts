@@ -27,7 +27,7 @@ export async function call(recorder: Recorder, op: string, url: string, options:
   const startedAt = Date.now();
   const t0 = performance.now();
   const headers: Record<string, string> = { ...options.headers };
-  let body: string | undefined;
+  let body: string | null = null;
   if (options.form) {
     body = new URLSearchParams(options.form).toString();
     headers['content-type'] = 'application/x-www-form-urlencoded';
@@ -35,7 +35,7 @@ export async function call(recorder: Recorder, op: string, url: string, options:
   let answer: Answer;
   try {
     const response = await fetch(url, {
-      method: options.method ?? (body === undefined ? 'GET' : 'POST'),
+      method: options.method ?? (body === null ? 'GET' : 'POST'),
       headers,
       body,
       redirect: 'manual',

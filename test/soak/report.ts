@@ -60,7 +60,10 @@ interface Sink { out(line?: string): void; fail(reason: string): void }
 function outageSection(result: SoakResult, { out, fail }: Sink): void {
   const { outage, recorder } = result;
   const window = outageSeconds(result);
-  if (!outage || !window) return fail('the outage did not happen');
+  if (!outage || !window) {
+    fail('the outage did not happen');
+    return;
+  }
   out(`Outage: PostgreSQL went away at ${sec(outage.downAt - recorder.startedAt)} and accepted connections again ${((outage.upAt - outage.downAt) / 1000).toFixed(2)} s later`);
   result.instances.forEach((inst, i) => {
     const r = outage.recoveryMs[i];
@@ -102,7 +105,10 @@ function keysSection({ rotation, recorder, resourceServer: rs, instances }: Soak
 function grantsSection({ load, grants }: SoakResult, { out, fail }: Sink): void {
   const steps = [...load.signIns.failedSteps.entries()].map(([step, n]) => `${step} ${n}`).join(', ');
   out(`Sign-ins: ${load.signIns.ok} completed, ${load.signIns.failed} failed${steps ? ` (at: ${steps})` : ''}, ${load.signIns.failedPastResume} of them after the grant-saving request was sent`);
-  if (!grants) return fail('the grant check did not run');
+  if (!grants) {
+    fail('the grant check did not run');
+    return;
+  }
   out(`Grants: ${grants.chains} refresh chains kept, ${grants.lostDuringRun.length} lost during the run, ${grants.chains - grants.finalRefreshFailures.length}/${grants.chains} refreshed once more at the end`);
   out(`  live Grant rows ${grants.grantRows}; held by no chain ${grants.extraGrants} (explainable: ${grants.explainableExtra}); shared ${grants.sharedGrants}; missing ${grants.missingGrants}; newest refresh tokens not found ${grants.missingTokens}, stored in clear ${grants.clearTokens}`);
   out(`  audit events: ${Object.entries(grants.auditCounts).map(([k, v]) => `${k} ${v}`).join(', ')}`);

@@ -53,7 +53,10 @@ export function createRecorder(startedAt = Date.now()): Recorder {
     record(op, started, ms, status, ok, detail = '', retryAfter = true) {
       const outcome = classify(status, ok);
       let stats = ops.get(op);
-      if (!stats) ops.set(op, (stats = { tally: emptyTally(), histogram: new Uint32Array(BUCKETS), noRetryAfter: 0 }));
+      if (!stats) {
+        stats = { tally: emptyTally(), histogram: new Uint32Array(BUCKETS), noRetryAfter: 0 };
+        ops.set(op, stats);
+      }
       stats.tally[outcome]++;
       stats.histogram[bucketOf(ms)]!++;
       if (outcome === '503' && !retryAfter) stats.noRetryAfter++;

@@ -42,7 +42,10 @@ const BACKOFF_MS = 250;
 
 function pickOp(): Op {
   let r = Math.random() * TOTAL_WEIGHT;
-  for (const [op, weight] of MIX) if ((r -= weight) < 0) return op;
+  for (const [op, weight] of MIX) {
+    r -= weight;
+    if (r < 0) return op;
+  }
   return 'client credentials';
 }
 

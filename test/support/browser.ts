@@ -66,7 +66,7 @@ export class Browser {
       const cookie = this.#cookieHeader(current);
       if (cookie) headers.cookie = cookie;
       if (body !== undefined) headers['content-type'] = 'application/x-www-form-urlencoded';
-      const response = await fetch(this.transport(current), { method, headers, body, redirect: 'manual' });
+      const response = await fetch(this.transport(current), { method, headers, body: body ?? null, redirect: 'manual' });
       this.#store(response.headers);
       const location = response.headers.get('location');
       if (response.status >= 300 && response.status < 400 && location) {
