@@ -14,14 +14,30 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('consumed_at', 'timestamptz')
     .addPrimaryKeyConstraint('oidc_payloads_pkey', ['kind', 'id'])
     .execute();
-  await db.schema.createIndex('oidc_payloads_grant_id').on('oidc_payloads').column('grant_id')
-    .where(sql.ref('grant_id'), 'is not', null).execute();
-  await db.schema.createIndex('oidc_payloads_uid').on('oidc_payloads').columns(['kind', 'uid'])
-    .where(sql.ref('uid'), 'is not', null).execute();
-  await db.schema.createIndex('oidc_payloads_user_code').on('oidc_payloads').columns(['kind', 'user_code'])
-    .where(sql.ref('user_code'), 'is not', null).execute();
-  await db.schema.createIndex('oidc_payloads_expires_at').on('oidc_payloads').column('expires_at')
-    .where(sql.ref('expires_at'), 'is not', null).execute();
+  await db.schema
+    .createIndex('oidc_payloads_grant_id')
+    .on('oidc_payloads')
+    .column('grant_id')
+    .where(sql.ref('grant_id'), 'is not', null)
+    .execute();
+  await db.schema
+    .createIndex('oidc_payloads_uid')
+    .on('oidc_payloads')
+    .columns(['kind', 'uid'])
+    .where(sql.ref('uid'), 'is not', null)
+    .execute();
+  await db.schema
+    .createIndex('oidc_payloads_user_code')
+    .on('oidc_payloads')
+    .columns(['kind', 'user_code'])
+    .where(sql.ref('user_code'), 'is not', null)
+    .execute();
+  await db.schema
+    .createIndex('oidc_payloads_expires_at')
+    .on('oidc_payloads')
+    .column('expires_at')
+    .where(sql.ref('expires_at'), 'is not', null)
+    .execute();
 
   await db.schema
     .createTable('clients')

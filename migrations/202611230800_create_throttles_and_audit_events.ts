@@ -15,8 +15,12 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('updated_at', 'timestamptz', (c) => c.notNull())
     .addPrimaryKeyConstraint('login_throttles_pkey', ['scope', 'key'])
     .execute();
-  await db.schema.createIndex('login_throttles_account').on('login_throttles').column('account_id')
-    .where(sql.ref('account_id'), 'is not', null).execute();
+  await db.schema
+    .createIndex('login_throttles_account')
+    .on('login_throttles')
+    .column('account_id')
+    .where(sql.ref('account_id'), 'is not', null)
+    .execute();
   await db.schema.createIndex('login_throttles_updated_at').on('login_throttles').column('updated_at').execute();
 
   await db.schema

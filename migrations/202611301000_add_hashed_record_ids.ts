@@ -8,12 +8,23 @@ import { sql, type Kysely } from 'kysely';
 // window. Never edited once landed.
 export async function up(db: Kysely<any>): Promise<void> {
   // Existing rows (and rows an older instance still writes during an upgrade) default to false.
-  await db.schema.alterTable('oidc_payloads').addColumn('id_hashed', 'boolean', (c) => c.notNull().defaultTo(false)).execute();
+  await db.schema
+    .alterTable('oidc_payloads')
+    .addColumn('id_hashed', 'boolean', (c) => c.notNull().defaultTo(false))
+    .execute();
   await db.schema.alterTable('oidc_payloads').addColumn('successor_sealed', 'text').execute();
-  await db.schema.createIndex('oidc_payloads_legacy').on('oidc_payloads').column('kind')
-    .where(sql.ref('id_hashed'), '=', false).execute();
-  await db.schema.createIndex('oidc_payloads_successor').on('oidc_payloads').column('consumed_at')
-    .where(sql.ref('successor_sealed'), 'is not', null).execute();
+  await db.schema
+    .createIndex('oidc_payloads_legacy')
+    .on('oidc_payloads')
+    .column('kind')
+    .where(sql.ref('id_hashed'), '=', false)
+    .execute();
+  await db.schema
+    .createIndex('oidc_payloads_successor')
+    .on('oidc_payloads')
+    .column('consumed_at')
+    .where(sql.ref('successor_sealed'), 'is not', null)
+    .execute();
 }
 
 export async function down(db: Kysely<any>): Promise<void> {

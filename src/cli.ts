@@ -13,13 +13,22 @@ import { sessionCommands } from './cli/session.command.ts';
 import { userCommands } from './cli/user.command.ts';
 
 // `postern`: the admin command. An entry point like main.ts: it alone binds stdio and the exit code.
-const COMMANDS: readonly Command[] = [serveCommand, migrateCommand, ...clientCommands, ...resourceCommands, ...userCommands, ...sessionCommands, ...keysCommands, auditCommand];
+const COMMANDS: readonly Command[] = [
+  serveCommand,
+  migrateCommand,
+  ...clientCommands,
+  ...resourceCommands,
+  ...userCommands,
+  ...sessionCommands,
+  ...keysCommands,
+  auditCommand,
+];
 const HINT = '(run "postern help" for usage)';
 
 function usage(group?: string): string {
   const shown = COMMANDS.filter((c) => group === undefined || c.name.split(' ')[0] === group);
   const rows: [string, string][] = shown.map((c) => [c.name, c.summary]);
-  rows.push(['help [command]', 'this text, or a command\'s options (also: postern <command> --help)']);
+  rows.push(['help [command]', "this text, or a command's options (also: postern <command> --help)"]);
   const width = Math.max(...rows.map(([name]) => name.length));
   return [
     group ? `Usage: postern ${group} <action> [options]` : 'Usage: postern <command> [options]',
@@ -50,7 +59,9 @@ function resolve(argv: readonly string[]): { command: Command; rest: string[] } 
   const single = group.find((c) => c.name === first);
   if (single) return { command: single, rest: argv.slice(1) };
   if (second === undefined || second.startsWith('-')) {
-    throw new UsageError(`"${first}" needs an action: ${group.map((c) => c.name.split(' ')[1]).join(', ')} (run "postern ${first} --help")`);
+    throw new UsageError(
+      `"${first}" needs an action: ${group.map((c) => c.name.split(' ')[1]).join(', ')} (run "postern ${first} --help")`,
+    );
   }
   const command = group.find((c) => c.name === `${first} ${second}`);
   if (!command) throw new UsageError(`unknown command "${first} ${second}" ${HINT}`);
@@ -94,15 +105,20 @@ export async function runCli(argv: readonly string[], ctx: CliContext): Promise<
     return 0;
   } catch (error) {
     ctx.io.err(`postern: ${describeError(error)}`);
-    if (/^(debug|trace)$/.test(ctx.env.LOG_LEVEL ?? '') && error instanceof Error && error.stack) ctx.io.err(error.stack);
+    if (/^(debug|trace)$/.test(ctx.env.LOG_LEVEL ?? '') && error instanceof Error && error.stack)
+      ctx.io.err(error.stack);
     return exitCodeFor(error);
   }
 }
 
 function processIo(): CliIo {
   return {
-    out: (text) => { process.stdout.write(`${text}\n`); },
-    err: (text) => { process.stderr.write(`${text}\n`); },
+    out: (text) => {
+      process.stdout.write(`${text}\n`);
+    },
+    err: (text) => {
+      process.stderr.write(`${text}\n`);
+    },
     async readStdin() {
       const chunks: Buffer[] = [];
       for await (const chunk of process.stdin) chunks.push(chunk as Buffer);

@@ -11,7 +11,11 @@ import { sweepAuditEvents } from './audit/audit-retention.ts';
 import type { ClientRecord } from './clients/client.ts';
 import { createClientService, type ClientService } from './clients/client.service.ts';
 import type { ResourceServer } from './clients/resource-server.ts';
-import { createResourceServerService, MAX_RESOURCE_TOKEN_TTL, type ResourceServerService } from './clients/resource-server.service.ts';
+import {
+  createResourceServerService,
+  MAX_RESOURCE_TOKEN_TTL,
+  type ResourceServerService,
+} from './clients/resource-server.service.ts';
 import { issuerBasePath, type Config } from './config/config.ts';
 import { deriveKeyEncryptionKey, deriveKeys, resolveSecret } from './config/secrets.ts';
 import { connectDatabase, type DatabaseHandle } from './db/connect.ts';
@@ -119,7 +123,10 @@ async function seedDemo(config: Config, accounts: AccountService, clients: Clien
 /** /readyz: answers within 2 s whatever the database does. */
 async function readiness(db: DatabaseHandle, latestMigration: string | undefined, keysLoaded: () => boolean) {
   const timeout = new Promise<'down'>((resolve) => setTimeout(() => resolve('down'), 2000).unref());
-  const check = schemaIsCurrent(db.db, latestMigration).then((current) => (current ? 'current' : 'behind'), () => 'down' as const);
+  const check = schemaIsCurrent(db.db, latestMigration).then(
+    (current) => (current ? 'current' : 'behind'),
+    () => 'down' as const,
+  );
   const schema = await Promise.race([check, timeout]);
   const checks = { database: schema !== 'down', schema: schema === 'current', keys: keysLoaded() };
   return { ok: checks.database && checks.schema && checks.keys, checks };
@@ -142,7 +149,12 @@ export async function createContainer(config: Config, options: ContainerOptions)
   const keyEncryptionKey = deriveKeyEncryptionKey(secret.secret);
   const db = options.database
     ? { ...options.database, close: async () => {} }
-    : await connectDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, logger, purpose: role === 'server' ? 'postern serve' : 'postern command' });
+    : await connectDatabase({
+        databaseUrl: config.databaseUrl,
+        dataDir: config.dataDir,
+        logger,
+        purpose: role === 'server' ? 'postern serve' : 'postern command',
+      });
   try {
     await prepareSchema(config, db, logger);
     const latestMigration = await latestKnownMigration(db.db);
@@ -151,25 +163,49 @@ export async function createContainer(config: Config, options: ContainerOptions)
     const metrics = createMetrics({
       perClient: config.metrics.perClient,
       sources: {
-        keyAges: () => keyRing.keySet().rows.filter((k) => k.state === 'current')
-          .map((k) => ({ alg: k.alg, seconds: (clock.now().getTime() - (k.activated_at ?? k.created_at).getTime()) / 1000 })),
+        keyAges: () =>
+          keyRing
+            .keySet()
+            .rows.filter((k) => k.state === 'current')
+            .map((k) => ({
+              alg: k.alg,
+              seconds: (clock.now().getTime() - (k.activated_at ?? k.created_at).getTime()) / 1000,
+            })),
         pool: () => db.pool && { total: db.pool.totalCount, idle: db.pool.idleCount, waiting: db.pool.waitingCount },
       },
     });
     const audit = createAuditLog({ db: db.db, clock, logger, observe: (event) => observeAuditEvent(metrics, event) });
     // A changed password or a disabled account ends every session and grant (sessions is built below).
-    const accounts = createAccountService({ db: db.db, hasher, audit, revokeAccess: (id, reason) => sessions.logout(id, { reason }) });
-    const signIn = createSignInService({ db: db.db, hasher, clock, audit, policy: config.lockout, throttleKey: derived.throttleKey });
+    const accounts = createAccountService({
+      db: db.db,
+      hasher,
+      audit,
+      revokeAccess: (id, reason) => sessions.logout(id, { reason }),
+    });
+    const signIn = createSignInService({
+      db: db.db,
+      hasher,
+      clock,
+      audit,
+      policy: config.lockout,
+      throttleKey: derived.throttleKey,
+    });
     const keys = createKeyService({ db: db.db, keyEncryptionKey, clock, audit, policy: keyPolicy(config), logger });
     const views = createViews(undefined, issuerBasePath(config.issuer));
     const cacheOptions = { ttlMs: config.cacheSeconds * 1000, max: 10_000, clock };
     const clientCache = createTtlCache<ClientRecord | undefined>(cacheOptions);
     const resources = createResourceServerService({
-      db: db.db, audit, cache: createTtlCache<ResourceServer | undefined>(cacheOptions), signingAlgs: config.keys.algs,
+      db: db.db,
+      audit,
+      cache: createTtlCache<ResourceServer | undefined>(cacheOptions),
+      signingAlgs: config.keys.algs,
     });
     const protect = createRecordProtection({ hmacKey: derived.recordIdKey, sealKey: derived.recordSealKey });
     const rotation = createRefreshRotation({
-      db: db.db, clock, protect, logger,
+      db: db.db,
+      clock,
+      protect,
+      logger,
       grace: { seconds: config.refresh.graceSeconds, maxRepeats: config.refresh.graceMaxRepeats },
     });
     const adapter = createAdapterClass({ db: db.db, clock, findClient: (id) => clients.find(id), protect, rotation });
@@ -183,50 +219,88 @@ export async function createContainer(config: Config, options: ContainerOptions)
       keys,
       logger,
       watch: role === 'server',
-      buildProvider: (set) => createProvider({
-        config, adapter, accounts, resources, pages, logger, audit, clock, metrics, db: db.db, protect, rotation,
-        // A command exits when it is done: it waits for back-channel logout, and reports it.
-        waitForBackchannelLogout: role === 'cli',
-        jwks: set.providerKeys,
-        cookieKeys: derived.cookieKeys,
-        clientSecretKey: derived.clientSecretKey,
-      }),
+      buildProvider: (set) =>
+        createProvider({
+          config,
+          adapter,
+          accounts,
+          resources,
+          pages,
+          logger,
+          audit,
+          clock,
+          metrics,
+          db: db.db,
+          protect,
+          rotation,
+          // A command exits when it is done: it waits for back-channel logout, and reports it.
+          waitForBackchannelLogout: role === 'cli',
+          jwks: set.providerKeys,
+          cookieKeys: derived.cookieKeys,
+          clientSecretKey: derived.clientSecretKey,
+        }),
     });
     const provider = () => keyRing.provider();
     const sessions = createSessionAdmin({ db: db.db, provider, audit, clock });
     const clients = createClientService({
       db: db.db,
       clientSecretKey: derived.clientSecretKey,
-      validate: async (metadata) => { await provider().Client.validate(metadata as never); },
+      validate: async (metadata) => {
+        await provider().Client.validate(metadata as never);
+      },
       audit,
       resources,
       cache: clientCache,
     });
-    const demoSeed = role === 'server' && config.demo && (await isEmpty(db))
-      // Two instances starting together on a new database: one seeds, the other finds it done.
-      ? await seedDemo(config, accounts, clients).catch((error: unknown) => {
-        if (isPosternError(error, 'ERR_DUPLICATE')) return undefined;
-        throw error;
-      })
-      : undefined;
+    const demoSeed =
+      role === 'server' && config.demo && (await isEmpty(db))
+        ? // Two instances starting together on a new database: one seeds, the other finds it done.
+          await seedDemo(config, accounts, clients).catch((error: unknown) => {
+            if (isPosternError(error, 'ERR_DUPLICATE')) return undefined;
+            throw error;
+          })
+        : undefined;
     const app = createHttpApp({
-      config, logger, views, accounts, signIn, provider,
+      config,
+      logger,
+      views,
+      accounts,
+      signIn,
+      provider,
       jwks: () => keyRing.jwks(),
       metrics,
       csrfKey: derived.csrfKey,
       cookieKeys: derived.cookieKeys,
       ready: () => readiness(db, latestMigration, () => keyRing.keySet().providerKeys.length > 0),
     });
-    const sweeper: Sweeper | undefined = role === 'server'
-      ? startSweeper({
-        db: db.db, clock, logger, intervalSeconds: config.sweepIntervalSeconds, protect, rotation,
-        throttleRetentionSeconds: config.lockout.maxLockSeconds + config.lockout.windowSeconds,
-        onSwept: (n) => metrics.sweptRecords.inc(n),
-        retention: [(now) => sweepAuditEvents(db.db, now, config.auditRetentionDays)],
-      })
-      : undefined;
+    const sweeper: Sweeper | undefined =
+      role === 'server'
+        ? startSweeper({
+            db: db.db,
+            clock,
+            logger,
+            intervalSeconds: config.sweepIntervalSeconds,
+            protect,
+            rotation,
+            throttleRetentionSeconds: config.lockout.maxLockSeconds + config.lockout.windowSeconds,
+            onSwept: (n) => metrics.sweptRecords.inc(n),
+            retention: [(now) => sweepAuditEvents(db.db, now, config.auditRetentionDays)],
+          })
+        : undefined;
     return {
-      config, app, db, accounts, clients, resources, keys, keyRing, audit, metrics, sessions, demoSeed, provider,
+      config,
+      app,
+      db,
+      accounts,
+      clients,
+      resources,
+      keys,
+      keyRing,
+      audit,
+      metrics,
+      sessions,
+      demoSeed,
+      provider,
       secretGenerated: secret.generated ? secret.file : undefined,
       async close() {
         await sweeper?.stop();

@@ -28,23 +28,35 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
   }
   const { container } = running;
   if (container.secretGenerated) {
-    logger.warn({ file: container.secretGenerated }, 'POSTERN_SECRET is not set: generated one into the data dir (fine for trying Postern; set POSTERN_SECRET in production)');
+    logger.warn(
+      { file: container.secretGenerated },
+      'POSTERN_SECRET is not set: generated one into the data dir (fine for trying Postern; set POSTERN_SECRET in production)',
+    );
   }
-  logger.info({ issuer: config.issuer, listen: running.server.address(), database: container.db.engine }, 'Postern is ready');
+  logger.info(
+    { issuer: config.issuer, listen: running.server.address(), database: container.db.engine },
+    'Postern is ready',
+  );
   // A bug must not take every sign-in down with it: log loudly, keep serving.
   process.on('unhandledRejection', (reason) => logger.error({ err: reason }, 'unhandled rejection'));
   if (container.demoSeed) printDemo(config.issuer, container.demoSeed);
 
   const shutdown = (signal: string) => {
     logger.info({ signal, graceSeconds: config.shutdownSeconds }, 'shutting down: finishing requests in flight');
-    running.close().then(
-      () => logger.info('stopped'),
-      (error: Error) => { logger.error({ err: error }, 'shutdown failed'); process.exitCode = 1; },
-    ).finally(() => {
-      logger.flush();
-      // Everything is closed; should a stray handle keep the loop alive, do not hang the pod.
-      setTimeout(() => process.exit(), 1000).unref();
-    });
+    running
+      .close()
+      .then(
+        () => logger.info('stopped'),
+        (error: Error) => {
+          logger.error({ err: error }, 'shutdown failed');
+          process.exitCode = 1;
+        },
+      )
+      .finally(() => {
+        logger.flush();
+        // Everything is closed; should a stray handle keep the loop alive, do not hang the pod.
+        setTimeout(() => process.exit(), 1000).unref();
+      });
   };
   process.once('SIGTERM', shutdown);
   process.once('SIGINT', shutdown);
@@ -52,14 +64,16 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
 
 function printDemo(issuer: string, seed: { username: string; password: string }): void {
   // Shown once, on the terminal only: it is never written to the log.
-  console.log([
-    '',
-    '  Postern created a demo user and a demo app (shown once):',
-    `    open       ${issuer}/demo`,
-    `    username   ${seed.username}`,
-    `    password   ${seed.password}`,
-    '',
-  ].join('\n'));
+  console.log(
+    [
+      '',
+      '  Postern created a demo user and a demo app (shown once):',
+      `    open       ${issuer}/demo`,
+      `    username   ${seed.username}`,
+      `    password   ${seed.password}`,
+      '',
+    ].join('\n'),
+  );
 }
 
 if (import.meta.main) await main();

@@ -52,7 +52,11 @@ function stopListening(server: http.Server, deadlineMs: number): Promise<void> {
   });
 }
 
-export async function startServer(config: Config, logger: Logger, options: { clock?: Clock; database?: DatabaseHandle } = {}): Promise<RunningServer> {
+export async function startServer(
+  config: Config,
+  logger: Logger,
+  options: { clock?: Clock; database?: DatabaseHandle } = {},
+): Promise<RunningServer> {
   const container = await createContainer(config, { logger, role: 'server', ...options });
   const server = http.createServer(container.app.callback());
   // Behind a load balancer, idle keep-alive sockets must outlive the balancer's own timeout.

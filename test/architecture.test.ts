@@ -10,7 +10,8 @@ const SRC = path.resolve(import.meta.dirname, '../src');
 
 function sources(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
-    e.isDirectory() ? sources(path.join(dir, e.name)) : e.name.endsWith('.ts') ? [path.join(dir, e.name)] : []);
+    e.isDirectory() ? sources(path.join(dir, e.name)) : e.name.endsWith('.ts') ? [path.join(dir, e.name)] : [],
+  );
 }
 
 function layerOf(file: string): string {
@@ -41,8 +42,10 @@ const ALLOWED: Record<string, string[]> = {
 const FRAMEWORK = /^pkg:(koa|@koa\/|oidc-provider)/;
 
 it('imports point one way', () => {
-  const wrong = imports.filter(({ from, target }) =>
-    !target.startsWith('pkg:') && from !== target && ALLOWED[from] !== undefined && !ALLOWED[from]!.includes(target));
+  const wrong = imports.filter(
+    ({ from, target }) =>
+      !target.startsWith('pkg:') && from !== target && ALLOWED[from] !== undefined && !ALLOWED[from]!.includes(target),
+  );
   expect(wrong).toEqual([]);
 });
 

@@ -43,10 +43,9 @@ export async function findAccountForLogin(
   const row = await db
     .selectFrom('accounts')
     .selectAll()
-    .where((eb) => eb.or([
-      eb(sql`lower(username)`, '=', login.toLowerCase()),
-      eb(sql`lower(email)`, '=', login.toLowerCase()),
-    ]))
+    .where((eb) =>
+      eb.or([eb(sql`lower(username)`, '=', login.toLowerCase()), eb(sql`lower(email)`, '=', login.toLowerCase())]),
+    )
     .orderBy(sql`lower(username) = ${login.toLowerCase()}`, 'desc')
     .executeTakeFirst();
   return row && { account: toAccount(row), passwordHash: row.password_hash };
@@ -75,7 +74,12 @@ export async function updateAccount(db: Executor, id: string, update: AccountUpd
  * A sign-in: the login time and, when the hashing parameters changed, the new hash. Not a
  * change of the account, so updated_at (the `updated_at` claim) stays as it was.
  */
-export async function recordLogin(db: Executor, id: string, at: Date, passwordHash?: string): Promise<Account | undefined> {
+export async function recordLogin(
+  db: Executor,
+  id: string,
+  at: Date,
+  passwordHash?: string,
+): Promise<Account | undefined> {
   const row = await db
     .updateTable('accounts')
     .set({ last_login_at: at, ...(passwordHash ? { password_hash: passwordHash } : {}) })

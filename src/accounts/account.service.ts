@@ -6,7 +6,13 @@ import type { AuditLog } from '../audit/audit-log.ts';
 import type { Database } from '../db/tables.ts';
 import { PosternError } from '../shared/errors.ts';
 import type { Account, Profile } from './account.ts';
-import { findAccountById, findAccountByLogin, insertAccount, listAccounts, updateAccount } from './account.repository.ts';
+import {
+  findAccountById,
+  findAccountByLogin,
+  insertAccount,
+  listAccounts,
+  updateAccount,
+} from './account.repository.ts';
 import type { PasswordHasher } from './password-hasher.ts';
 import { checkPassword } from './password-policy.ts';
 import { clearAccountThrottles } from './throttle.repository.ts';
@@ -47,7 +53,8 @@ function invalid(message: string): never {
 }
 
 function validateNewAccount(input: NewAccount): void {
-  if (!USERNAME.test(input.username)) invalid('username must be 1-64 letters, digits, ".", "_" or "-", starting with a letter or digit');
+  if (!USERNAME.test(input.username))
+    invalid('username must be 1-64 letters, digits, ".", "_" or "-", starting with a letter or digit');
   if (!EMAIL.test(input.email)) invalid(`"${input.email}" is not an email address`);
   if (input.username.includes('@')) invalid('username must not contain "@"');
   for (const role of input.roles ?? []) if (!ROLE.test(role)) invalid(`"${role}" is not a valid role name`);
@@ -68,7 +75,7 @@ export function createAccountService<Revoked = unknown>(deps: {
   const { db, hasher, audit } = deps;
 
   async function mustFind(login: string): Promise<Account> {
-    const account = await findAccountByLogin(db, login) ?? await findAccountById(db, login);
+    const account = (await findAccountByLogin(db, login)) ?? (await findAccountById(db, login));
     if (!account) throw new PosternError('ERR_NOT_FOUND', `no account "${login}"`);
     return account;
   }
@@ -90,7 +97,8 @@ export function createAccountService<Revoked = unknown>(deps: {
         audit.record({ type: 'account.created', accountId: account.id, details: { username: account.username } });
         return account;
       } catch (error) {
-        if (isUniqueViolation(error)) throw new PosternError('ERR_DUPLICATE', 'an account with that username or email already exists');
+        if (isUniqueViolation(error))
+          throw new PosternError('ERR_DUPLICATE', 'an account with that username or email already exists');
         throw error;
       }
     },

@@ -24,12 +24,16 @@ export function checkPassword(
   policy: PasswordPolicy = DEFAULT_PASSWORD_POLICY,
 ): void {
   const length = [...password].length;
-  const reject = (why: string) => { throw new PosternError('ERR_WEAK_PASSWORD', `password rejected: ${why}`); };
+  const reject = (why: string) => {
+    throw new PosternError('ERR_WEAK_PASSWORD', `password rejected: ${why}`);
+  };
   if (length < policy.minLength) reject(`it must be at least ${policy.minLength} characters`);
   if (length > policy.maxLength) reject(`it must be at most ${policy.maxLength} characters`);
   const lower = password.toLowerCase();
-  if ((identity.username && lower === identity.username.toLowerCase())
-    || (identity.email && lower === identity.email.toLowerCase())) {
+  if (
+    (identity.username && lower === identity.username.toLowerCase()) ||
+    (identity.email && lower === identity.email.toLowerCase())
+  ) {
     reject('it must not be the username or email');
   }
   if (isCommon(password)) reject('it is on a list of commonly used passwords');

@@ -11,7 +11,13 @@ import type { Account } from './account.ts';
 import { findAccountForLogin, recordLogin } from './account.repository.ts';
 import type { PasswordHasher } from './password-hasher.ts';
 import {
-  chargeAttempt, clearThrottles, lockIfExhausted, readThrottle, refundAttempt, releaseExpiredLock, type ThrottleKey,
+  chargeAttempt,
+  clearThrottles,
+  lockIfExhausted,
+  readThrottle,
+  refundAttempt,
+  releaseExpiredLock,
+  type ThrottleKey,
 } from './throttle.repository.ts';
 
 export interface SignInAttempt {
@@ -26,7 +32,11 @@ export interface SignInAttempt {
 
 /** `failed` and `locked` look the same to the person unless the policy says to reveal locks. */
 export type SignInOutcome =
-  | { readonly kind: 'success'; readonly account: Account; readonly device: { accountId: string; deviceId: string } | undefined }
+  | {
+      readonly kind: 'success';
+      readonly account: Account;
+      readonly device: { accountId: string; deviceId: string } | undefined;
+    }
   | { readonly kind: 'failed' }
   | { readonly kind: 'locked' }
   | { readonly kind: 'throttled'; readonly retryAfterSeconds: number };
@@ -49,10 +59,18 @@ export function createSignInService(deps: Deps): SignInService {
   const { db, hasher, clock, audit, policy } = deps;
   const limitFor = (k: ThrottleKey) => (k.scope === 'account' ? policy.accountThreshold : policy.threshold);
 
-  function subjectKeys(accountId: string | null, subject: string, ip: string, deviceId: string | undefined): ThrottleKey[] {
+  function subjectKeys(
+    accountId: string | null,
+    subject: string,
+    ip: string,
+    deviceId: string | undefined,
+  ): ThrottleKey[] {
     // A trusted device is counted on its own, so strangers' failures cannot lock it out.
     if (deviceId) return [{ scope: 'device', key: `${subject}|${deviceId}`, accountId }];
-    return [{ scope: 'account_ip', key: `${subject}|${ip}`, accountId }, { scope: 'account', key: subject, accountId }];
+    return [
+      { scope: 'account_ip', key: `${subject}|${ip}`, accountId },
+      { scope: 'account', key: subject, accountId },
+    ];
   }
 
   async function verify(found: Awaited<ReturnType<typeof findAccountForLogin>>, password: string) {
@@ -70,7 +88,12 @@ export function createSignInService(deps: Deps): SignInService {
   return {
     async attempt(a) {
       const now = clock.now();
-      const base: AuditEventInput = { type: 'login.failed', ip: a.ip, userAgent: a.userAgent ?? null, clientId: a.clientId ?? null };
+      const base: AuditEventInput = {
+        type: 'login.failed',
+        ip: a.ip,
+        userAgent: a.userAgent ?? null,
+        clientId: a.clientId ?? null,
+      };
       const ipKey: ThrottleKey = { scope: 'ip', key: a.ip, accountId: null };
       if (!(await chargeAttempt(db, ipKey, now, policy.windowSeconds, policy.ipFailureLimit))) {
         const state = await readThrottle(db, ipKey);
@@ -80,12 +103,15 @@ export function createSignInService(deps: Deps): SignInService {
       const login = a.login.slice(0, 320);
       const found = await findAccountForLogin(db, login);
       const accountId = found?.account.id ?? null;
-      const subject = accountId ?? `unknown:${createHmac('sha256', deps.throttleKey).update(login.toLowerCase()).digest('base64url')}`;
+      const subject =
+        accountId ??
+        `unknown:${createHmac('sha256', deps.throttleKey).update(login.toLowerCase()).digest('base64url')}`;
       const device = accountId ? a.devices.find((d) => d.accountId === accountId) : undefined;
       const keys = subjectKeys(accountId, subject, a.ip, device?.deviceId);
 
       for (const k of keys) {
-        if (await releaseExpiredLock(db, k, now)) audit.record({ ...base, type: 'lockout.ended', accountId, details: { scope: k.scope } });
+        if (await releaseExpiredLock(db, k, now))
+          audit.record({ ...base, type: 'lockout.ended', accountId, details: { scope: k.scope } });
       }
       const charged: ThrottleKey[] = [];
       for (const k of keys) {
@@ -98,7 +124,11 @@ export function createSignInService(deps: Deps): SignInService {
         // speed would tell a locked (so existing) account from an unknown name. The per-IP
         // charge above still bounds the hashing one address can cause.
         await hasher.verifyDummy(a.password);
-        audit.record({ ...base, accountId, details: { reason: 'locked', scope: k.scope, login: accountId ? undefined : 'unknown' } });
+        audit.record({
+          ...base,
+          accountId,
+          details: { reason: 'locked', scope: k.scope, login: accountId ? undefined : 'unknown' },
+        });
         return { kind: 'locked' };
       }
 
@@ -107,21 +137,39 @@ export function createSignInService(deps: Deps): SignInService {
         // The owner proved the password: this browser's counters and the account-wide back-off
         // start over, so strangers' failures cannot keep the account locked for good (a trusted
         // device gets in while the account-wide lock holds, and its success ends that lock).
-        await clearThrottles(db, [...keys.filter((k) => k.scope !== 'account'), { scope: 'account', key: subject, accountId }]);
+        await clearThrottles(db, [
+          ...keys.filter((k) => k.scope !== 'account'),
+          { scope: 'account', key: subject, accountId },
+        ]);
         await refundAttempt(db, ipKey, now);
         const rehashed = result.needsRehash ? await hasher.hash(a.password) : undefined;
         const account = (await recordLogin(db, found.account.id, now, rehashed)) ?? found.account;
-        audit.record({ ...base, type: 'login.succeeded', accountId: account.id, details: device ? { device: 'trusted' } : {} });
+        audit.record({
+          ...base,
+          type: 'login.succeeded',
+          accountId: account.id,
+          details: device ? { device: 'trusted' } : {},
+        });
         return { kind: 'success', account, device };
       }
 
       for (const k of charged) {
         const until = await lockIfExhausted(db, k, now, limitFor(k), policy.lockSeconds, policy.maxLockSeconds);
-        if (until) audit.record({ ...base, type: 'lockout.started', accountId, details: { scope: k.scope, until: until.toISOString() } });
+        if (until)
+          audit.record({
+            ...base,
+            type: 'lockout.started',
+            accountId,
+            details: { scope: k.scope, until: until.toISOString() },
+          });
       }
       const ipState = await readThrottle(db, ipKey);
       if (ipState && ipState.failures === policy.ipFailureLimit) {
-        audit.record({ ...base, type: 'ip.throttled', details: { failures: ipState.failures, windowSeconds: policy.windowSeconds } });
+        audit.record({
+          ...base,
+          type: 'ip.throttled',
+          details: { failures: ipState.failures, windowSeconds: policy.windowSeconds },
+        });
       }
       audit.record({ ...base, accountId, details: { reason: result.reason } });
       return { kind: 'failed' };

@@ -23,7 +23,13 @@ export interface ThrottleState {
  * Charges one attempt before the password is checked. Returns false, charging nothing, when
  * the key is locked or has used up `limit` attempts in the current window.
  */
-export async function chargeAttempt(db: Kysely<Database>, k: ThrottleKey, now: Date, windowSeconds: number, limit: number): Promise<boolean> {
+export async function chargeAttempt(
+  db: Kysely<Database>,
+  k: ThrottleKey,
+  now: Date,
+  windowSeconds: number,
+  limit: number,
+): Promise<boolean> {
   const windowStart = new Date(now.getTime() - windowSeconds * 1000);
   const result = await sql<{ failures: number }>`
     insert into login_throttles as t (scope, key, account_id, failures, window_started_at, updated_at)
@@ -39,9 +45,11 @@ export async function chargeAttempt(db: Kysely<Database>, k: ThrottleKey, now: D
 
 /** Gives back a charged attempt that turned out not to be a failure. */
 export async function refundAttempt(db: Kysely<Database>, k: ThrottleKey, now: Date): Promise<void> {
-  await db.updateTable('login_throttles')
+  await db
+    .updateTable('login_throttles')
     .set({ failures: sql<number>`greatest(failures - 1, 0)`, updated_at: now })
-    .where('scope', '=', k.scope).where('key', '=', k.key)
+    .where('scope', '=', k.scope)
+    .where('key', '=', k.key)
     .execute();
 }
 
@@ -54,7 +62,12 @@ const MAX_BACKOFF_EXPONENT = 64;
  * several concurrent callers gets the row back; the lock lasts base·2^(lockouts so far), capped.
  */
 export async function lockIfExhausted(
-  db: Kysely<Database>, k: ThrottleKey, now: Date, threshold: number, baseSeconds: number, maxSeconds: number,
+  db: Kysely<Database>,
+  k: ThrottleKey,
+  now: Date,
+  threshold: number,
+  baseSeconds: number,
+  maxSeconds: number,
 ): Promise<Date | undefined> {
   const result = await sql<{ locked_until: Date }>`
     update login_throttles set
@@ -69,18 +82,31 @@ export async function lockIfExhausted(
 
 /** Ends a lock whose time is up; returns true to exactly one caller, which reports it. */
 export async function releaseExpiredLock(db: Kysely<Database>, k: ThrottleKey, now: Date): Promise<boolean> {
-  const result = await db.updateTable('login_throttles')
+  const result = await db
+    .updateTable('login_throttles')
     .set({ locked_until: null, updated_at: now })
-    .where('scope', '=', k.scope).where('key', '=', k.key)
+    .where('scope', '=', k.scope)
+    .where('key', '=', k.key)
     .where('locked_until', '<=', now)
     .executeTakeFirst();
   return result.numUpdatedRows > 0n;
 }
 
 export async function readThrottle(db: Kysely<Database>, k: ThrottleKey): Promise<ThrottleState | undefined> {
-  const row = await db.selectFrom('login_throttles').selectAll()
-    .where('scope', '=', k.scope).where('key', '=', k.key).executeTakeFirst();
-  return row && { failures: row.failures, windowStartedAt: row.window_started_at, lockedUntil: row.locked_until, lockouts: row.lockouts };
+  const row = await db
+    .selectFrom('login_throttles')
+    .selectAll()
+    .where('scope', '=', k.scope)
+    .where('key', '=', k.key)
+    .executeTakeFirst();
+  return (
+    row && {
+      failures: row.failures,
+      windowStartedAt: row.window_started_at,
+      lockedUntil: row.locked_until,
+      lockouts: row.lockouts,
+    }
+  );
 }
 
 /** A success clears the counters (and the back-off) of the keys it names. */
@@ -92,14 +118,18 @@ export async function clearThrottles(db: Kysely<Database>, keys: readonly Thrott
 
 /** `postern user unlock`: every lock and counter of one account, on every scope. */
 export async function clearAccountThrottles(db: Kysely<Database>, accountId: string): Promise<number> {
-  const result = await db.deleteFrom('login_throttles')
-    .where('account_id', '=', accountId).where('scope', '!=', 'ip').executeTakeFirst();
+  const result = await db
+    .deleteFrom('login_throttles')
+    .where('account_id', '=', accountId)
+    .where('scope', '!=', 'ip')
+    .executeTakeFirst();
   return Number(result.numDeletedRows);
 }
 
 /** Old counters are useless after their window and lock: the sweeper deletes them. */
 export async function deleteStaleThrottles(db: Kysely<Database>, before: Date): Promise<number> {
-  const result = await db.deleteFrom('login_throttles')
+  const result = await db
+    .deleteFrom('login_throttles')
     .where('updated_at', '<', before)
     .where((eb) => eb.or([eb('locked_until', 'is', null), eb('locked_until', '<', before)]))
     .executeTakeFirst();

@@ -15,7 +15,9 @@ export interface AuditLog {
 }
 
 export function createAuditLog(deps: {
-  db: Kysely<Database>; clock: Clock; logger: Logger;
+  db: Kysely<Database>;
+  clock: Clock;
+  logger: Logger;
   /** Sees every event (metrics). */
   observe?: (event: AuditEventInput) => void;
 }): AuditLog {
@@ -26,9 +28,23 @@ export function createAuditLog(deps: {
       const at = clock.now();
       deps.observe?.(event);
       // Every event is also a log line, so it is visible even when the database write fails.
-      logger.info({ audit: event.type, accountId: event.accountId, clientId: event.clientId, ip: event.ip, details: event.details }, 'audit event');
+      logger.info(
+        {
+          audit: event.type,
+          accountId: event.accountId,
+          clientId: event.clientId,
+          ip: event.ip,
+          details: event.details,
+        },
+        'audit event',
+      );
       const write = insertAuditEvent(db, at, event)
-        .catch((error: Error) => logger.error({ err: error.message, audit: event.type }, 'AUDIT WRITE FAILED: the event above is not in the audit log'))
+        .catch((error: Error) =>
+          logger.error(
+            { err: error.message, audit: event.type },
+            'AUDIT WRITE FAILED: the event above is not in the audit log',
+          ),
+        )
         .finally(() => pending.delete(write));
       pending.add(write);
     },

@@ -17,15 +17,18 @@ function toEvent(row: AuditEventRow): AuditEvent {
 }
 
 export async function insertAuditEvent(db: Kysely<Database>, at: Date, event: AuditEventInput): Promise<void> {
-  await db.insertInto('audit_events').values({
-    at,
-    type: event.type,
-    account_id: event.accountId ?? null,
-    client_id: event.clientId ?? null,
-    ip: event.ip ?? null,
-    user_agent: event.userAgent?.slice(0, 512) ?? null,
-    details: JSON.stringify(event.details ?? {}),
-  }).execute();
+  await db
+    .insertInto('audit_events')
+    .values({
+      at,
+      type: event.type,
+      account_id: event.accountId ?? null,
+      client_id: event.clientId ?? null,
+      ip: event.ip ?? null,
+      user_agent: event.userAgent?.slice(0, 512) ?? null,
+      details: JSON.stringify(event.details ?? {}),
+    })
+    .execute();
 }
 
 /** Newest first. */
@@ -34,7 +37,11 @@ export async function queryAuditEvents(db: Kysely<Database>, query: AuditQuery):
   if (query.accountId) q = q.where('account_id', '=', query.accountId);
   if (query.type) q = q.where('type', '=', query.type);
   if (query.since) q = q.where('at', '>=', query.since);
-  const rows = await q.orderBy('at', 'desc').orderBy('id', 'desc').limit(query.limit ?? 100).execute();
+  const rows = await q
+    .orderBy('at', 'desc')
+    .orderBy('id', 'desc')
+    .limit(query.limit ?? 100)
+    .execute();
   return rows.map(toEvent);
 }
 

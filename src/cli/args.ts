@@ -38,7 +38,8 @@ function describeParseError(error: unknown): string {
   if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && flag) return `unknown option ${flag}`;
   if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && flag) {
     if (message?.includes('does not take an argument')) return `option ${flag} does not take a value`;
-    if (message?.includes('ambiguous')) return `option ${flag} needs a value (write ${flag}=VALUE for a value that starts with "-")`;
+    if (message?.includes('ambiguous'))
+      return `option ${flag} needs a value (write ${flag}=VALUE for a value that starts with "-")`;
     return `option ${flag} needs a value`;
   }
   return (message ?? String(error)).split('\n')[0]!;
@@ -107,7 +108,8 @@ export function optionalString(values: Values, name: string): string | undefined
 
 export function requiredString(spec: CommandSpec, values: Values, name: string): string {
   const value = optionalString(values, name);
-  if (value === undefined || value.trim() === '') throw new UsageError(`missing required option --${name} ${helpHint(spec.name)}`);
+  if (value === undefined || value.trim() === '')
+    throw new UsageError(`missing required option --${name} ${helpHint(spec.name)}`);
   return value;
 }
 
@@ -119,7 +121,10 @@ export function flag(values: Values, name: string): boolean {
 export function commaList(values: Values, name: string): string[] {
   const raw = values[name];
   const items = Array.isArray(raw) ? raw : typeof raw === 'string' ? [raw] : [];
-  return items.flatMap((item) => item.split(',')).map((item) => item.trim()).filter(Boolean);
+  return items
+    .flatMap((item) => item.split(','))
+    .map((item) => item.trim())
+    .filter(Boolean);
 }
 
 /** A repeatable flag taken as given (URIs may contain commas). */

@@ -15,15 +15,19 @@ const spec: CommandSpec = {
   --limit N       at most N events (default 50, at most 10000)
   --json          machine-readable output`,
   options: {
-    account: { type: 'string' }, type: { type: 'string' }, since: { type: 'string' },
-    limit: { type: 'string' }, json: { type: 'boolean' },
+    account: { type: 'string' },
+    type: { type: 'string' },
+    since: { type: 'string' },
+    limit: { type: 'string' },
+    json: { type: 'boolean' },
   },
 };
 
 function parseLimit(raw: string | undefined): number {
   if (raw === undefined) return 50;
   const n = Number(raw);
-  if (!/^\d+$/.test(raw) || n < 1 || n > 10_000) throw new UsageError(`--limit must be a whole number from 1 to 10000 (got "${raw}")`);
+  if (!/^\d+$/.test(raw) || n < 1 || n > 10_000)
+    throw new UsageError(`--limit must be a whole number from 1 to 10000 (got "${raw}")`);
   return n;
 }
 
@@ -35,7 +39,9 @@ function parseSince(raw: string | undefined): Date | undefined {
 }
 
 function summary(e: AuditEvent): string {
-  return Object.entries(e.details).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ');
+  return Object.entries(e.details)
+    .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+    .join(' ');
 }
 
 export const auditCommand: Command = {
@@ -49,9 +55,15 @@ export const auditCommand: Command = {
     const since = parseSince(optionalString(values, 'since'));
     const login = optionalString(values, 'account');
     const events = await withServices(ctx, async (c) => {
-      const account = login === undefined ? undefined : await c.accounts.findByLogin(login) ?? await c.accounts.findById(login);
+      const account =
+        login === undefined ? undefined : ((await c.accounts.findByLogin(login)) ?? (await c.accounts.findById(login)));
       if (login !== undefined && !account) throw new PosternError('ERR_NOT_FOUND', `no account "${login}"`);
-      return c.audit.query({ ...(account ? { accountId: account.id } : {}), ...(type ? { type } : {}), ...(since ? { since } : {}), limit });
+      return c.audit.query({
+        ...(account ? { accountId: account.id } : {}),
+        ...(type ? { type } : {}),
+        ...(since ? { since } : {}),
+        limit,
+      });
     });
     if (values.json) {
       ctx.io.out(toJson(events));
@@ -61,8 +73,11 @@ export const auditCommand: Command = {
       ctx.io.out('no events');
       return;
     }
-    ctx.io.out(table(['AT', 'TYPE', 'ACCOUNT', 'CLIENT', 'IP', 'DETAILS'], events.map((e) => [
-      e.at.toISOString(), e.type, e.accountId ?? '-', e.clientId ?? '-', e.ip ?? '-', summary(e),
-    ])));
+    ctx.io.out(
+      table(
+        ['AT', 'TYPE', 'ACCOUNT', 'CLIENT', 'IP', 'DETAILS'],
+        events.map((e) => [e.at.toISOString(), e.type, e.accountId ?? '-', e.clientId ?? '-', e.ip ?? '-', summary(e)]),
+      ),
+    );
   },
 };

@@ -1,10 +1,27 @@
 import { readFileSync } from 'node:fs';
 
-import { apiScopesOf, GRANT_TYPES, oidcScopesOf, PKCE_POLICIES, RESPONSE_TYPES, SECRET_AUTH_METHODS, type NewClient } from '../clients/client-metadata.ts';
+import {
+  apiScopesOf,
+  GRANT_TYPES,
+  oidcScopesOf,
+  PKCE_POLICIES,
+  RESPONSE_TYPES,
+  SECRET_AUTH_METHODS,
+  type NewClient,
+} from '../clients/client-metadata.ts';
 import type { ClientRecord } from '../clients/client.ts';
 import { PosternError } from '../shared/errors.ts';
 import {
-  commaList, exclusive, flag, helpHint, optionalString, repeated, requiredString, UsageError, type CommandSpec, type Values,
+  commaList,
+  exclusive,
+  flag,
+  helpHint,
+  optionalString,
+  repeated,
+  requiredString,
+  UsageError,
+  type CommandSpec,
+  type Values,
 } from './args.ts';
 import { fields, isoOrNever, listOrDash, table, toJson } from './output.ts';
 import { withServices, type CliContext, type Command } from './runtime.ts';
@@ -33,7 +50,8 @@ export interface ClientView {
   readonly updatedAt: Date;
 }
 
-const strings = (value: unknown): string[] => (Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : []);
+const strings = (value: unknown): string[] =>
+  Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : [];
 const stringOrNull = (value: unknown): string | null => (typeof value === 'string' ? value : null);
 
 export function toClientView(client: ClientRecord): ClientView {
@@ -161,9 +179,12 @@ function seconds(values: Values, name: string): number | undefined {
   return Number(raw);
 }
 
-function readRefresh(values: Values): Pick<NewClient, 'refreshRotation' | 'refreshIdleSeconds' | 'refreshAbsoluteSeconds'> {
+function readRefresh(
+  values: Values,
+): Pick<NewClient, 'refreshRotation' | 'refreshIdleSeconds' | 'refreshAbsoluteSeconds'> {
   const rotation = optionalString(values, 'refresh-rotation');
-  if (rotation !== undefined && rotation !== 'always' && rotation !== 'never') throw new UsageError(`--refresh-rotation must be always or never (got "${rotation}")`);
+  if (rotation !== undefined && rotation !== 'always' && rotation !== 'never')
+    throw new UsageError(`--refresh-rotation must be always or never (got "${rotation}")`);
   const idle = seconds(values, 'refresh-idle-seconds');
   const absolute = seconds(values, 'refresh-absolute-seconds');
   return {
@@ -181,11 +202,13 @@ function readJwksFile(file: string | undefined): { keys: unknown[] } | undefined
   } catch (error) {
     throw new UsageError(`--jwks-file ${file}: ${(error as Error).message.split('\n')[0]}`);
   }
-  if (!Array.isArray((parsed as { keys?: unknown })?.keys)) throw new UsageError(`--jwks-file ${file}: not a JWK Set (no "keys" array)`);
+  if (!Array.isArray((parsed as { keys?: unknown })?.keys))
+    throw new UsageError(`--jwks-file ${file}: not a JWK Set (no "keys" array)`);
   return parsed as { keys: unknown[] };
 }
 
-const SECRET_WARNING = 'postern: warning: --secret leaves the secret in the process list and shell history; use --secret-stdin';
+const SECRET_WARNING =
+  'postern: warning: --secret leaves the secret in the process list and shell history; use --secret-stdin';
 
 /**
  * The client secret given on the command line or on standard input; read before the database
@@ -211,7 +234,8 @@ function readNewClient(values: Values, secret: string | undefined): NewClient {
   const grantTypes = commaList(values, 'grant-types');
   if (grantTypes.length === 0) throw new UsageError(`missing required option --grant-types ${helpHint(spec.name)}`);
   const authMethod = optionalString(values, 'auth-method');
-  if (authMethod !== undefined && flag(values, 'public')) throw new UsageError(`--auth-method does not apply to a public client ${helpHint(spec.name)}`);
+  if (authMethod !== undefined && flag(values, 'public'))
+    throw new UsageError(`--auth-method does not apply to a public client ${helpHint(spec.name)}`);
   if (authMethod !== undefined && !(SECRET_AUTH_METHODS as readonly string[]).includes(authMethod)) {
     throw new UsageError(`--auth-method must be one of ${SECRET_AUTH_METHODS.join(', ')} (got "${authMethod}")`);
   }
@@ -221,7 +245,8 @@ function readNewClient(values: Values, secret: string | undefined): NewClient {
   const jwks = readJwksFile(optionalString(values, 'jwks-file'));
   const backchannel = optionalString(values, 'backchannel-logout-uri');
   const pkce = optionalString(values, 'pkce');
-  if (pkce !== undefined && !(PKCE_POLICIES as readonly string[]).includes(pkce)) throw new UsageError(`--pkce must be ${PKCE_POLICIES.join(' or ')} (got "${pkce}")`);
+  if (pkce !== undefined && !(PKCE_POLICIES as readonly string[]).includes(pkce))
+    throw new UsageError(`--pkce must be ${PKCE_POLICIES.join(' or ')} (got "${pkce}")`);
   const responseTypes = commaList(values, 'response-types');
   return {
     clientId: requiredString(spec, values, 'id'),
@@ -274,10 +299,12 @@ const list: Command = {
     const views = (await withServices(ctx, (c) => c.clients.list())).map(toClientView);
     if (flag(values, 'json')) return ctx.io.out(toJson(views));
     if (views.length === 0) return ctx.io.out('no clients');
-    ctx.io.out(table(
-      ['CLIENT ID', 'TYPE', 'GRANT TYPES', 'FIRST PARTY', 'NAME'],
-      views.map((v) => [v.clientId, v.type, v.grantTypes.join(','), v.firstParty ? 'yes' : 'no', v.name ?? '']),
-    ));
+    ctx.io.out(
+      table(
+        ['CLIENT ID', 'TYPE', 'GRANT TYPES', 'FIRST PARTY', 'NAME'],
+        views.map((v) => [v.clientId, v.type, v.grantTypes.join(','), v.firstParty ? 'yes' : 'no', v.name ?? '']),
+      ),
+    );
   },
 };
 

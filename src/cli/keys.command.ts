@@ -7,7 +7,14 @@ import { isoOrNever, table, toJson } from './output.ts';
 import { withDatabase, withServices, type Command } from './runtime.ts';
 
 function keyView(k: SigningKeyRow) {
-  return { kid: k.kid, alg: k.alg, state: k.state, createdAt: k.created_at, activatedAt: k.activated_at, retireAfter: k.retire_after };
+  return {
+    kid: k.kid,
+    alg: k.alg,
+    state: k.state,
+    createdAt: k.created_at,
+    activatedAt: k.activated_at,
+    retireAfter: k.retire_after,
+  };
 }
 
 const list: Command = {
@@ -18,9 +25,19 @@ const list: Command = {
   async run({ values }, ctx) {
     const keys = await withServices(ctx, (c) => c.keys.list());
     if (flag(values, 'json')) return ctx.io.out(toJson(keys.map(keyView)));
-    ctx.io.out(table(['KID', 'ALG', 'STATE', 'CREATED', 'ACTIVATED', 'RETIRE AFTER'], keys.map((k) => [
-      k.kid, k.alg, k.state, k.created_at.toISOString(), isoOrNever(k.activated_at), k.retire_after ? k.retire_after.toISOString() : '-',
-    ])));
+    ctx.io.out(
+      table(
+        ['KID', 'ALG', 'STATE', 'CREATED', 'ACTIVATED', 'RETIRE AFTER'],
+        keys.map((k) => [
+          k.kid,
+          k.alg,
+          k.state,
+          k.created_at.toISOString(),
+          isoOrNever(k.activated_at),
+          k.retire_after ? k.retire_after.toISOString() : '-',
+        ]),
+      ),
+    );
   },
 };
 
@@ -42,9 +59,14 @@ const rotate: Command = {
   ...rotateSpec,
   async run({ values }, ctx) {
     const alg = optionalString(values, 'alg');
-    const results = await withServices(ctx, (c) => c.keys.rotate({ ...(alg ? { alg } : {}), force: flag(values, 'force') }));
+    const results = await withServices(ctx, (c) =>
+      c.keys.rotate({ ...(alg ? { alg } : {}), force: flag(values, 'force') }),
+    );
     if (flag(values, 'json')) return ctx.io.out(toJson(results));
-    for (const r of results) ctx.io.out(`${r.alg}: ${r.activated} now signs; ${r.retired} is retired (still published until its tokens expire)`);
+    for (const r of results)
+      ctx.io.out(
+        `${r.alg}: ${r.activated} now signs; ${r.retired} is retired (still published until its tokens expire)`,
+      );
   },
 };
 
@@ -60,7 +82,9 @@ verifying: their holders must get new ones.`,
   positionals: ['KID'],
   async run({ positionals }, ctx) {
     const { revoked, activated } = await withServices(ctx, (c) => c.keys.revoke(positionals[0]!));
-    ctx.io.out(`revoked ${revoked.alg} key ${revoked.kid} (${revoked.state}): it is no longer published, and tokens it signed no longer verify.`);
+    ctx.io.out(
+      `revoked ${revoked.alg} key ${revoked.kid} (${revoked.state}): it is no longer published, and tokens it signed no longer verify.`,
+    );
     if (activated) ctx.io.out(`${activated} now signs ${revoked.alg}.`);
   },
 };
@@ -83,8 +107,12 @@ new POSTERN_SECRET.
     if (!old) throw new UsageError(`the environment variable ${variable} is not set (it must hold the old secret)`);
     const { secret } = resolveSecret(loadConfig(ctx.env));
     if (old === secret) throw new UsageError(`${variable} holds the same secret as POSTERN_SECRET: nothing to do`);
-    const result = await withDatabase(ctx, 'postern keys reencrypt', (h) => reencryptStore(h.db, deriveKeyEncryptionKey(old), deriveKeyEncryptionKey(secret)));
-    ctx.io.out(`re-encrypted ${result.reencrypted} key(s) under the new POSTERN_SECRET${result.already ? ` (${result.already} already were)` : ''}; restart every instance with it`);
+    const result = await withDatabase(ctx, 'postern keys reencrypt', (h) =>
+      reencryptStore(h.db, deriveKeyEncryptionKey(old), deriveKeyEncryptionKey(secret)),
+    );
+    ctx.io.out(
+      `re-encrypted ${result.reencrypted} key(s) under the new POSTERN_SECRET${result.already ? ` (${result.already} already were)` : ''}; restart every instance with it`,
+    );
   },
 };
 

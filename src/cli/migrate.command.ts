@@ -21,11 +21,19 @@ Kysely's migrator takes a lock).
     if (flag(values, 'status')) {
       const pending = await withDatabase(ctx, 'postern migrate --status', (h) => pendingMigrations(h.db));
       if (json) return ctx.io.out(toJson({ pending }));
-      ctx.io.out(pending.length ? `${pending.length} pending migration(s): ${pending.join(', ')}` : 'the database schema is up to date');
+      ctx.io.out(
+        pending.length
+          ? `${pending.length} pending migration(s): ${pending.join(', ')}`
+          : 'the database schema is up to date',
+      );
       return;
     }
     const { applied } = await withDatabase(ctx, 'postern migrate', (h) => migrateToLatest(h.db));
     if (json) return ctx.io.out(toJson({ applied }));
-    ctx.io.out(applied.length ? `applied ${applied.length} migration(s): ${applied.join(', ')}` : 'the database schema is up to date');
+    ctx.io.out(
+      applied.length
+        ? `applied ${applied.length} migration(s): ${applied.join(', ')}`
+        : 'the database schema is up to date',
+    );
   },
 };

@@ -24,7 +24,8 @@ function readTtl(values: Values): number | undefined {
 
 function readFormat(values: Values): 'jwt' | 'opaque' | undefined {
   const raw = optionalString(values, 'format');
-  if (raw !== undefined && raw !== 'jwt' && raw !== 'opaque') throw new UsageError(`--format must be jwt or opaque (got "${raw}")`);
+  if (raw !== undefined && raw !== 'jwt' && raw !== 'opaque')
+    throw new UsageError(`--format must be jwt or opaque (got "${raw}")`);
   return raw;
 }
 
@@ -43,8 +44,13 @@ const create: Command = {
                       (${ACCESS_TOKEN_CLAIMS.join(', ')}); repeatable; default none.
                       roles: the user's roles, or a service's own (client create --role)`,
   options: {
-    id: { type: 'string' }, scope: { type: 'string' }, 'token-ttl': { type: 'string' },
-    format: { type: 'string' }, alg: { type: 'string' }, claims: { type: 'string', multiple: true }, json: { type: 'boolean' },
+    id: { type: 'string' },
+    scope: { type: 'string' },
+    'token-ttl': { type: 'string' },
+    format: { type: 'string' },
+    alg: { type: 'string' },
+    claims: { type: 'string', multiple: true },
+    json: { type: 'boolean' },
   },
   async run({ values }, ctx) {
     const identifier = requiredString(create, values, 'id');
@@ -53,14 +59,21 @@ const create: Command = {
     const format = readFormat(values);
     const alg = optionalString(values, 'alg');
     const claims = commaList(values, 'claims');
-    const rs = await withServices(ctx, (c) => c.resources.create({
-      identifier, scopes,
-      ...(ttl !== undefined ? { accessTokenTtl: ttl } : {}),
-      ...(format ? { tokenFormat: format } : {}),
-      ...(alg ? { signingAlg: alg } : {}),
-      ...(claims.length ? { claims } : {}),
-    }));
-    ctx.io.out(flag(values, 'json') ? toJson(rs) : `created resource server ${rs.identifier} (${rs.tokenFormat}, scopes: ${rs.scopes.join(' ')})`);
+    const rs = await withServices(ctx, (c) =>
+      c.resources.create({
+        identifier,
+        scopes,
+        ...(ttl !== undefined ? { accessTokenTtl: ttl } : {}),
+        ...(format ? { tokenFormat: format } : {}),
+        ...(alg ? { signingAlg: alg } : {}),
+        ...(claims.length ? { claims } : {}),
+      }),
+    );
+    ctx.io.out(
+      flag(values, 'json')
+        ? toJson(rs)
+        : `created resource server ${rs.identifier} (${rs.tokenFormat}, scopes: ${rs.scopes.join(' ')})`,
+    );
   },
 };
 
@@ -73,7 +86,12 @@ const list: Command = {
     const all = await withServices(ctx, (c) => c.resources.list());
     if (flag(values, 'json')) return ctx.io.out(toJson(all));
     if (all.length === 0) return ctx.io.out('no resource servers');
-    ctx.io.out(table(['RESOURCE', 'FORMAT', 'TTL', 'SCOPES'], all.map((r) => [r.identifier, r.tokenFormat, String(r.accessTokenTtl), r.scopes.join(' ')])));
+    ctx.io.out(
+      table(
+        ['RESOURCE', 'FORMAT', 'TTL', 'SCOPES'],
+        all.map((r) => [r.identifier, r.tokenFormat, String(r.accessTokenTtl), r.scopes.join(' ')]),
+      ),
+    );
   },
 };
 

@@ -33,19 +33,31 @@ export interface Command extends CommandSpec {
 export function createCliLogger(config: Config, env: Env): Logger {
   const level = env.LOG_LEVEL ? config.logLevel : 'warn';
   // Not pino-pretty: it is a dev dependency, and a transport thread would print after the result.
-  const destination = process.stderr.isTTY && env.LOG_FORMAT !== 'json' ? terminalLines() : pino.destination({ fd: 2, sync: true });
+  const destination =
+    process.stderr.isTTY && env.LOG_FORMAT !== 'json' ? terminalLines() : pino.destination({ fd: 2, sync: true });
   return createLogger({ level, destination });
 }
 
-const LEVEL_NAMES: Readonly<Record<number, string>> = { 10: 'trace', 20: 'debug', 30: 'info', 40: 'warning', 50: 'error', 60: 'fatal' };
+const LEVEL_NAMES: Readonly<Record<number, string>> = {
+  10: 'trace',
+  20: 'debug',
+  30: 'info',
+  40: 'warning',
+  50: 'error',
+  60: 'fatal',
+};
 
 /** One readable line per log record, for a person at a terminal. */
 function terminalLines(): DestinationStream {
   return {
     write(line: string) {
       const { level, msg, time: _t, pid: _p, hostname: _h, ...rest } = JSON.parse(line) as Record<string, unknown>;
-      const extra = Object.entries(rest).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ');
-      process.stderr.write(`postern: ${LEVEL_NAMES[level as number] ?? 'log'}: ${String(msg ?? '')}${extra ? ` (${extra})` : ''}\n`);
+      const extra = Object.entries(rest)
+        .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+        .join(' ');
+      process.stderr.write(
+        `postern: ${LEVEL_NAMES[level as number] ?? 'log'}: ${String(msg ?? '')}${extra ? ` (${extra})` : ''}\n`,
+      );
     },
   };
 }
@@ -57,7 +69,10 @@ export async function withServices<T>(ctx: CliContext, fn: (container: Container
   const container = await createContainer(config, { logger, role: 'cli' });
   try {
     if (container.secretGenerated) {
-      logger.warn({ file: container.secretGenerated }, 'POSTERN_SECRET is not set: generated one into the data dir (fine for trying Postern; set POSTERN_SECRET in production)');
+      logger.warn(
+        { file: container.secretGenerated },
+        'POSTERN_SECRET is not set: generated one into the data dir (fine for trying Postern; set POSTERN_SECRET in production)',
+      );
     }
     return await fn(container);
   } finally {
@@ -67,10 +82,20 @@ export async function withServices<T>(ctx: CliContext, fn: (container: Container
 }
 
 /** Just the database, without the schema check the services need: for `postern migrate`. */
-export async function withDatabase<T>(ctx: CliContext, purpose: string, fn: (db: DatabaseHandle) => Promise<T>): Promise<T> {
+export async function withDatabase<T>(
+  ctx: CliContext,
+  purpose: string,
+  fn: (db: DatabaseHandle) => Promise<T>,
+): Promise<T> {
   const config = loadConfig(ctx.env);
   const logger = createCliLogger(config, ctx.env);
-  const db = await connectDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, logger, purpose, poolSize: 1 });
+  const db = await connectDatabase({
+    databaseUrl: config.databaseUrl,
+    dataDir: config.dataDir,
+    logger,
+    purpose,
+    poolSize: 1,
+  });
   try {
     return await fn(db);
   } finally {
@@ -85,7 +110,8 @@ function oneLine(text: string): string {
 
 // pg reports an unreachable host as an AggregateError with an empty message.
 function innermostMessage(error: unknown): string {
-  if (error instanceof AggregateError && !error.message && error.errors.length > 0) return innermostMessage(error.errors[0]);
+  if (error instanceof AggregateError && !error.message && error.errors.length > 0)
+    return innermostMessage(error.errors[0]);
   if (error instanceof Error) return error.message || (error as { code?: string }).code || error.name;
   return String(error);
 }

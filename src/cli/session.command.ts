@@ -6,7 +6,7 @@ import { isoOrNever, table, toJson } from './output.ts';
 import { withServices, type CliContext, type Command } from './runtime.ts';
 
 async function accountFor(c: Container, login: string) {
-  const account = await c.accounts.findByLogin(login) ?? await c.accounts.findById(login);
+  const account = (await c.accounts.findByLogin(login)) ?? (await c.accounts.findById(login));
   if (!account) throw new PosternError('ERR_NOT_FOUND', `no account "${login}"`);
   return account;
 }
@@ -18,20 +18,25 @@ async function accountFor(c: Container, login: string) {
  */
 export function reportDeliveries(ctx: CliContext, deliveries: readonly BackchannelDelivery[]): string {
   for (const d of deliveries.filter((d) => d.status === 'failed')) {
-    ctx.io.err(`postern: warning: back-channel logout to "${d.clientId}" failed after ${d.attempts ?? 1} attempt(s): ${d.error ?? 'no answer'}`);
+    ctx.io.err(
+      `postern: warning: back-channel logout to "${d.clientId}" failed after ${d.attempts ?? 1} attempt(s): ${d.error ?? 'no answer'}`,
+    );
   }
-  const attempts = (d: BackchannelDelivery) => (d.attempts !== undefined && d.attempts > 1 ? ` (after ${d.attempts} attempts)` : '');
+  const attempts = (d: BackchannelDelivery) =>
+    d.attempts !== undefined && d.attempts > 1 ? ` (after ${d.attempts} attempts)` : '';
   const delivered = deliveries.filter((d) => d.status !== 'failed').map((d) => `${d.clientId}${attempts(d)}`);
   const failed = deliveries.filter((d) => d.status === 'failed').map((d) => d.clientId);
   return [
     ...(delivered.length ? [`back-channel logout delivered to ${delivered.join(', ')}`] : []),
     ...(failed.length ? [`back-channel logout NOT delivered to ${failed.join(', ')}`] : []),
-  ].map((part) => `, ${part}`).join('');
+  ]
+    .map((part) => `, ${part}`)
+    .join('');
 }
 
 const sessions: Command = {
   name: 'user sessions',
-  summary: 'list a user\'s sign-in sessions and grants',
+  summary: "list a user's sign-in sessions and grants",
   usage: `Usage: postern user sessions USER [--json]
 
 Sessions are browser sign-ins; grants are what each app was given (refresh tokens live on a
@@ -41,21 +46,41 @@ grant, and may outlive the session with offline_access).`,
   async run({ values, positionals }, ctx) {
     const result = await withServices(ctx, async (c) => c.sessions.list((await accountFor(c, positionals[0]!)).id));
     if (flag(values, 'json')) return ctx.io.out(toJson(result));
-    ctx.io.out(result.sessions.length === 0 ? 'sessions: none' : table(
-      ['SESSION', 'SIGNED IN', 'EXPIRES', 'APPS'],
-      result.sessions.map((s) => [s.uid, isoOrNever(s.loginAt), isoOrNever(s.expiresAt), s.clients.join(', ') || '-']),
-    ));
+    ctx.io.out(
+      result.sessions.length === 0
+        ? 'sessions: none'
+        : table(
+            ['SESSION', 'SIGNED IN', 'EXPIRES', 'APPS'],
+            result.sessions.map((s) => [
+              s.uid,
+              isoOrNever(s.loginAt),
+              isoOrNever(s.expiresAt),
+              s.clients.join(', ') || '-',
+            ]),
+          ),
+    );
     ctx.io.out('');
-    ctx.io.out(result.grants.length === 0 ? 'grants: none' : table(
-      ['GRANT', 'CLIENT', 'CREATED', 'LAST USED', 'IP', 'USER AGENT'],
-      result.grants.map((g) => [g.grantId, g.clientId, isoOrNever(g.createdAt), isoOrNever(g.lastUsedAt), g.ip ?? '-', g.userAgent ?? '-']),
-    ));
+    ctx.io.out(
+      result.grants.length === 0
+        ? 'grants: none'
+        : table(
+            ['GRANT', 'CLIENT', 'CREATED', 'LAST USED', 'IP', 'USER AGENT'],
+            result.grants.map((g) => [
+              g.grantId,
+              g.clientId,
+              isoOrNever(g.createdAt),
+              isoOrNever(g.lastUsedAt),
+              g.ip ?? '-',
+              g.userAgent ?? '-',
+            ]),
+          ),
+    );
   },
 };
 
 const logout: Command = {
   name: 'user logout',
-  summary: 'end a user\'s sessions and revoke their tokens',
+  summary: "end a user's sessions and revoke their tokens",
   usage: `Usage: postern user logout USER [--client C] [--json]
 
 Ends every session of the user and revokes every grant with all tokens issued from it
@@ -69,11 +94,16 @@ the logout itself is done). --json lists every delivery.`,
     const clientId = optionalString(values, 'client');
     const { username, result } = await withServices(ctx, async (c) => {
       const account = await accountFor(c, positionals[0]!);
-      return { username: account.username, result: await c.sessions.logout(account.id, { ...(clientId ? { clientId } : {}), reason: 'admin logout' }) };
+      return {
+        username: account.username,
+        result: await c.sessions.logout(account.id, { ...(clientId ? { clientId } : {}), reason: 'admin logout' }),
+      };
     });
     const deliveries = reportDeliveries(ctx, result.deliveries);
     if (flag(values, 'json')) return ctx.io.out(toJson(result));
-    ctx.io.out(`logged out "${username}"${clientId ? ` from ${clientId}` : ''}: ${result.sessions} session(s) ended, ${result.grants} grant(s) revoked${deliveries}`);
+    ctx.io.out(
+      `logged out "${username}"${clientId ? ` from ${clientId}` : ''}: ${result.sessions} session(s) ended, ${result.grants} grant(s) revoked${deliveries}`,
+    );
   },
 };
 

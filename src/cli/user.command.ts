@@ -3,7 +3,15 @@ import type { NewAccount } from '../accounts/account.service.ts';
 import type { LogoutResult } from '../oidc/session-admin.ts';
 import { PosternError } from '../shared/errors.ts';
 import {
-  commaList, exclusive, flag, helpHint, optionalString, requiredString, UsageError, type CommandSpec, type Values,
+  commaList,
+  exclusive,
+  flag,
+  helpHint,
+  optionalString,
+  requiredString,
+  UsageError,
+  type CommandSpec,
+  type Values,
 } from './args.ts';
 import { fields, isoOrNever, listOrDash, table, toJson } from './output.ts';
 import { withServices, type CliContext, type Command } from './runtime.ts';
@@ -53,7 +61,8 @@ async function readPassword(spec: CommandSpec, values: Values, ctx: CliContext):
     password = (await ctx.io.readStdin()).replace(/\r?\n$/, '');
     if (password === '') throw new UsageError('--password-stdin: standard input was empty');
   }
-  if (password === undefined) throw new UsageError(`a password is required: use --password or --password-stdin ${helpHint(spec.name)}`);
+  if (password === undefined)
+    throw new UsageError(`a password is required: use --password or --password-stdin ${helpHint(spec.name)}`);
   return password;
 }
 
@@ -103,7 +112,9 @@ const create: Command = {
     const email = requiredString(createSpec, values, 'email');
     const password = await readPassword(createSpec, values, ctx);
     const input: NewAccount = {
-      username, email, password,
+      username,
+      email,
+      password,
       emailVerified: flag(values, 'email-verified'),
       profile: readProfile(values),
       roles: commaList(values, 'role'),
@@ -122,10 +133,19 @@ const list: Command = {
     const views = (await withServices(ctx, (c) => c.accounts.list())).map(toUserView);
     if (flag(values, 'json')) return ctx.io.out(toJson(views));
     if (views.length === 0) return ctx.io.out('no users');
-    ctx.io.out(table(
-      ['USERNAME', 'EMAIL', 'VERIFIED', 'STATUS', 'ROLES', 'ID'],
-      views.map((v) => [v.username, v.email, v.emailVerified ? 'yes' : 'no', v.disabled ? 'disabled' : 'active', listOrDash(v.roles), v.id]),
-    ));
+    ctx.io.out(
+      table(
+        ['USERNAME', 'EMAIL', 'VERIFIED', 'STATUS', 'ROLES', 'ID'],
+        views.map((v) => [
+          v.username,
+          v.email,
+          v.emailVerified ? 'yes' : 'no',
+          v.disabled ? 'disabled' : 'active',
+          listOrDash(v.roles),
+          v.id,
+        ]),
+      ),
+    );
   },
 };
 
@@ -137,7 +157,10 @@ const show: Command = {
   positionals: ['USER'],
   async run({ values, positionals }, ctx) {
     const login = positionals[0]!;
-    const account = await withServices(ctx, async (c) => await c.accounts.findByLogin(login) ?? await c.accounts.findById(login));
+    const account = await withServices(
+      ctx,
+      async (c) => (await c.accounts.findByLogin(login)) ?? (await c.accounts.findById(login)),
+    );
     if (!account) throw new PosternError('ERR_NOT_FOUND', `no account "${login}"`);
     const view = toUserView(account);
     ctx.io.out(flag(values, 'json') ? toJson(view) : describeUser(view));
@@ -169,7 +192,7 @@ function setDisabledCommand(disabled: boolean): Command {
 
 const setPasswordSpec: CommandSpec = {
   name: 'user set-password',
-  summary: 'set a user\'s password',
+  summary: "set a user's password",
   usage: `Usage: postern user set-password USER (--password P | --password-stdin)\n\n${PASSWORD_HELP}\n\n${ENDS_SESSIONS}`,
   options: { ...passwordOptions },
   positionals: ['USER'],
@@ -186,7 +209,7 @@ const setPassword: Command = {
 
 const unlock: Command = {
   name: 'user unlock',
-  summary: 'clear a user\'s sign-in lockout and failure counters',
+  summary: "clear a user's sign-in lockout and failure counters",
   usage: 'Usage: postern user unlock USER\n\nUSER is a username, an email address or an account id.',
   options: {},
   positionals: ['USER'],
@@ -197,5 +220,11 @@ const unlock: Command = {
 };
 
 export const userCommands: readonly Command[] = [
-  create, list, show, setDisabledCommand(true), setDisabledCommand(false), setPassword, unlock,
+  create,
+  list,
+  show,
+  setDisabledCommand(true),
+  setDisabledCommand(false),
+  setPassword,
+  unlock,
 ];

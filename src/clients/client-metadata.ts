@@ -62,7 +62,9 @@ export function oidcScopesOf(metadata: Readonly<Record<string, unknown>>): strin
 
 /** The scopes of its resource servers a client may ask for. */
 export function apiScopesOf(metadata: Readonly<Record<string, unknown>>): string[] {
-  return Array.isArray(metadata.api_scopes) ? metadata.api_scopes.filter((s): s is string => typeof s === 'string') : [];
+  return Array.isArray(metadata.api_scopes)
+    ? metadata.api_scopes.filter((s): s is string => typeof s === 'string')
+    : [];
 }
 
 export function invalid(message: string): never {
@@ -75,8 +77,10 @@ function checkUri(uri: string, what: string): void {
 
 function authMethod(input: NewClient): string {
   const keys = input.jwksUri !== undefined || input.jwks !== undefined;
-  if (input.public && (keys || input.secret)) invalid('a public client has no secret and no keys: drop --public, or the secret and keys');
-  if (keys && input.secret) invalid('a client authenticates with a secret or with its keys (private_key_jwt), not both');
+  if (input.public && (keys || input.secret))
+    invalid('a public client has no secret and no keys: drop --public, or the secret and keys');
+  if (keys && input.secret)
+    invalid('a client authenticates with a secret or with its keys (private_key_jwt), not both');
   if (input.jwksUri !== undefined && input.jwks !== undefined) invalid('use --jwks-uri or --jwks-file, not both');
   if (input.public) return 'none';
   if (keys) return 'private_key_jwt';
@@ -86,18 +90,33 @@ function authMethod(input: NewClient): string {
 function grants(input: NewClient): string[] {
   const grantTypes = [...new Set(input.grantTypes)];
   if (grantTypes.length === 0) invalid('at least one grant type is required');
-  for (const g of grantTypes) if (!(GRANT_TYPES as readonly string[]).includes(g)) invalid(`unknown grant type "${g}" (allowed: ${GRANT_TYPES.join(', ')})`);
-  if (input.public && grantTypes.includes('client_credentials')) invalid('client_credentials needs a confidential client (drop --public)');
+  for (const g of grantTypes)
+    if (!(GRANT_TYPES as readonly string[]).includes(g))
+      invalid(`unknown grant type "${g}" (allowed: ${GRANT_TYPES.join(', ')})`);
+  if (input.public && grantTypes.includes('client_credentials'))
+    invalid('client_credentials needs a confidential client (drop --public)');
   return grantTypes;
 }
 
 function checkRefreshPolicy(input: NewClient, grantTypes: string[]): void {
-  const given = input.refreshRotation !== undefined || input.refreshIdleSeconds !== undefined || input.refreshAbsoluteSeconds !== undefined;
-  if (given && !grantTypes.includes('refresh_token')) invalid('the --refresh-* options need the refresh_token grant type');
-  for (const [name, value] of [['--refresh-idle-seconds', input.refreshIdleSeconds], ['--refresh-absolute-seconds', input.refreshAbsoluteSeconds]] as const) {
-    if (value !== undefined && (!Number.isInteger(value) || value < 60)) invalid(`${name} must be a whole number of seconds, at least 60`);
+  const given =
+    input.refreshRotation !== undefined ||
+    input.refreshIdleSeconds !== undefined ||
+    input.refreshAbsoluteSeconds !== undefined;
+  if (given && !grantTypes.includes('refresh_token'))
+    invalid('the --refresh-* options need the refresh_token grant type');
+  for (const [name, value] of [
+    ['--refresh-idle-seconds', input.refreshIdleSeconds],
+    ['--refresh-absolute-seconds', input.refreshAbsoluteSeconds],
+  ] as const) {
+    if (value !== undefined && (!Number.isInteger(value) || value < 60))
+      invalid(`${name} must be a whole number of seconds, at least 60`);
   }
-  if (input.refreshIdleSeconds !== undefined && input.refreshAbsoluteSeconds !== undefined && input.refreshAbsoluteSeconds < input.refreshIdleSeconds) {
+  if (
+    input.refreshIdleSeconds !== undefined &&
+    input.refreshAbsoluteSeconds !== undefined &&
+    input.refreshAbsoluteSeconds < input.refreshIdleSeconds
+  ) {
     invalid('--refresh-absolute-seconds must not be less than --refresh-idle-seconds');
   }
 }
@@ -105,15 +124,20 @@ function checkRefreshPolicy(input: NewClient, grantTypes: string[]): void {
 /** RFC 9700 §2.1.1: only a confidential client may go without PKCE; a public one has nothing else. */
 function checkPkce(input: NewClient, method: string): void {
   if (input.pkce === undefined) return;
-  if (!(PKCE_POLICIES as readonly string[]).includes(input.pkce)) invalid(`--pkce must be ${PKCE_POLICIES.join(' or ')} (got "${input.pkce}")`);
-  if (input.pkce === 'optional' && method === 'none') invalid('--pkce optional is for confidential clients only: a public client always uses PKCE');
+  if (!(PKCE_POLICIES as readonly string[]).includes(input.pkce))
+    invalid(`--pkce must be ${PKCE_POLICIES.join(' or ')} (got "${input.pkce}")`);
+  if (input.pkce === 'optional' && method === 'none')
+    invalid('--pkce optional is for confidential clients only: a public client always uses PKCE');
 }
 
 function responseTypes(input: NewClient, code: boolean): string[] {
   if (input.responseTypes === undefined) return code ? ['code'] : [];
   const types = [...new Set(input.responseTypes)];
-  for (const t of types) if (!(RESPONSE_TYPES as readonly string[]).includes(t)) invalid(`unknown response type "${t}" (allowed: ${RESPONSE_TYPES.join(', ')})`);
-  if (!code || !types.includes('code')) invalid('--response-types needs the authorization_code grant and must include code (e.g. code,id_token)');
+  for (const t of types)
+    if (!(RESPONSE_TYPES as readonly string[]).includes(t))
+      invalid(`unknown response type "${t}" (allowed: ${RESPONSE_TYPES.join(', ')})`);
+  if (!code || !types.includes('code'))
+    invalid('--response-types needs the authorization_code grant and must include code (e.g. code,id_token)');
   return types;
 }
 
@@ -123,12 +147,14 @@ const ROLE = /^[A-Za-z0-9][A-Za-z0-9:._-]{0,63}$/;
 function roles(input: NewClient, grantTypes: string[]): string[] {
   const list = [...new Set(input.roles ?? [])];
   for (const r of list) if (!ROLE.test(r)) invalid(`"${r}" is not a valid role name`);
-  if (list.length && !grantTypes.includes('client_credentials')) invalid('--role is for services: it needs the client_credentials grant type');
+  if (list.length && !grantTypes.includes('client_credentials'))
+    invalid('--role is for services: it needs the client_credentials grant type');
   return list;
 }
 
 export function buildMetadata(input: NewClient, secretHash: string | null): Record<string, unknown> {
-  if (!CLIENT_ID.test(input.clientId)) invalid('client id must be 1-128 letters, digits or ". _ : @ -", starting with a letter or digit');
+  if (!CLIENT_ID.test(input.clientId))
+    invalid('client id must be 1-128 letters, digits or ". _ : @ -", starting with a letter or digit');
   const method = authMethod(input);
   const grantTypes = grants(input);
   const redirectUris = [...new Set(input.redirectUris ?? [])];
@@ -144,7 +170,10 @@ export function buildMetadata(input: NewClient, secretHash: string | null): Reco
   checkPkce(input, method);
   const types = responseTypes(input, code);
   const serviceRoles = roles(input, grantTypes);
-  const requested = (input.scope ?? (code ? 'openid profile email offline_access' : '')).trim().split(/\s+/).filter(Boolean);
+  const requested = (input.scope ?? (code ? 'openid profile email offline_access' : ''))
+    .trim()
+    .split(/\s+/)
+    .filter(Boolean);
   for (const s of requested) if (!SCOPE_TOKEN.test(s)) invalid(`"${s}" is not a valid scope`);
   const scope = requested.filter((s) => OIDC_SCOPES.includes(s));
   const apiScopes = requested.filter((s) => !OIDC_SCOPES.includes(s));
@@ -173,7 +202,9 @@ export function buildMetadata(input: NewClient, secretHash: string | null): Reco
     ...(input.refreshRotation ? { refresh_rotation: input.refreshRotation } : {}),
     ...(input.refreshIdleSeconds !== undefined ? { refresh_idle_seconds: input.refreshIdleSeconds } : {}),
     ...(input.refreshAbsoluteSeconds !== undefined ? { refresh_absolute_seconds: input.refreshAbsoluteSeconds } : {}),
-    ...(input.backchannelLogoutUri !== undefined ? { backchannel_logout_uri: input.backchannelLogoutUri, backchannel_logout_session_required: true } : {}),
+    ...(input.backchannelLogoutUri !== undefined
+      ? { backchannel_logout_uri: input.backchannelLogoutUri, backchannel_logout_session_required: true }
+      : {}),
     ...(input.pkce === 'optional' ? { pkce: 'optional' } : {}),
     ...(serviceRoles.length ? { roles: serviceRoles } : {}),
   };

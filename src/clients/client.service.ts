@@ -29,13 +29,16 @@ async function checkResources(input: NewClient, resources: ResourceServerService
   const servers = [];
   for (const identifier of new Set([...(input.resources ?? []), ...(input.resourceServerFor ?? [])])) {
     const server = await resources.find(identifier);
-    if (!server) invalid(`no resource server "${identifier}" (create it first: postern resource create --id ${identifier} ...)`);
+    if (!server)
+      invalid(`no resource server "${identifier}" (create it first: postern resource create --id ${identifier} ...)`);
     if (input.resources?.includes(identifier)) servers.push(server);
   }
   const apiScopes = (input.scope ?? '').split(/\s+/).filter((s) => s && !OIDC_SCOPES.includes(s));
   for (const scope of apiScopes) {
     if (!servers.some((s) => s.scopes.includes(scope))) {
-      invalid(`scope "${scope}" belongs to none of this client's resources (${servers.map((s) => s.identifier).join(', ') || 'none: add --resource URI'})`);
+      invalid(
+        `scope "${scope}" belongs to none of this client's resources (${servers.map((s) => s.identifier).join(', ') || 'none: add --resource URI'})`,
+      );
     }
   }
 }
@@ -52,7 +55,9 @@ export function createClientService(deps: {
   return {
     async create(input) {
       if (input.secret !== undefined && input.secret.length < MIN_CLIENT_SECRET_LENGTH) {
-        invalid(`a client secret must be at least ${MIN_CLIENT_SECRET_LENGTH} characters; omit --secret to have one generated`);
+        invalid(
+          `a client secret must be at least ${MIN_CLIENT_SECRET_LENGTH} characters; omit --secret to have one generated`,
+        );
       }
       const usesSecret = !input.public && input.jwksUri === undefined && input.jwks === undefined;
       const generated = usesSecret && input.secret === undefined ? generateClientSecret() : undefined;
@@ -66,15 +71,26 @@ export function createClientService(deps: {
         const e = error as { error_description?: string; message?: string };
         invalid(`invalid client: ${e.error_description ?? e.message ?? 'rejected'}`);
       }
-      if (await findClient(db, input.clientId)) throw new PosternError('ERR_DUPLICATE', `a client "${input.clientId}" already exists`);
+      if (await findClient(db, input.clientId))
+        throw new PosternError('ERR_DUPLICATE', `a client "${input.clientId}" already exists`);
       try {
         const { client_secret: _omit, ...stored } = metadata;
-        const client = await insertClient(db, { clientId: input.clientId, secretHash, metadata: stored, firstParty: input.firstParty ?? false });
+        const client = await insertClient(db, {
+          clientId: input.clientId,
+          secretHash,
+          metadata: stored,
+          firstParty: input.firstParty ?? false,
+        });
         cache.delete(client.clientId);
-        audit.record({ type: 'client.created', clientId: client.clientId, details: { grantTypes: stored.grant_types, public: input.public === true } });
+        audit.record({
+          type: 'client.created',
+          clientId: client.clientId,
+          details: { grantTypes: stored.grant_types, public: input.public === true },
+        });
         return generated === undefined ? { client } : { client, secret: generated };
       } catch (error) {
-        if ((error as { code?: string }).code === '23505') throw new PosternError('ERR_DUPLICATE', `a client "${input.clientId}" already exists`);
+        if ((error as { code?: string }).code === '23505')
+          throw new PosternError('ERR_DUPLICATE', `a client "${input.clientId}" already exists`);
         throw error;
       }
     },

@@ -17,21 +17,35 @@ function toResourceServer(row: ResourceServerRow): ResourceServer {
   };
 }
 
-export async function insertResourceServer(db: Kysely<Database>, rs: Omit<ResourceServer, 'createdAt' | 'updatedAt'>): Promise<ResourceServer> {
-  const row = await db.insertInto('resource_servers').values({
-    identifier: rs.identifier,
-    scopes: [...rs.scopes],
-    access_token_ttl: rs.accessTokenTtl,
-    token_format: rs.tokenFormat,
-    signing_alg: rs.signingAlg,
-    claims: [...rs.claims],
-  }).returningAll().executeTakeFirstOrThrow();
+export async function insertResourceServer(
+  db: Kysely<Database>,
+  rs: Omit<ResourceServer, 'createdAt' | 'updatedAt'>,
+): Promise<ResourceServer> {
+  const row = await db
+    .insertInto('resource_servers')
+    .values({
+      identifier: rs.identifier,
+      scopes: [...rs.scopes],
+      access_token_ttl: rs.accessTokenTtl,
+      token_format: rs.tokenFormat,
+      signing_alg: rs.signingAlg,
+      claims: [...rs.claims],
+    })
+    .returningAll()
+    .executeTakeFirstOrThrow();
   return toResourceServer(row);
 }
 
-export async function findResourceServer(db: Kysely<Database>, identifier: string): Promise<ResourceServer | undefined> {
+export async function findResourceServer(
+  db: Kysely<Database>,
+  identifier: string,
+): Promise<ResourceServer | undefined> {
   if (!isStorableText(identifier)) return undefined; // no such identifier can exist
-  const row = await db.selectFrom('resource_servers').selectAll().where('identifier', '=', identifier).executeTakeFirst();
+  const row = await db
+    .selectFrom('resource_servers')
+    .selectAll()
+    .where('identifier', '=', identifier)
+    .executeTakeFirst();
   return row && toResourceServer(row);
 }
 

@@ -6,7 +6,10 @@ import { PosternError } from '../shared/errors.ts';
 import type { TtlCache } from '../shared/ttl-cache.ts';
 import { ACCESS_TOKEN_CLAIMS, type ResourceServer } from './resource-server.ts';
 import {
-  deleteResourceServer, findResourceServer, insertResourceServer, listResourceServers,
+  deleteResourceServer,
+  findResourceServer,
+  insertResourceServer,
+  listResourceServers,
 } from './resource-server.repository.ts';
 
 export interface NewResourceServer {
@@ -46,41 +49,58 @@ export function checkResourceIndicator(identifier: string): void {
 function checkClaims(claims: readonly string[]): string[] {
   const unique = [...new Set(claims)];
   for (const c of unique) {
-    if (!(ACCESS_TOKEN_CLAIMS as readonly string[]).includes(c)) invalid(`--claims: "${c}" is not a claim access tokens can carry (allowed: ${ACCESS_TOKEN_CLAIMS.join(', ')})`);
+    if (!(ACCESS_TOKEN_CLAIMS as readonly string[]).includes(c))
+      invalid(`--claims: "${c}" is not a claim access tokens can carry (allowed: ${ACCESS_TOKEN_CLAIMS.join(', ')})`);
   }
   return unique;
 }
 
 export function createResourceServerService(deps: {
-  db: Kysely<Database>; audit: AuditLog; cache: TtlCache<ResourceServer | undefined>; signingAlgs: readonly string[];
+  db: Kysely<Database>;
+  audit: AuditLog;
+  cache: TtlCache<ResourceServer | undefined>;
+  signingAlgs: readonly string[];
 }): ResourceServerService {
   const { db, audit, cache } = deps;
   return {
     async create(input) {
       checkResourceIndicator(input.identifier);
       const scopes = [...new Set(input.scopes)];
-      if (scopes.length === 0) invalid('a resource server needs at least one scope (--scope "orders:read orders:write")');
+      if (scopes.length === 0)
+        invalid('a resource server needs at least one scope (--scope "orders:read orders:write")');
       for (const s of scopes) if (!SCOPE_TOKEN.test(s)) invalid(`"${s}" is not a valid scope`);
       if (['openid', 'offline_access', 'profile', 'email', 'roles'].some((s) => scopes.includes(s))) {
         invalid('API scopes must not reuse the OpenID Connect scopes (openid, offline_access, profile, email, roles)');
       }
       const ttl = input.accessTokenTtl ?? 3600;
-      if (!Number.isInteger(ttl) || ttl < 60 || ttl > MAX_RESOURCE_TOKEN_TTL) invalid(`--token-ttl must be a whole number of seconds from 60 to ${MAX_RESOURCE_TOKEN_TTL}`);
+      if (!Number.isInteger(ttl) || ttl < 60 || ttl > MAX_RESOURCE_TOKEN_TTL)
+        invalid(`--token-ttl must be a whole number of seconds from 60 to ${MAX_RESOURCE_TOKEN_TTL}`);
       const alg = input.signingAlg ?? 'ES256';
-      if (!deps.signingAlgs.includes(alg)) invalid(`--alg must be one of the signing algorithms in use: ${deps.signingAlgs.join(', ')}`);
+      if (!deps.signingAlgs.includes(alg))
+        invalid(`--alg must be one of the signing algorithms in use: ${deps.signingAlgs.join(', ')}`);
       const claims = checkClaims(input.claims ?? []);
-      if (await findResourceServer(db, input.identifier)) throw new PosternError('ERR_DUPLICATE', `a resource server "${input.identifier}" already exists`);
+      if (await findResourceServer(db, input.identifier))
+        throw new PosternError('ERR_DUPLICATE', `a resource server "${input.identifier}" already exists`);
       const created = await insertResourceServer(db, {
-        identifier: input.identifier, scopes, accessTokenTtl: ttl, tokenFormat: input.tokenFormat ?? 'jwt', signingAlg: alg, claims,
+        identifier: input.identifier,
+        scopes,
+        accessTokenTtl: ttl,
+        tokenFormat: input.tokenFormat ?? 'jwt',
+        signingAlg: alg,
+        claims,
       });
       cache.delete(created.identifier);
-      audit.record({ type: 'resource.created', details: { resource: created.identifier, scopes, format: created.tokenFormat, claims } });
+      audit.record({
+        type: 'resource.created',
+        details: { resource: created.identifier, scopes, format: created.tokenFormat, claims },
+      });
       return created;
     },
     find: (identifier) => cache.get(identifier, () => findResourceServer(db, identifier)),
     list: () => listResourceServers(db),
     async delete(identifier) {
-      if (!(await deleteResourceServer(db, identifier))) throw new PosternError('ERR_NOT_FOUND', `no resource server "${identifier}"`);
+      if (!(await deleteResourceServer(db, identifier)))
+        throw new PosternError('ERR_NOT_FOUND', `no resource server "${identifier}"`);
       cache.delete(identifier);
       audit.record({ type: 'resource.deleted', details: { resource: identifier } });
     },

@@ -2,7 +2,15 @@
  * Claims a resource server may ask its access tokens to carry: the user's (and, for roles, a
  * service's own). Claims the token already has by definition (sub, client_id, scope) are not options.
  */
-export const ACCESS_TOKEN_CLAIMS = ['roles', 'email', 'email_verified', 'name', 'preferred_username', 'given_name', 'family_name'] as const;
+export const ACCESS_TOKEN_CLAIMS = [
+  'roles',
+  'email',
+  'email_verified',
+  'name',
+  'preferred_username',
+  'given_name',
+  'family_name',
+] as const;
 
 /** An API that accepts Postern's access tokens, named by its resource indicator (RFC 8707). */
 export interface ResourceServer {

@@ -73,7 +73,11 @@ export interface Config {
    * addresses; off by default, as protection against server-side request forgery.
    */
   readonly outboundPrivateNetwork: boolean;
-  readonly metrics: { readonly port: number | undefined; readonly token: string | undefined; readonly perClient: boolean };
+  readonly metrics: {
+    readonly port: number | undefined;
+    readonly token: string | undefined;
+    readonly perClient: boolean;
+  };
   /** How long a SIGTERM waits for requests in flight before closing what is left. */
   readonly shutdownSeconds: number;
   /** Audit events older than this are swept. */
@@ -148,7 +152,8 @@ function readSecret(r: Reader, production: boolean, databaseUrl: string | undefi
   const secret = r.string('POSTERN_SECRET');
   if (secret === undefined) {
     if (production) r.problems.push('POSTERN_SECRET is required when NODE_ENV=production');
-    else if (databaseUrl) r.problems.push('POSTERN_SECRET is required with DATABASE_URL (every instance must share it)');
+    else if (databaseUrl)
+      r.problems.push('POSTERN_SECRET is required with DATABASE_URL (every instance must share it)');
     return undefined;
   }
   if (secret.length < MIN_SECRET_LENGTH) {
@@ -188,7 +193,8 @@ function readLockout(r: Reader): LockoutPolicy {
     ipFailureLimit: r.int('POSTERN_IP_FAILURE_LIMIT', 50, 1, 1_000_000),
     reveal: r.bool('POSTERN_LOCKOUT_REVEAL', false),
   };
-  if (policy.maxLockSeconds < policy.lockSeconds) r.problems.push('POSTERN_LOCKOUT_MAX_SECONDS must not be less than POSTERN_LOCKOUT_SECONDS');
+  if (policy.maxLockSeconds < policy.lockSeconds)
+    r.problems.push('POSTERN_LOCKOUT_MAX_SECONDS must not be less than POSTERN_LOCKOUT_SECONDS');
   return policy;
 }
 
@@ -200,7 +206,8 @@ function readRefresh(r: Reader): RefreshPolicy {
     graceSeconds: r.int('POSTERN_REFRESH_REUSE_GRACE_SECONDS', 10, 0, 300),
     graceMaxRepeats: r.int('POSTERN_REFRESH_REUSE_GRACE_MAX', 10, 0, 1000),
   };
-  if (policy.absoluteSeconds < policy.idleSeconds) r.problems.push('POSTERN_REFRESH_ABSOLUTE_SECONDS must not be less than POSTERN_REFRESH_IDLE_SECONDS');
+  if (policy.absoluteSeconds < policy.idleSeconds)
+    r.problems.push('POSTERN_REFRESH_ABSOLUTE_SECONDS must not be less than POSTERN_REFRESH_IDLE_SECONDS');
   return policy;
 }
 
@@ -214,9 +221,15 @@ function readMetrics(r: Reader): Config['metrics'] {
 const EXTRA_ALGS = ['PS256', 'EdDSA'];
 
 function readKeys(r: Reader): KeySettings {
-  const extra = (r.string('POSTERN_SIGNING_ALGS') ?? '').split(',').map((a) => a.trim()).filter(Boolean);
+  const extra = (r.string('POSTERN_SIGNING_ALGS') ?? '')
+    .split(',')
+    .map((a) => a.trim())
+    .filter(Boolean);
   for (const alg of extra) {
-    if (!['RS256', 'ES256', ...EXTRA_ALGS].includes(alg)) r.problems.push(`POSTERN_SIGNING_ALGS: "${alg}" is not supported (RS256 and ES256 are always on; add ${EXTRA_ALGS.join(' or ')})`);
+    if (!['RS256', 'ES256', ...EXTRA_ALGS].includes(alg))
+      r.problems.push(
+        `POSTERN_SIGNING_ALGS: "${alg}" is not supported (RS256 and ES256 are always on; add ${EXTRA_ALGS.join(' or ')})`,
+      );
   }
   return {
     algs: [...new Set(['RS256', 'ES256', ...extra.filter((a) => EXTRA_ALGS.includes(a))])],
@@ -267,11 +280,15 @@ export function loadConfig(env: Env): Config {
   // Postern serves plain HTTP: an https issuer means a TLS-terminating proxy in front, whose
   // X-Forwarded-Proto must be trusted, or every secure cookie would be refused at sign-in.
   if (config.issuer.startsWith('https:') && !config.trustProxy) {
-    r.problems.push('POSTERN_ISSUER is https, so Postern runs behind a TLS-terminating proxy: set POSTERN_TRUST_PROXY=true');
+    r.problems.push(
+      'POSTERN_ISSUER is https, so Postern runs behind a TLS-terminating proxy: set POSTERN_TRUST_PROXY=true',
+    );
   }
   // Browsers keep a SameSite=None cookie only when it is Secure, which needs https.
   if (config.authorizationPost && !config.issuer.startsWith('https:')) {
-    r.problems.push('POSTERN_AUTHORIZATION_POST=true needs an https POSTERN_ISSUER: its session cookie must be SameSite=None, which browsers accept only with Secure');
+    r.problems.push(
+      'POSTERN_AUTHORIZATION_POST=true needs an https POSTERN_ISSUER: its session cookie must be SameSite=None, which browsers accept only with Secure',
+    );
   }
   if (r.problems.length > 0) throw new ConfigError(r.problems);
   return Object.freeze(config);

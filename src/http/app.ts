@@ -48,7 +48,9 @@ function serveAsset(router: Router, name: string, type: string): void {
 
 function siteRoutes(deps: HttpDeps): Router {
   const router = new Router();
-  router.get('/', (ctx) => sendPage(ctx, deps.views, 'landing', { issuer: deps.config.issuer, demo: deps.config.demo }));
+  router.get('/', (ctx) =>
+    sendPage(ctx, deps.views, 'landing', { issuer: deps.config.issuer, demo: deps.config.demo }),
+  );
   serveAsset(router, 'style.css', 'text/css');
   serveAsset(router, 'sign-out.js', 'text/javascript');
   router.get('/favicon.ico', (ctx) => {
@@ -62,14 +64,21 @@ function siteRoutes(deps: HttpDeps): Router {
     ctx.remove('Pragma');
     ctx.set('ETag', etag);
     ctx.set('Access-Control-Allow-Origin', '*');
-    if (ctx.get('if-none-match').split(/\s*,\s*/).includes(etag)) {
+    if (
+      ctx
+        .get('if-none-match')
+        .split(/\s*,\s*/)
+        .includes(etag)
+    ) {
       ctx.status = 304;
       return;
     }
     ctx.type = 'application/jwk-set+json';
     ctx.body = body;
   });
-  router.get('/healthz', (ctx) => { ctx.body = { status: 'ok' }; });
+  router.get('/healthz', (ctx) => {
+    ctx.body = { status: 'ok' };
+  });
   router.get('/readyz', async (ctx) => {
     const { ok, checks } = await deps.ready();
     ctx.status = ok ? 200 : 503;
@@ -110,7 +119,7 @@ function allowedMethods(views: Views): Koa.Middleware {
   return async (ctx, next) => {
     await next();
     if (ctx.respond === false || ctx.status !== 404 || ctx.body != null) return;
-    const matched = ((ctx as Koa.Context & { matched?: Layer[] }).matched ?? []);
+    const matched = (ctx as Koa.Context & { matched?: Layer[] }).matched ?? [];
     const allowed = [...new Set(matched.flatMap((layer) => layer.methods))];
     if (allowed.length === 0) return;
     ctx.set('Allow', allowed.join(', '));
@@ -118,13 +127,23 @@ function allowedMethods(views: Views): Koa.Middleware {
       ctx.status = 204;
       return;
     }
-    sendPage(ctx, views, 'error', errorPageData('invalid_request', `${ctx.path} does not accept ${ctx.method}`, ctx.state.requestId as string), 405);
+    sendPage(
+      ctx,
+      views,
+      'error',
+      errorPageData('invalid_request', `${ctx.path} does not accept ${ctx.method}`, ctx.state.requestId as string),
+      405,
+    );
   };
 }
 
 /** How this process reaches itself (the demo app's server-side calls): not via the public URL, which a proxy may own. */
 function selfUrl(config: Config): string {
-  const host = ['0.0.0.0', '::', ''].includes(config.host) ? '127.0.0.1' : config.host.includes(':') ? `[${config.host}]` : config.host;
+  const host = ['0.0.0.0', '::', ''].includes(config.host)
+    ? '127.0.0.1'
+    : config.host.includes(':')
+      ? `[${config.host}]`
+      : config.host;
   return `http://${host}:${config.port}${issuerBasePath(config.issuer)}`;
 }
 
@@ -141,14 +160,21 @@ export function createHttpApp(deps: HttpDeps): Koa {
   app.use(errorPages(deps.views, deps.logger));
   app.use(mountAtBasePath(issuerBasePath(deps.config.issuer)));
   // Off the public listener unless a token guards it (POSTERN_METRICS_PORT serves it apart).
-  if (deps.config.metrics.token && deps.config.metrics.port === undefined) app.use(metricsOnMainPort(deps.metrics, deps.config.metrics.token));
+  if (deps.config.metrics.token && deps.config.metrics.port === undefined)
+    app.use(metricsOnMainPort(deps.metrics, deps.config.metrics.token));
   app.use(refuseUnstorableQuery(deps.views));
   app.use(allowedMethods(deps.views));
   const routers = [
     siteRoutes(deps),
-    interactionRoutes({ ...deps, secureCookies: secure, revealLockout: deps.config.lockout.reveal, basePath: issuerBasePath(deps.config.issuer) }),
+    interactionRoutes({
+      ...deps,
+      secureCookies: secure,
+      revealLockout: deps.config.lockout.reveal,
+      basePath: issuerBasePath(deps.config.issuer),
+    }),
   ];
-  if (deps.config.demo) routers.push(demoRoutes({ issuer: deps.config.issuer, views: deps.views, secure, selfUrl: selfUrl(deps.config) }));
+  if (deps.config.demo)
+    routers.push(demoRoutes({ issuer: deps.config.issuer, views: deps.views, secure, selfUrl: selfUrl(deps.config) }));
   for (const router of routers) app.use(router.routes());
   app.use(delegateToEngine(deps.provider, deps.views));
   return app;

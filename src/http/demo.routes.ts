@@ -15,7 +15,11 @@ export function demoRedirectUris(issuer: string) {
   return { redirectUri: `${issuer}/demo/callback`, postLogoutRedirectUri: `${issuer}/demo` };
 }
 
-interface Pending { state: string; nonce: string; verifier: string }
+interface Pending {
+  state: string;
+  nonce: string;
+  verifier: string;
+}
 
 const b64 = (bytes = 32) => randomBytes(bytes).toString('base64url');
 
@@ -25,7 +29,14 @@ export function demoRoutes(deps: { issuer: string; views: Views; secure: boolean
   // Server-side calls go to this very process (behind a proxy the public URL may not be
   // reachable from inside); the browser is sent to the public issuer URL as usual.
   const jwks = createRemoteJWKSet(new URL(`${selfUrl}/jwks`));
-  const cookieOptions = { httpOnly: true, sameSite: 'lax' as const, secure: deps.secure, signed: true, path: `${new URL(issuer).pathname.replace(/\/+$/, '')}/demo`, maxAge: 10 * 60 * 1000 };
+  const cookieOptions = {
+    httpOnly: true,
+    sameSite: 'lax' as const,
+    secure: deps.secure,
+    signed: true,
+    path: `${new URL(issuer).pathname.replace(/\/+$/, '')}/demo`,
+    maxAge: 10 * 60 * 1000,
+  };
   const router = new Router({ prefix: '/demo' });
 
   router.get('/', (ctx) => sendPage(ctx, views, 'demo', {}));
@@ -51,12 +62,23 @@ export function demoRoutes(deps: { issuer: string; views: Views; secure: boolean
     const pending = readPending(ctx);
     ctx.cookies.set(COOKIE, null, cookieOptions);
     const { code, state, error, error_description: description } = ctx.query;
-    if (!pending || state !== pending.state) return fail(ctx, views, 'The sign-in response did not match a sign-in this browser started. Please try again.');
-    if (typeof error === 'string') return fail(ctx, views, `Postern answered: ${error}${typeof description === 'string' ? ` (${description})` : ''}`);
+    if (!pending || state !== pending.state)
+      return fail(ctx, views, 'The sign-in response did not match a sign-in this browser started. Please try again.');
+    if (typeof error === 'string')
+      return fail(
+        ctx,
+        views,
+        `Postern answered: ${error}${typeof description === 'string' ? ` (${description})` : ''}`,
+      );
     if (typeof code !== 'string') return fail(ctx, views, 'The sign-in response had no code.');
     const tokens = await exchange(selfUrl, code, redirectUri, pending.verifier);
-    const { payload } = await jwtVerify(tokens.id_token, jwks, { issuer, audience: DEMO_CLIENT_ID, algorithms: ['RS256'] });
-    if (payload.nonce !== pending.nonce) return fail(ctx, views, 'The ID token was not issued for this sign-in (nonce mismatch).');
+    const { payload } = await jwtVerify(tokens.id_token, jwks, {
+      issuer,
+      audience: DEMO_CLIENT_ID,
+      algorithms: ['RS256'],
+    });
+    if (payload.nonce !== pending.nonce)
+      return fail(ctx, views, 'The ID token was not issued for this sign-in (nonce mismatch).');
     const userinfo = await fetchJson(`${selfUrl}/me`, { headers: { authorization: `Bearer ${tokens.access_token}` } });
     sendPage(ctx, views, 'demo', {
       claims: payload satisfies JWTPayload,
@@ -83,13 +105,20 @@ function fail(ctx: Context, views: Views, message: string): void {
 }
 
 async function exchange(base: string, code: string, redirectUri: string, verifier: string) {
-  const body = new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: redirectUri, code_verifier: verifier, client_id: DEMO_CLIENT_ID });
+  const body = new URLSearchParams({
+    grant_type: 'authorization_code',
+    code,
+    redirect_uri: redirectUri,
+    code_verifier: verifier,
+    client_id: DEMO_CLIENT_ID,
+  });
   return fetchJson(`${base}/token`, { method: 'POST', body }) as Promise<{ id_token: string; access_token: string }>;
 }
 
 async function fetchJson(url: string, init: RequestInit): Promise<Record<string, unknown>> {
   const response = await fetch(url, { ...init, signal: AbortSignal.timeout(10_000) });
   const json = (await response.json().catch(() => ({}))) as Record<string, unknown>;
-  if (!response.ok) throw Object.assign(new Error(`${url} answered ${response.status}`), { status: 502, error: 'server_error', json });
+  if (!response.ok)
+    throw Object.assign(new Error(`${url} answered ${response.status}`), { status: 502, error: 'server_error', json });
   return json;
 }

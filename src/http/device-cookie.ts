@@ -30,11 +30,23 @@ export function readDevices(ctx: Context): TrustedDevice[] {
 }
 
 /** Remembers this browser as a trusted device of the account (newest first, a few accounts at most). */
-export function rememberDevice(ctx: Context, accountId: string, known: TrustedDevice | undefined, secure: boolean, basePath = ''): void {
+export function rememberDevice(
+  ctx: Context,
+  accountId: string,
+  known: TrustedDevice | undefined,
+  secure: boolean,
+  basePath = '',
+): void {
   const device = known ?? { accountId, deviceId: randomBytes(16).toString('base64url') };
   const others = readDevices(ctx).filter((d) => d.accountId !== accountId);
   const entries = [device, ...others].slice(0, MAX_ACCOUNTS).map((d) => ({ a: d.accountId, d: d.deviceId }));
   ctx.cookies.set(NAME, Buffer.from(JSON.stringify(entries)).toString('base64url'), {
-    signed: true, httpOnly: true, sameSite: 'lax', secure, path: `${basePath}/interaction`, maxAge: MAX_AGE_MS, overwrite: true,
+    signed: true,
+    httpOnly: true,
+    sameSite: 'lax',
+    secure,
+    path: `${basePath}/interaction`,
+    maxAge: MAX_AGE_MS,
+    overwrite: true,
   });
 }

@@ -40,7 +40,8 @@ const SCOPE_TEXT: Record<string, string> = {
 async function loadInteraction(ctx: Context, deps: InteractionDeps): Promise<Details> {
   const details = await deps.provider().interactionDetails(ctx.req, ctx.res);
   // The uid in the path must be the one this browser's cookie is bound to.
-  if (details.uid !== ctx.params.uid) throw Object.assign(new Error('interaction mismatch'), { error: 'session_not_found', status: 400 });
+  if (details.uid !== ctx.params.uid)
+    throw Object.assign(new Error('interaction mismatch'), { error: 'session_not_found', status: 400 });
   return details;
 }
 
@@ -49,8 +50,17 @@ async function clientName(deps: InteractionDeps, details: Details): Promise<stri
   return client?.clientName ?? client?.clientId ?? 'the application';
 }
 
-async function renderPrompt(ctx: Context, deps: InteractionDeps, details: Details, extra: { error?: string; username?: string } = {}) {
-  const common = { uid: details.uid, csrf: csrfToken(deps.csrfKey, details.uid), clientName: await clientName(deps, details) };
+async function renderPrompt(
+  ctx: Context,
+  deps: InteractionDeps,
+  details: Details,
+  extra: { error?: string; username?: string } = {},
+) {
+  const common = {
+    uid: details.uid,
+    csrf: csrfToken(deps.csrfKey, details.uid),
+    clientName: await clientName(deps, details),
+  };
   if (details.prompt.name === 'login') {
     const username = extra.username ?? (typeof details.params.login_hint === 'string' ? details.params.login_hint : '');
     sendPage(ctx, deps.views, 'login', { ...common, username, error: extra.error }, extra.error ? 401 : 200);
@@ -63,20 +73,33 @@ async function renderPrompt(ctx: Context, deps: InteractionDeps, details: Detail
     ...scopes.map((s) => SCOPE_TEXT[s] ?? `Use the "${s}" permission`),
     ...resources.flatMap(([resource, list]) => list.map((s) => `Call ${resource} with "${s}"`)),
   ];
-  sendPage(ctx, deps.views, 'consent', { ...common, username: account?.username ?? '', items: items.length ? items : ['Confirm your sign-in'] });
+  sendPage(ctx, deps.views, 'consent', {
+    ...common,
+    username: account?.username ?? '',
+    items: items.length ? items : ['Confirm your sign-in'],
+  });
 }
 
 async function finish(ctx: Context, deps: InteractionDeps, result: InteractionResults): Promise<void> {
-  const returnTo = await deps.provider().interactionResult(ctx.req, ctx.res, result, { mergeWithLastSubmission: false });
+  const returnTo = await deps
+    .provider()
+    .interactionResult(ctx.req, ctx.res, result, { mergeWithLastSubmission: false });
   ctx.status = 303;
   ctx.redirect(returnTo);
 }
 
-async function postedForm(ctx: Context, deps: InteractionDeps): Promise<{ details: Details; form: Record<string, string> }> {
+async function postedForm(
+  ctx: Context,
+  deps: InteractionDeps,
+): Promise<{ details: Details; form: Record<string, string> }> {
   const details = await loadInteraction(ctx, deps);
   const form = await readForm(ctx);
   if (!checkCsrf(deps.csrfKey, details.uid, form.csrf)) {
-    throw Object.assign(new Error('csrf'), { error: 'invalid_request', error_description: 'the form has expired; please start again', status: 403 });
+    throw Object.assign(new Error('csrf'), {
+      error: 'invalid_request',
+      error_description: 'the form has expired; please start again',
+      status: 403,
+    });
   }
   return { details, form };
 }
@@ -96,12 +119,18 @@ async function login(ctx: Context, deps: InteractionDeps): Promise<void> {
   if (outcome.kind === 'throttled') {
     ctx.set('Retry-After', String(outcome.retryAfterSeconds));
     const minutes = Math.ceil(outcome.retryAfterSeconds / 60);
-    return sendPage(ctx, deps.views, 'error', {
-      heading: 'Too many attempts',
-      message: `Too many failed sign-ins came from your network. Try again in ${minutes} minute${minutes === 1 ? '' : 's'}.`,
-      code: 'too_many_attempts',
-      requestId: ctx.state.requestId,
-    }, 429);
+    return sendPage(
+      ctx,
+      deps.views,
+      'error',
+      {
+        heading: 'Too many attempts',
+        message: `Too many failed sign-ins came from your network. Try again in ${minutes} minute${minutes === 1 ? '' : 's'}.`,
+        code: 'too_many_attempts',
+        requestId: ctx.state.requestId,
+      },
+      429,
+    );
   }
   if (outcome.kind !== 'success') {
     const error = outcome.kind === 'locked' && deps.revealLockout ? LOCKED_MESSAGE : LOGIN_FAILED_MESSAGE;
@@ -109,15 +138,18 @@ async function login(ctx: Context, deps: InteractionDeps): Promise<void> {
   }
   rememberDevice(ctx, outcome.account.id, outcome.device, deps.secureCookies, deps.basePath);
   // remember=false makes the session cookie last only as long as the browser.
-  await finish(ctx, deps, { login: { accountId: outcome.account.id, amr: ['pwd'], remember: form.remember === 'yes' } });
+  await finish(ctx, deps, {
+    login: { accountId: outcome.account.id, amr: ['pwd'], remember: form.remember === 'yes' },
+  });
 }
 
 async function confirm(ctx: Context, deps: InteractionDeps): Promise<void> {
   const { details } = await postedForm(ctx, deps);
   if (details.prompt.name !== 'consent' || !details.session?.accountId) return renderPrompt(ctx, deps, details);
   const { Grant } = deps.provider();
-  const grant = (details.grantId ? await Grant.find(details.grantId) : undefined)
-    ?? new Grant({ accountId: details.session.accountId, clientId: String(details.params.client_id) });
+  const grant =
+    (details.grantId ? await Grant.find(details.grantId) : undefined) ??
+    new Grant({ accountId: details.session.accountId, clientId: String(details.params.client_id) });
   const missing = details.prompt.details;
   if (missing.missingOIDCScope) grant.addOIDCScope((missing.missingOIDCScope as string[]).join(' '));
   if (missing.missingOIDCClaims) grant.addOIDCClaims(missing.missingOIDCClaims as string[]);

@@ -6,7 +6,10 @@ export function createProviderPages(views: Views): ProviderPages {
   return {
     async error(ctx, out) {
       ctx.type = 'html';
-      ctx.body = views.render('error', errorPageData(out.error, out.error_description, ctx.response.get('x-request-id') || undefined));
+      ctx.body = views.render(
+        'error',
+        errorPageData(out.error, out.error_description, ctx.response.get('x-request-id') || undefined),
+      );
     },
     async logout(ctx, form, { confirm }) {
       ctx.type = 'html';

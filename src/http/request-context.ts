@@ -19,7 +19,10 @@ export function requestContext(logger: Logger): Middleware {
     ctx.state.requestId = requestId;
     // Made when first used: most requests (the engine's) never log anything but the access line.
     let child: Logger | undefined;
-    Object.defineProperty(ctx.state, 'logger', { get: () => (child ??= logger.child({ requestId })), enumerable: true });
+    Object.defineProperty(ctx.state, 'logger', {
+      get: () => (child ??= logger.child({ requestId })),
+      enumerable: true,
+    });
     ctx.set('X-Request-Id', requestId);
     ctx.res.once('finish', () => {
       if (!logger.isLevelEnabled('info')) return;

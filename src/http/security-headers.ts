@@ -29,7 +29,8 @@ export function openerPolicy(path: string): 'same-origin' | 'unsafe-none' {
 
 export function securityHeaders(options: { https: boolean; basePath: string }): Middleware {
   // Runs before the base path is taken off (http/base-path.ts): judge the path below it.
-  const below = (path: string) => (options.basePath && path.startsWith(options.basePath) ? path.slice(options.basePath.length) : path);
+  const below = (path: string) =>
+    options.basePath && path.startsWith(options.basePath) ? path.slice(options.basePath.length) : path;
   return async (ctx, next) => {
     ctx.set('Content-Security-Policy', CSP);
     ctx.set('X-Content-Type-Options', 'nosniff');

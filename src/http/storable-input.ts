@@ -21,7 +21,10 @@ export function unstorableDescription(param: string): string {
  * readable page for a browser and as an OAuth error (RFC 6749 §5.2) for everyone else.
  */
 export function refuseInput(ctx: Context, views: Views, status: number, description: string): void {
-  (ctx.state.logger as Logger).warn({ method: ctx.method, path: ctx.path, status, reason: description }, 'invalid input refused');
+  (ctx.state.logger as Logger).warn(
+    { method: ctx.method, path: ctx.path, status, reason: description },
+    'invalid input refused',
+  );
   ctx.set('Cache-Control', 'no-store');
   if (ctx.accepts('json', 'html') === 'html') {
     sendPage(ctx, views, 'error', errorPageData('invalid_request', description, ctx.state.requestId as string), status);
@@ -80,9 +83,15 @@ function parseBody(ctx: Context, body: Buffer): unknown {
 function withBody(req: IncomingMessage, body: Buffer): IncomingMessage {
   const replay = Readable.from([body], { objectMode: false });
   return Object.assign(replay, {
-    headers: req.headers, rawHeaders: req.rawHeaders, method: req.method, url: req.url,
-    httpVersion: req.httpVersion, httpVersionMajor: req.httpVersionMajor, httpVersionMinor: req.httpVersionMinor,
-    socket: req.socket, complete: true,
+    headers: req.headers,
+    rawHeaders: req.rawHeaders,
+    method: req.method,
+    url: req.url,
+    httpVersion: req.httpVersion,
+    httpVersionMajor: req.httpVersionMajor,
+    httpVersionMinor: req.httpVersionMinor,
+    socket: req.socket,
+    complete: true,
     // Under an issuer with a path (http/base-path.ts) the engine builds its URLs from this.
     originalUrl: (req as IncomingMessage & { originalUrl?: string }).originalUrl,
   }) as unknown as IncomingMessage;

@@ -26,16 +26,39 @@ export function sendPage(ctx: Context, views: Views, name: string, data: Record<
 
 /** Wording for the error page, by OAuth error code; anything else gets the generic text. */
 const ERROR_TEXT: Record<string, [string, string]> = {
-  invalid_redirect_uri: ['This sign-in link is not valid', 'The application sent you here with a return address it has not registered. Please contact the application\'s owner.'],
-  invalid_client: ['Unknown application', 'The application that sent you here is not registered with this identity provider.'],
+  invalid_redirect_uri: [
+    'This sign-in link is not valid',
+    "The application sent you here with a return address it has not registered. Please contact the application's owner.",
+  ],
+  invalid_client: [
+    'Unknown application',
+    'The application that sent you here is not registered with this identity provider.',
+  ],
   invalid_request: ['This request is not valid', 'The application sent an incomplete or malformed sign-in request.'],
   session_not_found: ['This sign-in page has expired', 'Go back to the application and start signing in again.'],
   not_found: ['Page not found', 'There is nothing at this address.'],
-  temporarily_unavailable: ['Temporarily unavailable', 'The identity provider cannot reach its database right now. Please try again in a moment.'],
-  service_unavailable: ['Temporarily unavailable', 'The identity provider cannot reach its database right now. Please try again in a moment.'],
+  temporarily_unavailable: [
+    'Temporarily unavailable',
+    'The identity provider cannot reach its database right now. Please try again in a moment.',
+  ],
+  service_unavailable: [
+    'Temporarily unavailable',
+    'The identity provider cannot reach its database right now. Please try again in a moment.',
+  ],
 };
 
 export function errorPageData(code: string, description: string | undefined, requestId: string | undefined) {
-  const [heading, message] = ERROR_TEXT[code] ?? ['Something went wrong', description ?? 'The request could not be completed.'];
-  return { heading, message: ERROR_TEXT[code] && description && !['service_unavailable', 'temporarily_unavailable'].includes(code) ? `${message} (${description})` : message, code, requestId };
+  const [heading, message] = ERROR_TEXT[code] ?? [
+    'Something went wrong',
+    description ?? 'The request could not be completed.',
+  ];
+  return {
+    heading,
+    message:
+      ERROR_TEXT[code] && description && !['service_unavailable', 'temporarily_unavailable'].includes(code)
+        ? `${message} (${description})`
+        : message,
+    code,
+    requestId,
+  };
 }

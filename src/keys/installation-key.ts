@@ -16,13 +16,25 @@ export async function loadInstallationKey(db: Kysely<Database>, keyEncryptionKey
   if (!row) {
     const sealed = seal(keyEncryptionKey, NAME, randomBytes(32));
     // Two instances starting at once: the first insert wins, both read the winner.
-    await db.insertInto('installation_secrets').values({ name: NAME, sealed }).onConflict((oc) => oc.column('name').doNothing()).execute();
-    row = await db.selectFrom('installation_secrets').select('sealed').where('name', '=', NAME).executeTakeFirstOrThrow();
+    await db
+      .insertInto('installation_secrets')
+      .values({ name: NAME, sealed })
+      .onConflict((oc) => oc.column('name').doNothing())
+      .execute();
+    row = await db
+      .selectFrom('installation_secrets')
+      .select('sealed')
+      .where('name', '=', NAME)
+      .executeTakeFirstOrThrow();
   }
   try {
     return unseal(keyEncryptionKey, NAME, row.sealed);
   } catch (error) {
-    throw new PosternError('ERR_SECRET_MISMATCH', 'the stored keys cannot be decrypted: POSTERN_SECRET is not the secret this database was set up with (to change it, see "postern keys reencrypt")', { cause: error });
+    throw new PosternError(
+      'ERR_SECRET_MISMATCH',
+      'the stored keys cannot be decrypted: POSTERN_SECRET is not the secret this database was set up with (to change it, see "postern keys reencrypt")',
+      { cause: error },
+    );
   }
 }
 
@@ -43,7 +55,11 @@ export async function keyEncryptionKeyIsCurrent(db: Kysely<Database>, keyEncrypt
 }
 
 /** Re-seals the installation key under a new key-encryption key, in the caller's transaction. */
-export async function resealInstallationKey(db: Kysely<Database>, from: Buffer, to: Buffer): Promise<'resealed' | 'already'> {
+export async function resealInstallationKey(
+  db: Kysely<Database>,
+  from: Buffer,
+  to: Buffer,
+): Promise<'resealed' | 'already'> {
   const row = await db.selectFrom('installation_secrets').select('sealed').where('name', '=', NAME).executeTakeFirst();
   if (!row) return 'already';
   let plain: Buffer;

@@ -10,32 +10,49 @@ export async function listSigningKeys(db: Executor): Promise<SigningKeyRow[]> {
 
 export async function insertSigningKey(
   db: Executor,
-  key: { kid: string; alg: string; state: KeyState; publicJwk: object; privateJwkEncrypted: string; createdAt: Date; activatedAt: Date | null },
+  key: {
+    kid: string;
+    alg: string;
+    state: KeyState;
+    publicJwk: object;
+    privateJwkEncrypted: string;
+    createdAt: Date;
+    activatedAt: Date | null;
+  },
 ): Promise<void> {
-  await db.insertInto('signing_keys').values({
-    kid: key.kid,
-    alg: key.alg,
-    state: key.state,
-    public_jwk: JSON.stringify(key.publicJwk),
-    private_jwk_encrypted: key.privateJwkEncrypted,
-    created_at: key.createdAt,
-    activated_at: key.activatedAt,
-  }).execute();
+  await db
+    .insertInto('signing_keys')
+    .values({
+      kid: key.kid,
+      alg: key.alg,
+      state: key.state,
+      public_jwk: JSON.stringify(key.publicJwk),
+      private_jwk_encrypted: key.privateJwkEncrypted,
+      created_at: key.createdAt,
+      activated_at: key.activatedAt,
+    })
+    .execute();
 }
 
 export async function retireCurrentKey(db: Executor, alg: string, retireAfter: Date): Promise<string | undefined> {
-  const row = await db.updateTable('signing_keys')
+  const row = await db
+    .updateTable('signing_keys')
     .set({ state: 'retired', retire_after: retireAfter })
-    .where('alg', '=', alg).where('state', '=', 'current')
-    .returning('kid').executeTakeFirst();
+    .where('alg', '=', alg)
+    .where('state', '=', 'current')
+    .returning('kid')
+    .executeTakeFirst();
   return row?.kid;
 }
 
 export async function activateNextKey(db: Executor, alg: string, now: Date): Promise<string | undefined> {
-  const row = await db.updateTable('signing_keys')
+  const row = await db
+    .updateTable('signing_keys')
     .set({ state: 'current', activated_at: now })
-    .where('alg', '=', alg).where('state', '=', 'next')
-    .returning('kid').executeTakeFirst();
+    .where('alg', '=', alg)
+    .where('state', '=', 'next')
+    .returning('kid')
+    .executeTakeFirst();
   return row?.kid;
 }
 
@@ -44,7 +61,11 @@ export async function deleteSigningKey(db: Executor, kid: string): Promise<Signi
 }
 
 export async function updateEncryptedKey(db: Executor, kid: string, privateJwkEncrypted: string): Promise<void> {
-  await db.updateTable('signing_keys').set({ private_jwk_encrypted: privateJwkEncrypted }).where('kid', '=', kid).execute();
+  await db
+    .updateTable('signing_keys')
+    .set({ private_jwk_encrypted: privateJwkEncrypted })
+    .where('kid', '=', kid)
+    .execute();
 }
 
 /** Changes whenever a key is added, changes state or goes: what instances poll to follow. */

@@ -10,7 +10,13 @@ import { keyEncryptionKeyIsCurrent } from './installation-key.ts';
 import { decryptPrivateJwk, encryptPrivateJwk } from './key-encryption.ts';
 import { isEmptyPlan, nextKeyReadyAt, planRotation, type KeyPolicy } from './key-lifecycle.ts';
 import {
-  activateNextKey, deleteSigningKey, insertSigningKey, keyStoreFingerprint, listSigningKeys, lockKeyStore, retireCurrentKey,
+  activateNextKey,
+  deleteSigningKey,
+  insertSigningKey,
+  keyStoreFingerprint,
+  listSigningKeys,
+  lockKeyStore,
+  retireCurrentKey,
 } from './key.repository.ts';
 
 export interface SigningKeySet {
@@ -57,21 +63,36 @@ export function openKey(keyEncryptionKey: Buffer, row: SigningKeyRow): JWK {
   }
 }
 
-const STALE_SECRET = 'this instance\'s POSTERN_SECRET no longer opens the key store: it was re-encrypted under a new '
-  + 'secret (postern keys reencrypt); this instance writes no signing key and serves with the keys it has '
-  + 'until it is restarted with the new POSTERN_SECRET';
+const STALE_SECRET =
+  "this instance's POSTERN_SECRET no longer opens the key store: it was re-encrypted under a new " +
+  'secret (postern keys reencrypt); this instance writes no signing key and serves with the keys it has ' +
+  'until it is restarted with the new POSTERN_SECRET';
 
 export function createKeyService(deps: {
-  db: Kysely<Database>; keyEncryptionKey: Buffer; clock: Clock; audit: AuditLog; policy: KeyPolicy; logger: Logger;
+  db: Kysely<Database>;
+  keyEncryptionKey: Buffer;
+  clock: Clock;
+  audit: AuditLog;
+  policy: KeyPolicy;
+  logger: Logger;
 }): KeyService {
   const { db, keyEncryptionKey, clock, audit, policy, logger } = deps;
   /** Said once: the poll would otherwise repeat it every few seconds until the restart. */
   let staleSecretLogged = false;
 
-  async function addKey(trx: Transaction<Database>, alg: string, state: 'current' | 'next', now: Date): Promise<string> {
+  async function addKey(
+    trx: Transaction<Database>,
+    alg: string,
+    state: 'current' | 'next',
+    now: Date,
+  ): Promise<string> {
     const key = await makeKey(alg);
     await insertSigningKey(trx, {
-      kid: key.kid, alg, state, publicJwk: key.publicJwk, createdAt: now,
+      kid: key.kid,
+      alg,
+      state,
+      publicJwk: key.publicJwk,
+      createdAt: now,
       privateJwkEncrypted: encryptPrivateJwk(keyEncryptionKey, key.kid, key.privateJwk),
       activatedAt: state === 'current' ? now : null,
     });
@@ -107,7 +128,8 @@ export function createKeyService(deps: {
       await lockKeyStore(trx);
       // A key sealed under a secret the store no longer uses would strand every instance
       // started with the new one; reencrypt takes the same lock, so this check cannot race it.
-      if (!(await keyEncryptionKeyIsCurrent(trx, keyEncryptionKey))) throw new PosternError('ERR_SECRET_MISMATCH', STALE_SECRET);
+      if (!(await keyEncryptionKeyIsCurrent(trx, keyEncryptionKey)))
+        throw new PosternError('ERR_SECRET_MISMATCH', STALE_SECRET);
       // Read under the lock: another instance may have changed the store while we waited.
       return fn(trx, await listSigningKeys(trx), clock.now());
     });
@@ -134,7 +156,7 @@ export function createKeyService(deps: {
     fingerprint: () => keyStoreFingerprint(db),
 
     async rotateIfDue(known) {
-      if (isEmptyPlan(planRotation(known ?? await listSigningKeys(db), clock.now(), policy))) return false;
+      if (isEmptyPlan(planRotation(known ?? (await listSigningKeys(db)), clock.now(), policy))) return false;
       return inLock(async (trx, rows, now) => {
         const plan = planRotation(rows, now, policy);
         if (isEmptyPlan(plan)) return false;
@@ -156,7 +178,10 @@ export function createKeyService(deps: {
 
     rotate({ alg, force }) {
       if (alg !== undefined && !policy.algs.includes(alg)) {
-        throw new PosternError('ERR_INVALID_INPUT', `no keys for ${alg} (algorithms in use: ${policy.algs.join(', ')})`);
+        throw new PosternError(
+          'ERR_INVALID_INPUT',
+          `no keys for ${alg} (algorithms in use: ${policy.algs.join(', ')})`,
+        );
       }
       return inLock(async (trx, rows, now) => {
         const results = [];
@@ -165,7 +190,10 @@ export function createKeyService(deps: {
           if (!next) throw new PosternError('ERR_NOT_FOUND', `no next ${a} key; start Postern once to create it`);
           const readyAt = nextKeyReadyAt(next, policy);
           if (readyAt > now && !force) {
-            throw new PosternError('ERR_INVALID_INPUT', `the next ${a} key ${next.kid} has been published only since ${next.created_at.toISOString()}; caches may not know it before ${readyAt.toISOString()} (use --force to rotate anyway)`);
+            throw new PosternError(
+              'ERR_INVALID_INPUT',
+              `the next ${a} key ${next.kid} has been published only since ${next.created_at.toISOString()}; caches may not know it before ${readyAt.toISOString()} (use --force to rotate anyway)`,
+            );
           }
           results.push(await promote(trx, a, now));
         }

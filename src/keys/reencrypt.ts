@@ -32,7 +32,10 @@ export async function reencryptStore(db: Kysely<Database>, from: Buffer, to: Buf
         try {
           decryptPrivateJwk(to, row.kid, row.private_jwk_encrypted);
         } catch {
-          throw new PosternError('ERR_SECRET_MISMATCH', `signing key ${row.kid} opens with neither the old nor the new secret; nothing was changed`);
+          throw new PosternError(
+            'ERR_SECRET_MISMATCH',
+            `signing key ${row.kid} opens with neither the old nor the new secret; nothing was changed`,
+          );
         }
         already++;
         continue;

@@ -21,7 +21,8 @@ export function seal(key: Buffer, binding: string, plaintext: Buffer): string {
 export function unseal(key: Buffer, binding: string, sealed: string): Buffer {
   if (!sealed.startsWith(VERSION)) throw new Error(`${binding}: unknown encryption format`);
   const raw = Buffer.from(sealed.slice(VERSION.length), 'base64url');
-  if (raw.length < IV_BYTES + TAG_BYTES) throw new Error(`${binding}: sealed value too short to hold an IV and a full tag`);
+  if (raw.length < IV_BYTES + TAG_BYTES)
+    throw new Error(`${binding}: sealed value too short to hold an IV and a full tag`);
   const decipher = createDecipheriv('aes-256-gcm', key, raw.subarray(0, IV_BYTES), { authTagLength: TAG_BYTES });
   decipher.setAAD(Buffer.from(binding, 'utf8'));
   decipher.setAuthTag(raw.subarray(IV_BYTES, IV_BYTES + TAG_BYTES));

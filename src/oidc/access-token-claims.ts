@@ -9,9 +9,13 @@ type Token = {
   client?: { metadata(): Record<string, unknown> };
   resourceServer?: { audience?: string };
 };
-type ClaimsOf = (ctx: KoaContextWithOIDC | undefined, accountId: string) => Promise<Record<string, unknown> | undefined>;
+type ClaimsOf = (
+  ctx: KoaContextWithOIDC | undefined,
+  accountId: string,
+) => Promise<Record<string, unknown> | undefined>;
 
-const strings = (value: unknown): string[] => (Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : []);
+const strings = (value: unknown): string[] =>
+  Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : [];
 
 /** The user claims a resource server asked for (resource create --claims); an empty roles list is left out. */
 function pick(claims: Record<string, unknown>, wanted: readonly string[]): Record<string, unknown> {

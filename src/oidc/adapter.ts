@@ -16,8 +16,12 @@ import { guardDatabase } from './unavailable.ts';
 
 /** The models the engine binds to a grant (what its own memory adapter indexes by grant). */
 const GRANT_BOUND_KINDS = [
-  'AccessToken', 'AuthorizationCode', 'RefreshToken', 'DeviceCode',
-  'BackchannelAuthenticationRequest', 'PreAuthorizedCode',
+  'AccessToken',
+  'AuthorizationCode',
+  'RefreshToken',
+  'DeviceCode',
+  'BackchannelAuthenticationRequest',
+  'PreAuthorizedCode',
 ];
 
 export type AdapterClass = new (name: string) => Adapter;
@@ -50,11 +54,19 @@ class ClientAdapter implements Adapter {
   }
 
   // Clients are written by `postern client`, never by the engine (dynamic registration is off).
-  async upsert(): Promise<void> { throw new Error('clients are managed with `postern client`'); }
-  async destroy(): Promise<void> { throw new Error('clients are managed with `postern client`'); }
+  async upsert(): Promise<void> {
+    throw new Error('clients are managed with `postern client`');
+  }
+  async destroy(): Promise<void> {
+    throw new Error('clients are managed with `postern client`');
+  }
   async consume(): Promise<void> {}
-  async findByUid(): Promise<undefined> { return undefined; }
-  async findByUserCode(): Promise<undefined> { return undefined; }
+  async findByUid(): Promise<undefined> {
+    return undefined;
+  }
+  async findByUserCode(): Promise<undefined> {
+    return undefined;
+  }
   async revokeByGrantId(): Promise<void> {}
 }
 
@@ -69,7 +81,9 @@ const SINGLE_USE: Readonly<Record<string, string>> = {
 
 /** Thrown by a ReplayDetection save that lost the race: the engine answers it as a replay (oidc/provider.ts). */
 export class ReplayDetected extends Error {
-  constructor() { super('replay detected'); }
+  constructor() {
+    super('replay detected');
+  }
 }
 
 class PayloadAdapter implements Adapter {
@@ -79,7 +93,10 @@ class PayloadAdapter implements Adapter {
   readonly #protect: RecordProtection;
   readonly #rotation: RefreshRotation | undefined;
 
-  constructor(deps: { db: Kysely<Database>; clock: Clock; protect: RecordProtection; rotation?: RefreshRotation | undefined }, kind: string) {
+  constructor(
+    deps: { db: Kysely<Database>; clock: Clock; protect: RecordProtection; rotation?: RefreshRotation | undefined },
+    kind: string,
+  ) {
     this.#db = deps.db;
     this.#clock = deps.clock;
     this.#kind = kind;
@@ -115,7 +132,9 @@ class PayloadAdapter implements Adapter {
     const inserted = await this.#db
       .insertInto('oidc_payloads')
       .values({ kind: this.#kind, id: key, ...row, id_hashed: true })
-      .onConflict((oc) => oc.columns(['kind', 'id']).doUpdateSet(row).where('oidc_payloads.expires_at', '<=', this.#clock.now()))
+      .onConflict((oc) =>
+        oc.columns(['kind', 'id']).doUpdateSet(row).where('oidc_payloads.expires_at', '<=', this.#clock.now()),
+      )
       .returning('id')
       .executeTakeFirst();
     if (!inserted) throw new ReplayDetected();
@@ -142,10 +161,12 @@ class PayloadAdapter implements Adapter {
       .where('kind', '=', this.#kind)
       // A row written before ids were hashed is still found by its clear value until it is
       // converted; a hashed row is never found by its stored hash (that would make a dump usable).
-      .where((eb) => eb.or([
-        eb.and([eb(column, '=', key), eb('id_hashed', '=', true)]),
-        eb.and([eb(column, '=', value), eb('id_hashed', '=', false)]),
-      ]))
+      .where((eb) =>
+        eb.or([
+          eb.and([eb(column, '=', key), eb('id_hashed', '=', true)]),
+          eb.and([eb(column, '=', value), eb('id_hashed', '=', false)]),
+        ]),
+      )
       // Expired rows wait for the sweeper but are never returned.
       .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', this.#clock.now())]))
       .orderBy('id_hashed', 'desc')
@@ -187,11 +208,15 @@ class PayloadAdapter implements Adapter {
   }
 
   async destroy(id: string): Promise<void> {
-    await this.#db.deleteFrom('oidc_payloads').where('kind', '=', this.#kind)
-      .where((eb) => eb.or([
-        eb.and([eb('id', '=', this.#protect.hashId(id)), eb('id_hashed', '=', true)]),
-        eb.and([eb('id', '=', id), eb('id_hashed', '=', false)]),
-      ]))
+    await this.#db
+      .deleteFrom('oidc_payloads')
+      .where('kind', '=', this.#kind)
+      .where((eb) =>
+        eb.or([
+          eb.and([eb('id', '=', this.#protect.hashId(id)), eb('id_hashed', '=', true)]),
+          eb.and([eb('id', '=', id), eb('id_hashed', '=', false)]),
+        ]),
+      )
       .execute();
   }
 
@@ -199,17 +224,23 @@ class PayloadAdapter implements Adapter {
   async revokeByGrantId(grantId: string): Promise<void> {
     await this.#db
       .deleteFrom('oidc_payloads')
-      .where((eb) => eb.or([
-        eb.and([eb('grant_id', '=', this.#protect.hashId(grantId)), eb('id_hashed', '=', true)]),
-        eb.and([eb('grant_id', '=', grantId), eb('id_hashed', '=', false)]),
-      ]))
+      .where((eb) =>
+        eb.or([
+          eb.and([eb('grant_id', '=', this.#protect.hashId(grantId)), eb('id_hashed', '=', true)]),
+          eb.and([eb('grant_id', '=', grantId), eb('id_hashed', '=', false)]),
+        ]),
+      )
       .where('kind', 'in', GRANT_BOUND_KINDS)
       .execute();
   }
 }
 
 export function createAdapterClass(deps: {
-  db: Kysely<Database>; clock: Clock; findClient: FindClient; protect: RecordProtection; rotation?: RefreshRotation;
+  db: Kysely<Database>;
+  clock: Clock;
+  findClient: FindClient;
+  protect: RecordProtection;
+  rotation?: RefreshRotation;
 }): AdapterClass {
   const { findClient } = deps;
   return class PosternAdapter implements Adapter {
@@ -220,12 +251,26 @@ export function createAdapterClass(deps: {
     }
 
     // A lost database answers 503 temporarily_unavailable, never 500 (oidc/unavailable.ts).
-    upsert(id: string, payload: AdapterPayload, expiresIn: number) { return guardDatabase(() => this.#inner.upsert(id, payload, expiresIn)); }
-    find(id: string) { return guardDatabase(() => this.#inner.find(id)); }
-    findByUid(uid: string) { return guardDatabase(() => this.#inner.findByUid(uid)); }
-    findByUserCode(userCode: string) { return guardDatabase(() => this.#inner.findByUserCode(userCode)); }
-    consume(id: string) { return guardDatabase(() => this.#inner.consume(id)); }
-    destroy(id: string) { return guardDatabase(() => this.#inner.destroy(id)); }
-    revokeByGrantId(grantId: string) { return guardDatabase(() => this.#inner.revokeByGrantId(grantId)); }
+    upsert(id: string, payload: AdapterPayload, expiresIn: number) {
+      return guardDatabase(() => this.#inner.upsert(id, payload, expiresIn));
+    }
+    find(id: string) {
+      return guardDatabase(() => this.#inner.find(id));
+    }
+    findByUid(uid: string) {
+      return guardDatabase(() => this.#inner.findByUid(uid));
+    }
+    findByUserCode(userCode: string) {
+      return guardDatabase(() => this.#inner.findByUserCode(userCode));
+    }
+    consume(id: string) {
+      return guardDatabase(() => this.#inner.consume(id));
+    }
+    destroy(id: string) {
+      return guardDatabase(() => this.#inner.destroy(id));
+    }
+    revokeByGrantId(grantId: string) {
+      return guardDatabase(() => this.#inner.revokeByGrantId(grantId));
+    }
   };
 }

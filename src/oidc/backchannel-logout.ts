@@ -19,7 +19,13 @@ export const DELIVERY_DEADLINE_MS = 10_000;
 
 type Sender = (this: { clientId: string }, sub: string, sid: string) => Promise<void>;
 
-async function deliver(send: Sender, client: { clientId: string }, sub: string, sid: string, deps: { logger: Logger; wait: boolean }): Promise<BackchannelDelivery> {
+async function deliver(
+  send: Sender,
+  client: { clientId: string },
+  sub: string,
+  sid: string,
+  deps: { logger: Logger; wait: boolean },
+): Promise<BackchannelDelivery> {
   const { logger } = deps;
   const { clientId } = client;
   const started = performance.now(); // monotonic: a wall-clock step must not stretch the bound
@@ -33,7 +39,10 @@ async function deliver(send: Sender, client: { clientId: string }, sub: string, 
       const delay = RETRY_DELAYS_MS[attempt - 1];
       if (delay === undefined || performance.now() - started + delay > DELIVERY_DEADLINE_MS) {
         // A command reports the failure itself (one line per token); a server has only its log.
-        logger[deps.wait ? 'info' : 'warn']({ clientId, err: message, attempts: attempt }, 'back-channel logout failed; giving up');
+        logger[deps.wait ? 'info' : 'warn'](
+          { clientId, err: message, attempts: attempt },
+          'back-channel logout failed; giving up',
+        );
         return { clientId, status: 'failed', attempts: attempt, error: message };
       }
       logger.info({ clientId, attempt, err: message }, 'back-channel logout attempt failed');

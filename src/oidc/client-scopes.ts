@@ -23,6 +23,10 @@ export function refuseUnregisteredScopes(requested: unknown, client: Client): vo
  * For the engine's `extraParams`: a validator of the authorization request's (and a pushed
  * one's) `scope`, run after the engine's own scope checks.
  */
-export async function checkScopeParameter(_ctx: KoaContextWithOIDC, value: string | undefined, client: unknown): Promise<void> {
+export async function checkScopeParameter(
+  _ctx: KoaContextWithOIDC,
+  value: string | undefined,
+  client: unknown,
+): Promise<void> {
   refuseUnregisteredScopes(value, client as Client);
 }

@@ -34,7 +34,10 @@ export function engineMiddleware(deps: { config: Config; pages: ProviderPages })
     // with Allow (RFC 9110 §15.5.6); anything else is our readable "not found" page.
     const allowed = methods.get(ctx.path);
     const out = allowed
-      ? { error: 'invalid_request', error_description: `${ctx.path} accepts ${allowed.filter((m) => m !== 'HEAD').join(' or ')} requests only` }
+      ? {
+          error: 'invalid_request',
+          error_description: `${ctx.path} accepts ${allowed.filter((m) => m !== 'HEAD').join(' or ')} requests only`,
+        }
       : { error: 'not_found' };
     await pages.error(ctx as never, out);
     ctx.status = allowed ? 405 : 404;

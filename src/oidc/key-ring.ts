@@ -54,7 +54,10 @@ export async function createKeyRing(deps: {
     provider = deps.buildProvider(next);
     set = next;
     jwks = renderJwks(next);
-    logger.info({ kids: next.rows.map((k) => `${k.alg}:${k.state}:${k.kid}`) }, 'signing keys changed; provider rebuilt');
+    logger.info(
+      { kids: next.rows.map((k) => `${k.alg}:${k.state}:${k.kid}`) },
+      'signing keys changed; provider rebuilt',
+    );
     logKeyAges(logger, next);
     return true;
   }
@@ -62,10 +65,12 @@ export async function createKeyRing(deps: {
   let running: Promise<unknown> | undefined;
   const timer = deps.watch
     ? setInterval(() => {
-      running ??= refresh()
-        .catch((error: Error) => logger.warn({ err: error.message }, 'checking signing keys failed; will retry'))
-        .finally(() => { running = undefined; });
-    }, keys.policy.pollSeconds * 1000)
+        running ??= refresh()
+          .catch((error: Error) => logger.warn({ err: error.message }, 'checking signing keys failed; will retry'))
+          .finally(() => {
+            running = undefined;
+          });
+      }, keys.policy.pollSeconds * 1000)
     : undefined;
   timer?.unref();
 

@@ -1,6 +1,9 @@
 import type { KoaContextWithOIDC } from 'oidc-provider';
 
-interface HintClaims { sub?: unknown; sid?: unknown }
+interface HintClaims {
+  sub?: unknown;
+  sid?: unknown;
+}
 
 /**
  * RP-Initiated Logout 1.0 §2: the OP MUST ask the End-User to confirm when no id_token_hint was

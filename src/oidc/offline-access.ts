@@ -33,9 +33,19 @@ export function keepRequestedOfflineAccess(ctx: KoaContextWithOIDC): void {
   const params = oidc.params as { scope?: string; response_type?: string } | undefined;
   const client = oidc.client;
   if (oidc.route !== 'authorization' || !params || !client) return;
-  const scopes = new Set(String(params.scope ?? '').split(' ').filter(Boolean));
+  const scopes = new Set(
+    String(params.scope ?? '')
+      .split(' ')
+      .filter(Boolean),
+  );
   if (scopes.has(OFFLINE) || !scopes.has('openid') || !sentScope(ctx).split(' ').includes(OFFLINE)) return;
-  if (!String(params.response_type ?? '').split(' ').includes('code') || !client.grantTypeAllowed('refresh_token')) return;
+  if (
+    !String(params.response_type ?? '')
+      .split(' ')
+      .includes('code') ||
+    !client.grantTypeAllowed('refresh_token')
+  )
+    return;
   if (client.scope !== undefined && !client.scope.split(' ').includes(OFFLINE)) return;
   params.scope = [...scopes, OFFLINE].join(' ');
 }
@@ -47,10 +57,14 @@ export function keepRequestedOfflineAccess(ctx: KoaContextWithOIDC): void {
  */
 export function interactionPolicyKeepingOfflineAccess() {
   const policy = interactionPolicy.base();
-  const keep = new interactionPolicy.Check('offline_access_kept', 'offline_access kept for the consent decision', (ctx) => {
-    keepRequestedOfflineAccess(ctx);
-    return interactionPolicy.Check.NO_NEED_TO_PROMPT;
-  });
+  const keep = new interactionPolicy.Check(
+    'offline_access_kept',
+    'offline_access kept for the consent decision',
+    (ctx) => {
+      keepRequestedOfflineAccess(ctx);
+      return interactionPolicy.Check.NO_NEED_TO_PROMPT;
+    },
+  );
   policy.get('login')!.checks.add(keep, 0);
   return policy;
 }

@@ -11,16 +11,37 @@ import { recordGrantActivity } from './session.repository.ts';
 
 type OAuthError = Error & { error?: string; error_description?: string; error_detail?: string };
 
-const REFUSALS = ['grant.error', 'authorization.error', 'end_session.error', 'userinfo.error', 'introspection.error', 'revocation.error'];
+const REFUSALS = [
+  'grant.error',
+  'authorization.error',
+  'end_session.error',
+  'userinfo.error',
+  'introspection.error',
+  'revocation.error',
+];
 
 /** What the engine reports, turned into log lines, audit events and session records. */
-export function watchEvents(provider: Provider, deps: { logger: Logger; db: Kysely<Database>; audit: AuditLog; metrics: Metrics; protect: RecordProtection }): void {
+export function watchEvents(
+  provider: Provider,
+  deps: { logger: Logger; db: Kysely<Database>; audit: AuditLog; metrics: Metrics; protect: RecordProtection },
+): void {
   const { logger, db, audit, metrics } = deps;
   const on = provider.on.bind(provider) as (name: string, fn: (...args: never[]) => void) => void;
-  on('server_error', (ctx: KoaContextWithOIDC, error: Error) => logger.error({ err: error, requestId: ctx.response?.get('x-request-id') }, 'provider server error'));
+  on('server_error', (ctx: KoaContextWithOIDC, error: Error) =>
+    logger.error({ err: error, requestId: ctx.response?.get('x-request-id') }, 'provider server error'),
+  );
   for (const event of REFUSALS) {
     on(event, (ctx: KoaContextWithOIDC, error: OAuthError) => {
-      logger.info({ event, error: error.message, description: error.error_description, detail: error.error_detail, requestId: ctx.response?.get('x-request-id') }, 'oauth request refused');
+      logger.info(
+        {
+          event,
+          error: error.message,
+          description: error.error_description,
+          detail: error.error_detail,
+          requestId: ctx.response?.get('x-request-id'),
+        },
+        'oauth request refused',
+      );
     });
   }
   // RFC 9700 §4.14.2: a rotated refresh token came back after its grace window; the engine has
@@ -29,23 +50,36 @@ export function watchEvents(provider: Provider, deps: { logger: Logger; db: Kyse
     if (error.error_detail !== 'refresh token already used') return;
     const token = ctx.oidc?.entities?.RefreshToken as { grantId?: string; accountId?: string } | undefined;
     audit.record({
-      type: 'refresh_token.reused', accountId: token?.accountId ?? null, clientId: ctx.oidc?.client?.clientId ?? null,
-      ip: ctx.ip, userAgent: ctx.get('user-agent'), details: { grantId: token?.grantId && deps.protect.hashId(token.grantId), revoked: 'the whole grant' },
+      type: 'refresh_token.reused',
+      accountId: token?.accountId ?? null,
+      clientId: ctx.oidc?.client?.clientId ?? null,
+      ip: ctx.ip,
+      userAgent: ctx.get('user-agent'),
+      details: { grantId: token?.grantId && deps.protect.hashId(token.grantId), revoked: 'the whole grant' },
     });
   });
   on('grant.success', (ctx: KoaContextWithOIDC) => {
     const grantType = String(ctx.oidc?.params?.grant_type ?? 'unknown');
-    metrics.tokensIssued.inc({ grant_type: grantType, client_id: metrics.perClient ? ctx.oidc?.client?.clientId ?? '' : '' });
+    metrics.tokensIssued.inc({
+      grant_type: grantType,
+      client_id: metrics.perClient ? (ctx.oidc?.client?.clientId ?? '') : '',
+    });
   });
-  on('grant.revoked', (ctx: KoaContextWithOIDC, grantId: string) => logger.info({ grantId, requestId: ctx.response?.get('x-request-id') }, 'grant revoked'));
+  on('grant.revoked', (ctx: KoaContextWithOIDC, grantId: string) =>
+    logger.info({ grantId, requestId: ctx.response?.get('x-request-id') }, 'grant revoked'),
+  );
   // Where each grant was signed in from, for `postern user sessions`.
   on('authorization.success', (ctx: KoaContextWithOIDC) => {
     const grant = ctx.oidc?.entities?.Grant as { jti?: string } | undefined;
     const session = ctx.oidc?.session;
     if (!grant?.jti || !session?.accountId || !ctx.oidc.client) return;
     recordGrantActivity(db, {
-      grantId: deps.protect.hashId(grant.jti), accountId: session.accountId, clientId: ctx.oidc.client.clientId,
-      sessionUid: session.uid ?? null, ip: ctx.ip, userAgent: ctx.get('user-agent') || null,
+      grantId: deps.protect.hashId(grant.jti),
+      accountId: session.accountId,
+      clientId: ctx.oidc.client.clientId,
+      sessionUid: session.uid ?? null,
+      ip: ctx.ip,
+      userAgent: ctx.get('user-agent') || null,
     }).catch((error: Error) => logger.warn({ err: error.message }, 'recording grant activity failed'));
   });
 }

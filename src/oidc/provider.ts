@@ -78,15 +78,18 @@ function tokenPolicy(_ctx: KoaContextWithOIDC, client: PolicyClient, token: Poli
 }
 
 function stringList(key: string, value: unknown): void {
-  if (value !== undefined && (!Array.isArray(value) || value.some((v) => typeof v !== 'string'))) throw new Error(`${key} must be an array of strings`);
+  if (value !== undefined && (!Array.isArray(value) || value.some((v) => typeof v !== 'string')))
+    throw new Error(`${key} must be an array of strings`);
 }
 
 function lifetimes(config: Config, clock: Clock): NonNullable<Configuration['ttl']> {
   const { ttl } = config;
   return {
-    AccessToken: (_ctx, token) => (token as { resourceServer?: { accessTokenTTL?: number } }).resourceServer?.accessTokenTTL ?? ttl.accessToken,
+    AccessToken: (_ctx, token) =>
+      (token as { resourceServer?: { accessTokenTTL?: number } }).resourceServer?.accessTokenTTL ?? ttl.accessToken,
     AuthorizationCode: ttl.authorizationCode,
-    ClientCredentials: (_ctx, token) => (token as { resourceServer?: { accessTokenTTL?: number } }).resourceServer?.accessTokenTTL ?? ttl.accessToken,
+    ClientCredentials: (_ctx, token) =>
+      (token as { resourceServer?: { accessTokenTTL?: number } }).resourceServer?.accessTokenTTL ?? ttl.accessToken,
     IdToken: ttl.idToken,
     RefreshToken: refreshTokenTtl(config.refresh, clock) as never,
     Interaction: ttl.interaction,
@@ -102,7 +105,7 @@ function claimsOf(findAccount: FindAccount) {
   return async (ctx: KoaContextWithOIDC | undefined, accountId: string) => {
     const loaded = ctx?.oidc?.account;
     const account = loaded?.accountId === accountId ? loaded : await findAccount(ctx as KoaContextWithOIDC, accountId);
-    return account ? (await account.claims('userinfo', '', {}, [])) as Record<string, unknown> : undefined;
+    return account ? ((await account.claims('userinfo', '', {}, [])) as Record<string, unknown>) : undefined;
   };
 }
 
@@ -143,19 +146,30 @@ function buildConfiguration(deps: ProviderDeps): Configuration {
     allowOmittingSingleRegisteredRedirectUri: false,
     extraClientMetadata: {
       properties: [
-        'first_party', 'allowed_resources', 'api_scopes', 'resource_server_for',
-        'refresh_rotation', 'refresh_idle_seconds', 'refresh_absolute_seconds', 'pkce', 'roles',
+        'first_party',
+        'allowed_resources',
+        'api_scopes',
+        'resource_server_for',
+        'refresh_rotation',
+        'refresh_idle_seconds',
+        'refresh_absolute_seconds',
+        'pkce',
+        'roles',
       ],
       validator(_ctx, key, value, metadata) {
         if (value === undefined) return;
-        if (key === 'pkce' && value !== 'required' && value !== 'optional') throw new Error('pkce must be required or optional');
+        if (key === 'pkce' && value !== 'required' && value !== 'optional')
+          throw new Error('pkce must be required or optional');
         // RFC 9700 §2.1.1: a public client has nothing but PKCE to bind its code.
-        if (key === 'pkce' && value === 'optional' && metadata.token_endpoint_auth_method === 'none') throw new Error('a public client always uses PKCE');
+        if (key === 'pkce' && value === 'optional' && metadata.token_endpoint_auth_method === 'none')
+          throw new Error('a public client always uses PKCE');
         if (key === 'roles') stringList(key, value);
         if (key === 'first_party' && typeof value !== 'boolean') throw new Error('first_party must be a boolean');
         if (['allowed_resources', 'api_scopes', 'resource_server_for'].includes(key)) stringList(key, value);
-        if (key === 'refresh_rotation' && value !== 'always' && value !== 'never') throw new Error('refresh_rotation must be always or never');
-        if (key.endsWith('_seconds') && !(Number.isInteger(value) && (value as number) >= 60)) throw new Error(`${key} must be a whole number of seconds, at least 60`);
+        if (key === 'refresh_rotation' && value !== 'always' && value !== 'never')
+          throw new Error('refresh_rotation must be always or never');
+        if (key.endsWith('_seconds') && !(Number.isInteger(value) && (value as number) >= 60))
+          throw new Error(`${key} must be a whole number of seconds, at least 60`);
       },
     },
     // Every feature with an endpoint is named here: the ones we serve, and the engine's others
@@ -194,7 +208,10 @@ function buildConfiguration(deps: ProviderDeps): Configuration {
       // Browser-based (public) clients may call us from the origins of their redirect URIs.
       return client.redirectUris?.some((uri) => URL.parse(uri)?.origin === origin) ?? false;
     },
-    interactions: { policy: interactionPolicyKeepingOfflineAccess(), url: (_ctx, interaction) => `${basePath}/interaction/${interaction.uid}` },
+    interactions: {
+      policy: interactionPolicyKeepingOfflineAccess(),
+      url: (_ctx, interaction) => `${basePath}/interaction/${interaction.uid}`,
+    },
     // The engine's own fetch refuses special-use addresses (SSRF protection); intranet setups
     // whose apps live on private addresses opt out with POSTERN_OUTBOUND_PRIVATE_NETWORK=true.
     fetch: (url, options) => {
@@ -237,7 +254,10 @@ export function createProvider(deps: ProviderDeps): Provider {
   refuseUnregisteredResponseTypes(provider);
   const key = deps.clientSecretKey;
   // Stored secrets are keyed hashes (DESIGN §5): compare the hash of what was presented.
-  provider.Client.prototype.compareClientSecret = function compareClientSecret(this: { clientSecret?: string }, actual: string) {
+  provider.Client.prototype.compareClientSecret = function compareClientSecret(
+    this: { clientSecret?: string },
+    actual: string,
+  ) {
     return this.clientSecret !== undefined && verifyClientSecret(key, this.clientSecret, actual);
   };
   watchEvents(provider, deps);

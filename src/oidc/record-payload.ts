@@ -24,10 +24,17 @@ type Payload = Record<string, unknown>;
 
 const bindingFor = (kind: string, key: string, field: string) => `${kind}:${key}:${field}`;
 
-export function concealPayload(protect: RecordProtection, kind: string, id: string, key: string, payload: AdapterPayload): Payload {
+export function concealPayload(
+  protect: RecordProtection,
+  kind: string,
+  id: string,
+  key: string,
+  payload: AdapterPayload,
+): Payload {
   const stored: Payload = { ...payload };
   delete stored.jti;
-  if (payload.uid !== undefined || payload.userCode !== undefined) stored[SEALED_JTI] = protect.seal(bindingFor(kind, key, 'jti'), id);
+  if (payload.uid !== undefined || payload.userCode !== undefined)
+    stored[SEALED_JTI] = protect.seal(bindingFor(kind, key, 'jti'), id);
   const split: Record<string, string[]> = {};
   for (const [field, value] of Object.entries(stored)) {
     if (typeof value === 'string' && value.includes(id)) {
@@ -50,17 +57,25 @@ export function concealPayload(protect: RecordProtection, kind: string, id: stri
  * The payload as the engine stored it. `id` is the clear id when the caller asked by it;
  * undefined for a lookup by uid or user code (then the sealed copy gives it back).
  */
-export function revealPayload(protect: RecordProtection, kind: string, id: string | undefined, key: string, stored: Payload): AdapterPayload | undefined {
+export function revealPayload(
+  protect: RecordProtection,
+  kind: string,
+  id: string | undefined,
+  key: string,
+  stored: Payload,
+): AdapterPayload | undefined {
   const payload: Payload = { ...stored };
   const sealedJti = payload[SEALED_JTI];
   delete payload[SEALED_JTI];
-  const jti = id ?? (typeof sealedJti === 'string' ? protect.unseal(bindingFor(kind, key, 'jti'), sealedJti) : undefined);
+  const jti =
+    id ?? (typeof sealedJti === 'string' ? protect.unseal(bindingFor(kind, key, 'jti'), sealedJti) : undefined);
   if (jti === undefined) return undefined;
   const split = payload[SPLIT] as Record<string, string[]> | undefined;
   delete payload[SPLIT];
   for (const [field, parts] of Object.entries(split ?? {})) payload[field] = parts.join(jti);
   for (const field of SEALED_FOREIGN_IDS[kind] ?? []) {
-    if (typeof payload[field] === 'string') payload[field] = protect.unseal(bindingFor(kind, key, field), payload[field]);
+    if (typeof payload[field] === 'string')
+      payload[field] = protect.unseal(bindingFor(kind, key, field), payload[field]);
   }
   const session = payload.session as Payload | undefined;
   if (kind === 'Interaction' && typeof session?.cookie === 'string') {

@@ -24,7 +24,10 @@ export interface RefreshGrace {
   readonly maxRepeats: number;
 }
 
-interface Slot { claimed?: string; repeated?: string }
+interface Slot {
+  claimed?: string;
+  repeated?: string;
+}
 
 export interface RefreshRotation {
   /** Adapter: whether a token consumed at `consumedAt` is still a repeat (not reuse) for this request. */
@@ -44,12 +47,21 @@ const WAIT_MS = [20, 40, 80, 160, 320, 640, 1000, 1000];
 
 const currentContext = () => (Provider as unknown as { ctx?: KoaContextWithOIDC }).ctx;
 
-export function createRefreshRotation(deps: { db: Kysely<Database>; clock: Clock; protect: RecordProtection; grace: RefreshGrace; logger: Logger }): RefreshRotation {
+export function createRefreshRotation(deps: {
+  db: Kysely<Database>;
+  clock: Clock;
+  protect: RecordProtection;
+  grace: RefreshGrace;
+  logger: Logger;
+}): RefreshRotation {
   const { db, clock, protect, grace, logger } = deps;
   const slots = new WeakMap<object, Slot>();
   /** Claims won in this process whose answer is not sealed yet: repeats here wait on them. */
   const pending = new Map<string, { promise: Promise<void>; resolve: () => void }>();
-  const release = (key: string) => { pending.get(key)?.resolve(); pending.delete(key); };
+  const release = (key: string) => {
+    pending.get(key)?.resolve();
+    pending.delete(key);
+  };
   const binding = (key: string) => `RefreshToken:${key}:successor`;
   const graceStart = () => new Date(clock.now().getTime() - grace.seconds * 1000);
 
@@ -59,25 +71,35 @@ export function createRefreshRotation(deps: { db: Kysely<Database>; clock: Clock
   };
 
   async function sealSuccessor(key: string, body: unknown): Promise<void> {
-    await db.updateTable('oidc_payloads')
+    await db
+      .updateTable('oidc_payloads')
       .set({ successor_sealed: protect.seal(binding(key), JSON.stringify(body)) })
-      .where('kind', '=', 'RefreshToken').where('id', '=', key).where('id_hashed', '=', true)
+      .where('kind', '=', 'RefreshToken')
+      .where('id', '=', key)
+      .where('id_hashed', '=', true)
       .execute();
   }
 
   /** One atomic statement: counts the repeat and hands out the sealed answer, or nothing. */
   async function takeRepeat(key: string): Promise<'sealed' | 'refused' | 'wait' | string> {
-    const taken = await db.updateTable('oidc_payloads')
+    const taken = await db
+      .updateTable('oidc_payloads')
       .set((eb) => ({ grace_uses: eb('grace_uses', '+', 1) }))
-      .where('kind', '=', 'RefreshToken').where('id', '=', key).where('id_hashed', '=', true)
+      .where('kind', '=', 'RefreshToken')
+      .where('id', '=', key)
+      .where('id_hashed', '=', true)
       .where('consumed_at', '>', graceStart())
       .where('successor_sealed', 'is not', null)
       .where('grace_uses', '<', grace.maxRepeats)
       .returning('successor_sealed')
       .executeTakeFirst();
     if (taken?.successor_sealed) return protect.unseal(binding(key), taken.successor_sealed) ?? 'refused';
-    const row = await db.selectFrom('oidc_payloads').select(['successor_sealed', 'consumed_at', 'grace_uses'])
-      .where('kind', '=', 'RefreshToken').where('id', '=', key).executeTakeFirst();
+    const row = await db
+      .selectFrom('oidc_payloads')
+      .select(['successor_sealed', 'consumed_at', 'grace_uses'])
+      .where('kind', '=', 'RefreshToken')
+      .where('id', '=', key)
+      .executeTakeFirst();
     const open = row?.consumed_at && row.consumed_at > graceStart() && row.grace_uses < grace.maxRepeats;
     return open && !row.successor_sealed ? 'wait' : 'refused';
   }
@@ -90,7 +112,10 @@ export function createRefreshRotation(deps: { db: Kysely<Database>; clock: Clock
     try {
       await sealSuccessor(key, ctx.body);
     } catch (error) {
-      logger.warn({ err: (error as Error).message, requestId: ctx.get('x-request-id') }, 'a refresh answer could not be kept for its grace window; a repeat of it will be refused');
+      logger.warn(
+        { err: (error as Error).message, requestId: ctx.get('x-request-id') },
+        'a refresh answer could not be kept for its grace window; a repeat of it will be refused',
+      );
     }
   }
 
@@ -123,7 +148,10 @@ export function createRefreshRotation(deps: { db: Kysely<Database>; clock: Clock
       ctx.status = 200;
       ctx.body = JSON.parse(answer) as unknown;
       ctx.set('cache-control', 'no-store');
-      logger.debug({ requestId: ctx.get('x-request-id') }, 'refresh token repeated inside its grace window: answered with its successor');
+      logger.debug(
+        { requestId: ctx.get('x-request-id') },
+        'refresh token repeated inside its grace window: answered with its successor',
+      );
       return;
     }
   }
@@ -151,10 +179,15 @@ export function createRefreshRotation(deps: { db: Kysely<Database>; clock: Clock
       if (!s) return;
       s.claimed = key;
       let resolve = () => {};
-      const promise = new Promise<void>((r) => { resolve = r; });
+      const promise = new Promise<void>((r) => {
+        resolve = r;
+      });
       pending.set(key, { promise, resolve });
     },
-    repeated(key) { const s = slot(); if (s) s.repeated = key; },
+    repeated(key) {
+      const s = slot();
+      if (s) s.repeated = key;
+    },
     middleware,
     async dropExpiredSuccessors() {
       const result = await sql`update oidc_payloads set successor_sealed = null

@@ -17,7 +17,8 @@ function list(client: Client, key: keyof Grants): string[] {
   let grants = grantsOf.get(client);
   if (!grants) {
     const metadata = client.metadata();
-    const strings = (value: unknown) => (Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : []);
+    const strings = (value: unknown) =>
+      Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : [];
     grants = { allowed_resources: strings(metadata.allowed_resources), api_scopes: strings(metadata.api_scopes) };
     grantsOf.set(client, grants);
   }
@@ -32,7 +33,9 @@ const OIDC_SCOPES = new Set(['openid', 'offline_access', 'profile', 'email', 'ro
  * that resource has; anything else is refused with invalid_target / invalid_scope, never
  * silently widened.
  */
-export function resourceIndicators(resources: ResourceServerService): NonNullable<NonNullable<Configuration['features']>['resourceIndicators']> {
+export function resourceIndicators(
+  resources: ResourceServerService,
+): NonNullable<NonNullable<Configuration['features']>['resourceIndicators']> {
   return {
     enabled: true,
     // A plain OAuth client naming no resource gets its only one; one with several must name it.
@@ -42,7 +45,10 @@ export function resourceIndicators(resources: ResourceServerService): NonNullabl
       // getResourceServerInfo: between them, no OpenID Connect scope slips through.
       refuseUnregisteredScopes(ctx.oidc.params.scope, client);
       const allowed = list(client, 'allowed_resources');
-      if (allowed.length > 1) throw new errors.InvalidTarget(`this client has several resources: name one with the resource parameter (${allowed.join(', ')})`);
+      if (allowed.length > 1)
+        throw new errors.InvalidTarget(
+          `this client has several resources: name one with the resource parameter (${allowed.join(', ')})`,
+        );
       return allowed[0] as string;
     },
     // A code or refresh token exchange that names no resource gets the one the user granted.
@@ -55,7 +61,9 @@ export function resourceIndicators(resources: ResourceServerService): NonNullabl
       // What the token may carry: scopes the API offers AND the client was given.
       const apiScopes = list(client, 'api_scopes');
       const permitted = server.scopes.filter((s) => apiScopes.includes(s));
-      const asked = String(ctx.oidc.params?.scope ?? '').split(' ').filter((s) => s && !OIDC_SCOPES.has(s));
+      const asked = String(ctx.oidc.params?.scope ?? '')
+        .split(' ')
+        .filter((s) => s && !OIDC_SCOPES.has(s));
       const refused = asked.filter((s) => !permitted.includes(s));
       if (ctx.oidc.params?.grant_type === 'client_credentials') refuseUnregisteredScopes(ctx.oidc.params.scope, client);
       if (refused.length && ctx.oidc.params?.grant_type === 'client_credentials') {

@@ -10,7 +10,8 @@ export function refuseUnregisteredResponseTypes(provider: Provider): void {
   const Client = provider.Client.prototype as unknown as { responseTypeAllowed(this: unknown, type: string): boolean };
   const registered = Client.responseTypeAllowed;
   Client.responseTypeAllowed = function responseTypeAllowed(type) {
-    if (!registered.call(this, type)) throw new errors.UnsupportedResponseType(`response_type ${type} is not enabled for this client`);
+    if (!registered.call(this, type))
+      throw new errors.UnsupportedResponseType(`response_type ${type} is not enabled for this client`);
     return true;
   };
 }

@@ -6,7 +6,13 @@ import type { Database } from '../db/tables.ts';
 import type { Clock } from '../shared/clock.ts';
 import type { BackchannelDelivery } from './backchannel-logout.ts';
 import {
-  deleteGrant, deleteSession, listGrants, listSessions, removeClientFromSession, type GrantInfo, type SessionInfo,
+  deleteGrant,
+  deleteSession,
+  listGrants,
+  listSessions,
+  removeClientFromSession,
+  type GrantInfo,
+  type SessionInfo,
 } from './session.repository.ts';
 
 export interface LogoutResult {
@@ -27,13 +33,26 @@ export interface SessionAdmin {
   logout(accountId: string, options?: { clientId?: string; reason?: string }): Promise<LogoutResult>;
 }
 
-type NotifiedClient = { clientId: string; backchannelLogoutUri?: string; backchannelLogout(sub: string, sid: string): Promise<BackchannelDelivery> };
+type NotifiedClient = {
+  clientId: string;
+  backchannelLogoutUri?: string;
+  backchannelLogout(sub: string, sid: string): Promise<BackchannelDelivery>;
+};
 
-export function createSessionAdmin(deps: { db: Kysely<Database>; provider: () => Provider; audit: AuditLog; clock: Clock }): SessionAdmin {
+export function createSessionAdmin(deps: {
+  db: Kysely<Database>;
+  provider: () => Provider;
+  audit: AuditLog;
+  clock: Clock;
+}): SessionAdmin {
   const { db, audit, clock } = deps;
 
   /** Starts every logout token on its way; each settles when sent or queued (oidc/backchannel-logout.ts). */
-  async function notify(accountId: string, sessions: SessionInfo[], clientId: string | undefined): Promise<Promise<BackchannelDelivery>[]> {
+  async function notify(
+    accountId: string,
+    sessions: SessionInfo[],
+    clientId: string | undefined,
+  ): Promise<Promise<BackchannelDelivery>[]> {
     const deliveries: Promise<BackchannelDelivery>[] = [];
     for (const session of sessions) {
       for (const id of session.clients.filter((c) => !clientId || c === clientId)) {
@@ -52,8 +71,12 @@ export function createSessionAdmin(deps: { db: Kysely<Database>; provider: () =>
     },
     async logout(accountId, options = {}) {
       const now = clock.now();
-      const sessions = (await listSessions(db, accountId, now)).filter((s) => !options.clientId || s.clients.includes(options.clientId));
-      const grants = (await listGrants(db, accountId, now)).filter((g) => !options.clientId || g.clientId === options.clientId);
+      const sessions = (await listSessions(db, accountId, now)).filter(
+        (s) => !options.clientId || s.clients.includes(options.clientId),
+      );
+      const grants = (await listGrants(db, accountId, now)).filter(
+        (g) => !options.clientId || g.clientId === options.clientId,
+      );
       const pending = await notify(accountId, sessions, options.clientId);
       for (const grant of grants) await deleteGrant(db, grant.grantId);
       for (const session of sessions) {
@@ -67,7 +90,13 @@ export function createSessionAdmin(deps: { db: Kysely<Database>; provider: () =>
         type: 'account.logged_out',
         accountId,
         clientId: options.clientId ?? null,
-        details: { sessions: sessions.length, grants: grants.length, notified, deliveries, reason: options.reason ?? 'admin' },
+        details: {
+          sessions: sessions.length,
+          grants: grants.length,
+          notified,
+          deliveries,
+          reason: options.reason ?? 'admin',
+        },
       });
       return { sessions: sessions.length, grants: grants.length, notified, deliveries };
     },

@@ -29,9 +29,20 @@ export interface SessionInfo {
 const fromEpoch = (v: unknown) => (typeof v === 'number' || typeof v === 'string' ? new Date(Number(v) * 1000) : null);
 
 /** `grantId` is the stored (hashed) id of the Grant record, as listGrants joins on it. */
-export async function recordGrantActivity(db: Kysely<Database>, row: { grantId: string; accountId: string; clientId: string; sessionUid: string | null; ip: string | null; userAgent: string | null }): Promise<void> {
+export async function recordGrantActivity(
+  db: Kysely<Database>,
+  row: {
+    grantId: string;
+    accountId: string;
+    clientId: string;
+    sessionUid: string | null;
+    ip: string | null;
+    userAgent: string | null;
+  },
+): Promise<void> {
   const values = { session_uid: row.sessionUid, ip: row.ip, user_agent: row.userAgent?.slice(0, 512) ?? null };
-  await db.insertInto('grant_activity')
+  await db
+    .insertInto('grant_activity')
     .values({ grant_id: row.grantId, account_id: row.accountId, client_id: row.clientId, ...values })
     .onConflict((oc) => oc.column('grant_id').doUpdateSet(values))
     .execute();
@@ -42,7 +53,12 @@ export async function recordGrantActivity(db: Kysely<Database>, row: { grantId: 
  * grant was signed in from is kept as long as the grant, no longer. Rows younger than
  * `createdBefore` are left alone, so a row is never taken in the moment before its grant is saved.
  */
-export async function deleteOrphanedGrantActivity(db: Kysely<Database>, now: Date, createdBefore: Date, limit: number): Promise<number> {
+export async function deleteOrphanedGrantActivity(
+  db: Kysely<Database>,
+  now: Date,
+  createdBefore: Date,
+  limit: number,
+): Promise<number> {
   const result = await sql`
     delete from grant_activity where grant_id in (
       select a.grant_id from grant_activity a
@@ -55,7 +71,15 @@ export async function deleteOrphanedGrantActivity(db: Kysely<Database>, now: Dat
 }
 
 export async function listGrants(db: Kysely<Database>, accountId: string, now: Date): Promise<GrantInfo[]> {
-  const { rows } = await sql<{ id: string; payload: Record<string, unknown>; expires_at: Date | null; created_at: Date | null; ip: string | null; user_agent: string | null; last_used: string | null }>`
+  const { rows } = await sql<{
+    id: string;
+    payload: Record<string, unknown>;
+    expires_at: Date | null;
+    created_at: Date | null;
+    ip: string | null;
+    user_agent: string | null;
+    last_used: string | null;
+  }>`
     select g.id, g.payload, g.expires_at, a.created_at, a.ip, a.user_agent,
       (select max((t.payload->>'iat')::bigint) from oidc_payloads t where t.grant_id = g.id) as last_used
     from oidc_payloads g left join grant_activity a on a.grant_id = g.id
@@ -73,8 +97,11 @@ export async function listGrants(db: Kysely<Database>, accountId: string, now: D
 }
 
 export async function listSessions(db: Kysely<Database>, accountId: string, now: Date): Promise<SessionInfo[]> {
-  const rows = await db.selectFrom('oidc_payloads').select(['id', 'payload', 'expires_at'])
-    .where('kind', '=', 'Session').where(sql`payload->>'accountId'`, '=', accountId)
+  const rows = await db
+    .selectFrom('oidc_payloads')
+    .select(['id', 'payload', 'expires_at'])
+    .where('kind', '=', 'Session')
+    .where(sql`payload->>'accountId'`, '=', accountId)
     .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]))
     .execute();
   return rows.map((r) => {

@@ -77,7 +77,9 @@ export function startSweeper(deps: {
         if (n > 0) deps.logger.debug({ deleted: n }, 'swept expired records');
       })
       .catch((error: Error) => deps.logger.warn({ err: error.message }, 'sweeping expired records failed; will retry'))
-      .finally(() => { running = undefined; });
+      .finally(() => {
+        running = undefined;
+      });
   };
   const timer = setInterval(run, deps.intervalSeconds * 1000);
   timer.unref();

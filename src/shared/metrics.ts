@@ -31,14 +31,20 @@ export function createMetrics(options: { perClient: boolean; sources: MetricsSou
   const registers = [registry];
   const { sources } = options;
   new Gauge({
-    name: 'postern_signing_key_age_seconds', help: 'Age of the current signing key, by algorithm', labelNames: ['alg'], registers,
+    name: 'postern_signing_key_age_seconds',
+    help: 'Age of the current signing key, by algorithm',
+    labelNames: ['alg'],
+    registers,
     collect() {
       this.reset();
       for (const { alg, seconds } of sources.keyAges()) this.set({ alg }, seconds);
     },
   });
   new Gauge({
-    name: 'postern_db_pool_connections', help: 'PostgreSQL pool connections by state', labelNames: ['state'], registers,
+    name: 'postern_db_pool_connections',
+    help: 'PostgreSQL pool connections by state',
+    labelNames: ['state'],
+    registers,
     collect() {
       const pool = sources.pool();
       if (!pool) return;
@@ -50,26 +56,70 @@ export function createMetrics(options: { perClient: boolean; sources: MetricsSou
   return {
     registry,
     perClient: options.perClient,
-    httpRequests: new Counter({ name: 'postern_http_requests_total', help: 'HTTP requests by route and status', labelNames: ['method', 'route', 'status'], registers }),
+    httpRequests: new Counter({
+      name: 'postern_http_requests_total',
+      help: 'HTTP requests by route and status',
+      labelNames: ['method', 'route', 'status'],
+      registers,
+    }),
     httpDuration: new Histogram({
-      name: 'postern_http_request_duration_seconds', help: 'HTTP request latency by route and status', labelNames: ['method', 'route', 'status'], registers,
+      name: 'postern_http_request_duration_seconds',
+      help: 'HTTP request latency by route and status',
+      labelNames: ['method', 'route', 'status'],
+      registers,
       buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     }),
-    tokensIssued: new Counter({ name: 'postern_tokens_issued_total', help: 'Token responses by grant type', labelNames: ['grant_type', 'client_id'], registers }),
-    signIns: new Counter({ name: 'postern_sign_ins_total', help: 'Sign-in attempts by result', labelNames: ['result'], registers }),
-    lockouts: new Counter({ name: 'postern_lockouts_total', help: 'Lockouts started, by scope', labelNames: ['scope'], registers }),
-    ipThrottles: new Counter({ name: 'postern_ip_throttles_total', help: 'Client IPs throttled for failed sign-ins', registers }),
-    refreshReuse: new Counter({ name: 'postern_refresh_token_reuse_total', help: 'Rotated refresh tokens presented after the grace window (grant revoked)', registers }),
-    sweptRecords: new Counter({ name: 'postern_sweeper_deleted_total', help: 'Expired records deleted by the sweeper', registers }),
-    auditEvents: new Counter({ name: 'postern_audit_events_total', help: 'Audit events by type', labelNames: ['type'], registers }),
+    tokensIssued: new Counter({
+      name: 'postern_tokens_issued_total',
+      help: 'Token responses by grant type',
+      labelNames: ['grant_type', 'client_id'],
+      registers,
+    }),
+    signIns: new Counter({
+      name: 'postern_sign_ins_total',
+      help: 'Sign-in attempts by result',
+      labelNames: ['result'],
+      registers,
+    }),
+    lockouts: new Counter({
+      name: 'postern_lockouts_total',
+      help: 'Lockouts started, by scope',
+      labelNames: ['scope'],
+      registers,
+    }),
+    ipThrottles: new Counter({
+      name: 'postern_ip_throttles_total',
+      help: 'Client IPs throttled for failed sign-ins',
+      registers,
+    }),
+    refreshReuse: new Counter({
+      name: 'postern_refresh_token_reuse_total',
+      help: 'Rotated refresh tokens presented after the grace window (grant revoked)',
+      registers,
+    }),
+    sweptRecords: new Counter({
+      name: 'postern_sweeper_deleted_total',
+      help: 'Expired records deleted by the sweeper',
+      registers,
+    }),
+    auditEvents: new Counter({
+      name: 'postern_audit_events_total',
+      help: 'Audit events by type',
+      labelNames: ['type'],
+      registers,
+    }),
   };
 }
 
 /** Audit events are the source of the security series. */
-export function observeAuditEvent(metrics: Metrics, event: { type: string; details?: Readonly<Record<string, unknown>> }): void {
+export function observeAuditEvent(
+  metrics: Metrics,
+  event: { type: string; details?: Readonly<Record<string, unknown>> },
+): void {
   metrics.auditEvents.inc({ type: event.type });
   if (event.type === 'login.succeeded') metrics.signIns.inc({ result: 'success' });
-  if (event.type === 'login.failed') metrics.signIns.inc({ result: event.details?.reason === 'locked' ? 'locked' : 'failure' });
+  if (event.type === 'login.failed')
+    metrics.signIns.inc({ result: event.details?.reason === 'locked' ? 'locked' : 'failure' });
   if (event.type === 'lockout.started') metrics.lockouts.inc({ scope: String(event.details?.scope ?? 'unknown') });
   if (event.type === 'ip.throttled') metrics.ipThrottles.inc();
   if (event.type === 'refresh_token.reused') metrics.refreshReuse.inc();

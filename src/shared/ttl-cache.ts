@@ -22,7 +22,9 @@ export function createTtlCache<V>(options: { ttlMs: number; max: number; clock: 
       entries.delete(key);
       entries.set(key, { value, expires: now + options.ttlMs });
       // A failed load is not remembered.
-      value.catch(() => { if (entries.get(key)?.value === value) entries.delete(key); });
+      value.catch(() => {
+        if (entries.get(key)?.value === value) entries.delete(key);
+      });
       while (entries.size > options.max) entries.delete(entries.keys().next().value!);
       return value;
     },

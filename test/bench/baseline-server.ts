@@ -16,13 +16,15 @@ async function signingKey(alg: 'ES256' | 'RS256'): Promise<JWK> {
 function configuration(clientSecret: string, keys: JWK[]): Configuration {
   const ttl = API.tokenTtlSeconds;
   return {
-    clients: [{
-      client_id: SERVICE_CLIENT.id,
-      client_secret: clientSecret,
-      grant_types: ['client_credentials'],
-      redirect_uris: [],
-      response_types: [],
-    }],
+    clients: [
+      {
+        client_id: SERVICE_CLIENT.id,
+        client_secret: clientSecret,
+        grant_types: ['client_credentials'],
+        redirect_uris: [],
+        response_types: [],
+      },
+    ],
     jwks: { keys: keys as never },
     cookies: { keys: [randomBytes(32).toString('base64url')] },
     features: {
@@ -33,12 +35,26 @@ function configuration(clientSecret: string, keys: JWK[]): Configuration {
         defaultResource: () => API.resource,
         getResourceServerInfo(_ctx, resource) {
           if (resource !== API.resource) throw new errors.InvalidTarget();
-          return { scope: API.scopes, audience: API.resource, accessTokenFormat: 'jwt', accessTokenTTL: ttl, jwt: { sign: { alg: API.alg } } };
+          return {
+            scope: API.scopes,
+            audience: API.resource,
+            accessTokenFormat: 'jwt',
+            accessTokenTTL: ttl,
+            jwt: { sign: { alg: API.alg } },
+          };
         },
       },
     },
     // Numbers, not the default functions: those print a notice on every call, on the hot path.
-    ttl: { AccessToken: ttl, ClientCredentials: ttl, IdToken: ttl, Interaction: ttl, Session: ttl, Grant: ttl, RefreshToken: ttl },
+    ttl: {
+      AccessToken: ttl,
+      ClientCredentials: ttl,
+      IdToken: ttl,
+      Interaction: ttl,
+      Session: ttl,
+      Grant: ttl,
+      RefreshToken: ttl,
+    },
   };
 }
 
@@ -54,6 +70,9 @@ const server = provider.listen(port, '127.0.0.1');
 // As Postern's server: keep-alive sockets are not cut by the server during a phase.
 server.keepAliveTimeout = 65_000;
 server.headersTimeout = 66_000;
-const stop = () => { server.close(); server.closeIdleConnections(); };
+const stop = () => {
+  server.close();
+  server.closeIdleConnections();
+};
 process.once('SIGTERM', stop);
 process.once('SIGINT', stop);

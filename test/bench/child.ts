@@ -21,7 +21,9 @@ export interface ServerProcess {
 
 /** Environment for children: what a shell needs, nothing of the bench's own settings. */
 export function childEnv(extra: Record<string, string>): Record<string, string> {
-  const inherited = Object.fromEntries(['PATH', 'HOME', 'TMPDIR', 'LANG'].flatMap((k) => (process.env[k] ? [[k, process.env[k]]] : [])));
+  const inherited = Object.fromEntries(
+    ['PATH', 'HOME', 'TMPDIR', 'LANG'].flatMap((k) => (process.env[k] ? [[k, process.env[k]]] : [])),
+  );
   return { ...inherited, ...extra };
 }
 
@@ -34,7 +36,9 @@ function exited(child: ChildProcess): Promise<void> {
 export function spawnServer(name: string, args: readonly string[], env: Record<string, string>): ServerProcess {
   const child = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
-  const keep = (chunk: Buffer) => { output = (output + chunk.toString('utf8')).slice(-KEEP_OUTPUT); };
+  const keep = (chunk: Buffer) => {
+    output = (output + chunk.toString('utf8')).slice(-KEEP_OUTPUT);
+  };
   child.stdout?.on('data', keep);
   child.stderr?.on('data', keep);
   child.on('error', (error) => keep(Buffer.from(`spawn failed: ${error.message}\n`)));
@@ -61,11 +65,13 @@ export function spawnServer(name: string, args: readonly string[], env: Record<s
 export async function waitForHttp(server: ServerProcess, url: string): Promise<void> {
   const deadline = Date.now() + 60_000;
   while (Date.now() < deadline) {
-    const ok = await fetch(url, { signal: AbortSignal.timeout(2000) }).then((r) => r.ok, () => false);
+    const ok = await fetch(url, { signal: AbortSignal.timeout(2000) }).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ok) return;
     if (!server.alive()) throw new Error(`${server.name} exited before it answered ${url}:\n${server.output()}`);
     await sleep(200);
   }
   throw new Error(`${server.name} did not answer ${url} within 60 s:\n${server.output()}`);
 }
-

@@ -25,9 +25,13 @@ function runClusterScript(command: 'start' | 'stop', dir: string): Promise<strin
     // Its progress goes to our stderr; stdout carries just the URL.
     const child = spawn(CLUSTER_SCRIPT, [command, dir], { stdio: ['ignore', 'pipe', 'inherit'] });
     let stdout = '';
-    child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString('utf8'); });
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString('utf8');
+    });
     child.once('error', reject);
-    child.once('close', (code) => (code === 0 ? resolve(stdout.trim()) : reject(new Error(`pg-cluster.sh ${command} exited with ${code}`))));
+    child.once('close', (code) =>
+      code === 0 ? resolve(stdout.trim()) : reject(new Error(`pg-cluster.sh ${command} exited with ${code}`)),
+    );
   });
 }
 
@@ -62,9 +66,11 @@ export async function openBenchDatabase(cleanup: Cleanup, databaseUrl: string | 
   const cluster = databaseUrl ? undefined : await startCluster(cleanup);
   const serverUrl = databaseUrl ?? cluster!.url;
   const name = `postern_bench_${randomBytes(6).toString('hex')}`;
-  cleanup.defer(`drop database ${name}`, () => onServer(serverUrl, async (client) => {
-    await client.query(`drop database if exists ${name} with (force)`);
-  }));
+  cleanup.defer(`drop database ${name}`, () =>
+    onServer(serverUrl, async (client) => {
+      await client.query(`drop database if exists ${name} with (force)`);
+    }),
+  );
   const serverVersion = await onServer(serverUrl, async (client) => {
     await client.query(`create database ${name}`);
     const { rows } = await client.query<{ server_version: string }>('show server_version');

@@ -57,17 +57,35 @@ export interface Meters {
  * before and after it: CPU per request comes from the server process, not from the machine,
  * whose cores the load generator shares.
  */
-export async function measurePhase(server: string, phase: string, request: Request, settings: LoadSettings, meters: Meters, signal: AbortSignal): Promise<PhaseResult> {
+export async function measurePhase(
+  server: string,
+  phase: string,
+  request: Request,
+  settings: LoadSettings,
+  meters: Meters,
+  signal: AbortSignal,
+): Promise<PhaseResult> {
   if (settings.warmupSeconds > 0) await fire(request, settings.connections, settings.warmupSeconds, signal);
   const cpuBefore = meters.server.read();
   const databaseBefore = meters.database?.read();
   const result = await fire(request, settings.connections, settings.seconds, signal);
-  return toPhaseResult(server, phase, result, meters.server.read() - cpuBefore,
-    databaseBefore === undefined ? undefined : meters.database!.read() - databaseBefore);
+  return toPhaseResult(
+    server,
+    phase,
+    result,
+    meters.server.read() - cpuBefore,
+    databaseBefore === undefined ? undefined : meters.database!.read() - databaseBefore,
+  );
 }
 
 /** An autocannon result and the CPU read around it, as one row of the report. */
-export function toPhaseResult(server: string, phase: string, result: autocannon.Result, serverCpuSeconds: number, databaseCpuSeconds: number | undefined): PhaseResult {
+export function toPhaseResult(
+  server: string,
+  phase: string,
+  result: autocannon.Result,
+  serverCpuSeconds: number,
+  databaseCpuSeconds: number | undefined,
+): PhaseResult {
   const requests = result.requests.total;
   return {
     server,

@@ -34,9 +34,27 @@ export async function startPostern(cleanup: Cleanup, env: Record<string, string>
   return server;
 }
 
-
-async function createClient(env: Record<string, string>, client: { id: string; scope: string }, resource: string): Promise<string> {
-  const out = await postern(['client', 'create', '--id', client.id, '--grant-types', 'client_credentials', '--resource', resource, '--scope', client.scope, '--json'], env);
+async function createClient(
+  env: Record<string, string>,
+  client: { id: string; scope: string },
+  resource: string,
+): Promise<string> {
+  const out = await postern(
+    [
+      'client',
+      'create',
+      '--id',
+      client.id,
+      '--grant-types',
+      'client_credentials',
+      '--resource',
+      resource,
+      '--scope',
+      client.scope,
+      '--json',
+    ],
+    env,
+  );
   const secret = (JSON.parse(out) as { clientSecret?: unknown }).clientSecret;
   if (typeof secret !== 'string') throw new Error(`postern client create printed no clientSecret: ${out}`);
   return secret;
@@ -50,16 +68,63 @@ export interface BenchClients {
 
 /** The web app and the user of the refresh-token row: a first-party code-flow client with refresh tokens. */
 async function registerWebApp(env: Record<string, string>): Promise<string> {
-  const out = await postern(['client', 'create', '--id', WEB_CLIENT.id, '--grant-types', 'authorization_code,refresh_token',
-    '--redirect-uri', WEB_REDIRECT_URI, '--scope', WEB_CLIENT.scope, '--first-party', '--json'], env);
-  await postern(['user', 'create', '--username', BENCH_USER.username, '--email', BENCH_USER.email, '--password', BENCH_USER.password], env);
+  const out = await postern(
+    [
+      'client',
+      'create',
+      '--id',
+      WEB_CLIENT.id,
+      '--grant-types',
+      'authorization_code,refresh_token',
+      '--redirect-uri',
+      WEB_REDIRECT_URI,
+      '--scope',
+      WEB_CLIENT.scope,
+      '--first-party',
+      '--json',
+    ],
+    env,
+  );
+  await postern(
+    [
+      'user',
+      'create',
+      '--username',
+      BENCH_USER.username,
+      '--email',
+      BENCH_USER.email,
+      '--password',
+      BENCH_USER.password,
+    ],
+    env,
+  );
   return (JSON.parse(out) as { clientSecret: string }).clientSecret;
 }
 
 /** Registers the APIs and clients through the operator's command, as documented. */
 export async function registerBenchClients(env: Record<string, string>): Promise<BenchClients> {
-  await postern(['resource', 'create', '--id', API.resource, '--scope', API.scopes, '--format', 'jwt', '--alg', API.alg, '--token-ttl', String(API.tokenTtlSeconds), '--json'], env);
-  await postern(['resource', 'create', '--id', OPAQUE_API.resource, '--scope', OPAQUE_API.scopes, '--format', 'opaque', '--json'], env);
+  await postern(
+    [
+      'resource',
+      'create',
+      '--id',
+      API.resource,
+      '--scope',
+      API.scopes,
+      '--format',
+      'jwt',
+      '--alg',
+      API.alg,
+      '--token-ttl',
+      String(API.tokenTtlSeconds),
+      '--json',
+    ],
+    env,
+  );
+  await postern(
+    ['resource', 'create', '--id', OPAQUE_API.resource, '--scope', OPAQUE_API.scopes, '--format', 'opaque', '--json'],
+    env,
+  );
   return {
     serviceSecret: await createClient(env, SERVICE_CLIENT, API.resource),
     opaqueSecret: await createClient(env, OPAQUE_CLIENT, OPAQUE_API.resource),

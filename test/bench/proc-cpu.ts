@@ -36,7 +36,11 @@ function readStat(pid: number): Stat | undefined {
   // so count fields from the last ')'. There, [0] is field 3 (state), [1] ppid, [11] utime,
   // [12] stime, [13] cutime, [14] cstime.
   const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  return { ppid: Number(fields[1]), ticks: Number(fields[11]) + Number(fields[12]), childTicks: Number(fields[13]) + Number(fields[14]) };
+  return {
+    ppid: Number(fields[1]),
+    ticks: Number(fields[11]) + Number(fields[12]),
+    childTicks: Number(fields[13]) + Number(fields[14]),
+  };
 }
 
 /** CPU of one process. */

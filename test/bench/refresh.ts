@@ -9,7 +9,11 @@ import { toPhaseResult, type Meters, type PhaseResult } from './load.ts';
 // and a refresh cost, read from PostgreSQL's own statistics (pg_stat_user_tables).
 
 export const WEB_CLIENT = { id: 'bench-web', scope: 'openid offline_access' } as const;
-export const BENCH_USER = { username: 'bench', email: 'bench@example.com', password: 'bench user has a long passphrase' } as const;
+export const BENCH_USER = {
+  username: 'bench',
+  email: 'bench@example.com',
+  password: 'bench user has a long passphrase',
+} as const;
 
 /** Sum of rows inserted, updated and deleted in our tables so far, as PostgreSQL counts them. */
 export async function rowWrites(databaseUrl: string): Promise<number> {
@@ -32,7 +36,9 @@ export async function rowWrites(databaseUrl: string): Promise<number> {
 }
 
 export function webAppConfig(issuer: string, secret: string): Promise<oidc.Configuration> {
-  return oidc.discovery(new URL(issuer), WEB_CLIENT.id, secret, oidc.ClientSecretBasic(secret), { execute: [oidc.allowInsecureRequests] });
+  return oidc.discovery(new URL(issuer), WEB_CLIENT.id, secret, oidc.ClientSecretBasic(secret), {
+    execute: [oidc.allowInsecureRequests],
+  });
 }
 
 /** Full sign-ins through the login page (code + PKCE, then the token exchange), one after another. */
@@ -70,34 +76,54 @@ export interface WriteCounts {
  * There are as many chains as connections.
  */
 export async function measureRefresh(options: {
-  tokenUrl: string; authorization: string; tokens: string[]; seconds: number; meters: Meters;
+  tokenUrl: string;
+  authorization: string;
+  tokens: string[];
+  seconds: number;
+  meters: Meters;
 }): Promise<PhaseResult> {
   const pool = [...options.tokens];
   const cpuBefore = options.meters.server.read();
   const databaseBefore = options.meters.database?.read();
   const result = await new Promise<autocannon.Result>((resolve, reject) => {
-    const instance = autocannon({
-      url: options.tokenUrl,
-      connections: options.tokens.length,
-      duration: options.seconds,
-      timeout: 10,
-      requests: [{
-        method: 'POST',
-        headers: { authorization: options.authorization, 'content-type': 'application/x-www-form-urlencoded' },
-        setupRequest(request: Record<string, unknown>, context: { token?: string | undefined }) {
-          context.token = pool.pop();
-          return { ...request, body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: context.token ?? '' }).toString() };
-        },
-        onResponse(status: number, body: string, context: { token?: string }) {
-          const next = status === 200 ? (JSON.parse(body) as { refresh_token?: string }).refresh_token : undefined;
-          if (next ?? context.token) pool.push((next ?? context.token)!);
-        },
-      }],
-    } as never, (error, r) => (error ? reject(error) : resolve(r)));
+    const instance = autocannon(
+      {
+        url: options.tokenUrl,
+        connections: options.tokens.length,
+        duration: options.seconds,
+        timeout: 10,
+        requests: [
+          {
+            method: 'POST',
+            headers: { authorization: options.authorization, 'content-type': 'application/x-www-form-urlencoded' },
+            setupRequest(request: Record<string, unknown>, context: { token?: string | undefined }) {
+              context.token = pool.pop();
+              return {
+                ...request,
+                body: new URLSearchParams({
+                  grant_type: 'refresh_token',
+                  refresh_token: context.token ?? '',
+                }).toString(),
+              };
+            },
+            onResponse(status: number, body: string, context: { token?: string }) {
+              const next = status === 200 ? (JSON.parse(body) as { refresh_token?: string }).refresh_token : undefined;
+              if (next ?? context.token) pool.push((next ?? context.token)!);
+            },
+          },
+        ],
+      } as never,
+      (error, r) => (error ? reject(error) : resolve(r)),
+    );
     instance.on('error', reject);
   });
-  return toPhaseResult('postern', 'refresh token (rotation on)', result, options.meters.server.read() - cpuBefore,
-    databaseBefore === undefined ? undefined : options.meters.database!.read() - databaseBefore);
+  return toPhaseResult(
+    'postern',
+    'refresh token (rotation on)',
+    result,
+    options.meters.server.read() - cpuBefore,
+    databaseBefore === undefined ? undefined : options.meters.database!.read() - databaseBefore,
+  );
 }
 
 export interface RefreshRow {
@@ -110,7 +136,13 @@ export interface RefreshRow {
  * of a refresh (measured one by one, apart from the load), then the refresh phase under load.
  */
 export async function refreshRow(options: {
-  issuer: string; tokenUrl: string; webSecret: string; databaseUrl: string; connections: number; seconds: number; meters: Meters;
+  issuer: string;
+  tokenUrl: string;
+  webSecret: string;
+  databaseUrl: string;
+  connections: number;
+  seconds: number;
+  meters: Meters;
   log: (line: string) => void;
 }): Promise<RefreshRow> {
   const config = await webAppConfig(options.issuer, options.webSecret);
@@ -123,7 +155,13 @@ export async function refreshRow(options: {
   const afterRefreshes = await rowWrites(options.databaseUrl);
   options.log(`postern: refresh token (rotation on) (${options.seconds} s)`);
   const authorization = `Basic ${Buffer.from(`${WEB_CLIENT.id}:${options.webSecret}`).toString('base64')}`;
-  const result = await measureRefresh({ tokenUrl: options.tokenUrl, authorization, tokens: chains, seconds: options.seconds, meters: options.meters });
+  const result = await measureRefresh({
+    tokenUrl: options.tokenUrl,
+    authorization,
+    tokens: chains,
+    seconds: options.seconds,
+    meters: options.meters,
+  });
   return {
     result,
     writes: {

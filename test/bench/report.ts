@@ -17,7 +17,9 @@ export interface RunFacts {
 
 function packageVersion(name: string): string {
   try {
-    return (JSON.parse(readFileSync(path.join(ROOT, 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version;
+    return (
+      JSON.parse(readFileSync(path.join(ROOT, 'node_modules', name, 'package.json'), 'utf8')) as { version: string }
+    ).version;
   } catch {
     return '?';
   }
@@ -59,22 +61,39 @@ export function table(results: readonly PhaseResult[]): string {
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
   // Text columns flush left, numbers flush right.
-  const line = (cells: string[]) => cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
-  const problems = results.filter((r) => r.non2xx + r.errors > 0).map((r) => {
-    const codes = Object.entries(r.statusCodes).filter(([code]) => !code.startsWith('2')).map(([code, n]) => `${code} x${n}`);
-    return `  ${r.server} ${r.phase}: ${[...codes, r.errors ? `${r.errors} connection errors/timeouts` : ''].filter(Boolean).join(', ')}`;
-  });
-  return [line(head), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line), ...(problems.length ? ['', 'not 2xx:', ...problems] : [])].join('\n');
+  const line = (cells: string[]) =>
+    cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  const problems = results
+    .filter((r) => r.non2xx + r.errors > 0)
+    .map((r) => {
+      const codes = Object.entries(r.statusCodes)
+        .filter(([code]) => !code.startsWith('2'))
+        .map(([code, n]) => `${code} x${n}`);
+      return `  ${r.server} ${r.phase}: ${[...codes, r.errors ? `${r.errors} connection errors/timeouts` : ''].filter(Boolean).join(', ')}`;
+    });
+  return [
+    line(head),
+    line(widths.map((w) => '-'.repeat(w))),
+    ...rows.map(line),
+    ...(problems.length ? ['', 'not 2xx:', ...problems] : []),
+  ].join('\n');
 }
 
 const percent = (ratio: number) => `${(ratio * 100).toFixed(1)}%`;
 const verdict = (ok: boolean) => (ok ? 'PASS' : 'MISS');
 
 /** Postern as a share of the baseline, phase by phase, and the verdicts on the issue's targets. */
-export function comparison(postern: readonly PhaseResult[], baseline: readonly PhaseResult[], tokenPhase: string, connections: number): string {
+export function comparison(
+  postern: readonly PhaseResult[],
+  baseline: readonly PhaseResult[],
+  tokenPhase: string,
+  connections: number,
+): string {
   const shared = postern.flatMap((p) => {
     const b = baseline.find((r) => r.phase === p.phase);
-    return b ? [[p.phase, percent(perCpuSecond(p) / perCpuSecond(b)), percent(p.requestsPerSecond / b.requestsPerSecond)]] : [];
+    return b
+      ? [[p.phase, percent(perCpuSecond(p) / perCpuSecond(b)), percent(p.requestsPerSecond / b.requestsPerSecond)]]
+      : [];
   });
   const width = Math.max(...shared.map(([phase]) => phase!.length));
   const lines = [

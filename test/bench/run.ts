@@ -22,7 +22,13 @@ import { clockTicksPerSecond, processCpu, processTreeCpu } from './proc-cpu.ts';
 import { refreshReport, refreshRow } from './refresh.ts';
 import { comparison, header, table } from './report.ts';
 import { API, OPAQUE_API, OPAQUE_CLIENT, SERVICE_CLIENT, tokenRequestBody } from './scenario.ts';
-import { assertIntrospectsActive, assertJwtAccessToken, assertOpaqueToken, basicAuth, requestAccessToken } from './token-checks.ts';
+import {
+  assertIntrospectsActive,
+  assertJwtAccessToken,
+  assertOpaqueToken,
+  basicAuth,
+  requestAccessToken,
+} from './token-checks.ts';
 
 const TOKEN_PHASE = 'client-credentials token';
 const INTROSPECTION_PHASE = 'introspection (opaque)';
@@ -66,12 +72,15 @@ async function discover(issuer: string): Promise<Endpoints> {
 /** The phases both servers run: a client-credentials token, discovery, JWKS. */
 function commonPhases(endpoints: Endpoints, authorization: string): [string, Request][] {
   return [
-    [TOKEN_PHASE, {
-      url: endpoints.token,
-      method: 'POST',
-      headers: { authorization, 'content-type': 'application/x-www-form-urlencoded' },
-      body: tokenRequestBody(SERVICE_CLIENT.scope, API.resource),
-    }],
+    [
+      TOKEN_PHASE,
+      {
+        url: endpoints.token,
+        method: 'POST',
+        headers: { authorization, 'content-type': 'application/x-www-form-urlencoded' },
+        body: tokenRequestBody(SERVICE_CLIENT.scope, API.resource),
+      },
+    ],
     ['discovery', { url: `${endpoints.issuer}/.well-known/openid-configuration`, method: 'GET' }],
     ['jwks', { url: endpoints.jwks, method: 'GET' }],
   ];
@@ -94,7 +103,11 @@ interface Target {
 }
 
 async function checkJwtIssued(endpoints: Endpoints, authorization: string): Promise<void> {
-  const token = await requestAccessToken(endpoints.token, authorization, tokenRequestBody(SERVICE_CLIENT.scope, API.resource));
+  const token = await requestAccessToken(
+    endpoints.token,
+    authorization,
+    tokenRequestBody(SERVICE_CLIENT.scope, API.resource),
+  );
   assertJwtAccessToken(token, { alg: API.alg, audience: API.resource });
 }
 
@@ -110,7 +123,11 @@ async function preparePostern(run: Run): Promise<Target> {
 
   if (!endpoints.introspection) throw new Error('Postern publishes no introspection_endpoint');
   const opaqueAuthorization = basicAuth(OPAQUE_CLIENT.id, clients.opaqueSecret);
-  const opaqueToken = await requestAccessToken(endpoints.token, opaqueAuthorization, tokenRequestBody(OPAQUE_CLIENT.scope, OPAQUE_API.resource));
+  const opaqueToken = await requestAccessToken(
+    endpoints.token,
+    opaqueAuthorization,
+    tokenRequestBody(OPAQUE_CLIENT.scope, OPAQUE_API.resource),
+  );
   assertOpaqueToken(opaqueToken);
   await assertIntrospectsActive(endpoints.introspection, opaqueAuthorization, opaqueToken);
 
@@ -122,7 +139,9 @@ async function preparePostern(run: Run): Promise<Target> {
   });
   const pg = run.database.postmasterPid;
   return {
-    name: 'postern', phases, meters: { server: processCpu(server.pid), database: pg ? processTreeCpu(pg) : undefined },
+    name: 'postern',
+    phases,
+    meters: { server: processCpu(server.pid), database: pg ? processTreeCpu(pg) : undefined },
     web: { issuer: endpoints.issuer, tokenUrl: endpoints.token, secret: clients.webSecret },
   };
 }
@@ -132,13 +151,21 @@ async function prepareBaseline(run: Run): Promise<Target> {
   const secret = randomBytes(32).toString('base64url');
   const issuer = `http://127.0.0.1:${port}`;
   log('starting the baseline (plain oidc-provider, in-memory adapter)');
-  const server: ServerProcess = spawnServer('baseline-server', ['test/bench/baseline-server.ts'], childEnv({ PORT: String(port), BASELINE_CLIENT_SECRET: secret }));
+  const server: ServerProcess = spawnServer(
+    'baseline-server',
+    ['test/bench/baseline-server.ts'],
+    childEnv({ PORT: String(port), BASELINE_CLIENT_SECRET: secret }),
+  );
   run.cleanup.defer('stop the baseline server', () => server.stop());
   await waitForHttp(server, `${issuer}/.well-known/openid-configuration`);
   const endpoints = await discover(issuer);
   const authorization = basicAuth(SERVICE_CLIENT.id, secret);
   await checkJwtIssued(endpoints, authorization);
-  return { name: 'baseline', phases: new Map(commonPhases(endpoints, authorization)), meters: { server: processCpu(server.pid) } };
+  return {
+    name: 'baseline',
+    phases: new Map(commonPhases(endpoints, authorization)),
+    meters: { server: processCpu(server.pid) },
+  };
 }
 
 /**
@@ -154,7 +181,9 @@ async function runPhases(run: Run, targets: readonly Target[]): Promise<PhaseRes
       if (!request) continue;
       log(`${target.name}: ${phase} (${run.settings.warmupSeconds} s warm-up + ${run.settings.seconds} s)`);
       const r = await measurePhase(target.name, phase, request, run.settings, target.meters, run.signal);
-      log(`  ${r.requestsPerSecond.toFixed(0)} req/s, p99 ${r.p99Ms} ms, ${r.serverCpuSeconds.toFixed(2)} s server CPU, ${r.non2xx} non-2xx, ${r.errors} errors`);
+      log(
+        `  ${r.requestsPerSecond.toFixed(0)} req/s, p99 ${r.p99Ms} ms, ${r.serverCpuSeconds.toFixed(2)} s server CPU, ${r.non2xx} non-2xx, ${r.errors} errors`,
+      );
       results.push(r);
     }
   }
@@ -186,29 +215,38 @@ async function main(): Promise<number> {
     const postern = await preparePostern(run);
     const results = await runPhases(run, [postern, await prepareBaseline(run)]);
     const refresh = await refreshRow({
-      issuer: postern.web!.issuer, tokenUrl: postern.web!.tokenUrl, webSecret: postern.web!.secret, databaseUrl: database.url,
-      connections: settings.connections, seconds: settings.seconds, meters: postern.meters, log,
+      issuer: postern.web!.issuer,
+      tokenUrl: postern.web!.tokenUrl,
+      webSecret: postern.web!.secret,
+      databaseUrl: database.url,
+      connections: settings.connections,
+      seconds: settings.seconds,
+      meters: postern.meters,
+      log,
     });
     const posternResults = results.filter((r) => r.server === 'postern');
     const baseline = results.filter((r) => r.server === 'baseline');
-    console.log([
-      '',
-      header({
-        settings,
-        clockTicks: clockTicksPerSecond(),
-        postgres: `PostgreSQL ${database.serverVersion} (${database.where})`,
-        tokens: `client_credentials, ${API.alg} JWT access tokens (typ at+jwt) for ${API.resource}, scope ${SERVICE_CLIENT.scope}, HTTP Basic client auth`,
-      }),
-      '',
-      table([...results, refresh.result]),
-      '',
-      comparison(posternResults, baseline, TOKEN_PHASE, settings.connections),
-      '',
-      refreshReport(refresh),
-      '',
-    ].join('\n'));
+    console.log(
+      [
+        '',
+        header({
+          settings,
+          clockTicks: clockTicksPerSecond(),
+          postgres: `PostgreSQL ${database.serverVersion} (${database.where})`,
+          tokens: `client_credentials, ${API.alg} JWT access tokens (typ at+jwt) for ${API.resource}, scope ${SERVICE_CLIENT.scope}, HTTP Basic client auth`,
+        }),
+        '',
+        table([...results, refresh.result]),
+        '',
+        comparison(posternResults, baseline, TOKEN_PHASE, settings.connections),
+        '',
+        refreshReport(refresh),
+        '',
+      ].join('\n'),
+    );
     const problems = tokenPhaseProblems(results);
-    if (refresh.result.non2xx > 0 || refresh.result.errors > 0) problems.push(`refresh phase: ${refresh.result.non2xx} non-2xx, ${refresh.result.errors} errors`);
+    if (refresh.result.non2xx > 0 || refresh.result.errors > 0)
+      problems.push(`refresh phase: ${refresh.result.non2xx} non-2xx, ${refresh.result.errors} errors`);
     for (const problem of problems) log(`FAILED: ${problem}`);
     return problems.length > 0 ? 1 : 0;
   } catch (error) {

@@ -20,7 +20,8 @@ async function postForm(url: string, authorization: string, body: string): Promi
 
 export async function requestAccessToken(tokenEndpoint: string, authorization: string, body: string): Promise<string> {
   const json = await postForm(tokenEndpoint, authorization, body);
-  if (typeof json.access_token !== 'string') throw new Error(`token response without access_token: ${JSON.stringify(json)}`);
+  if (typeof json.access_token !== 'string')
+    throw new Error(`token response without access_token: ${JSON.stringify(json)}`);
   return json.access_token;
 }
 
@@ -35,17 +36,24 @@ function decodePart(part: string | undefined, what: string): Record<string, unkn
 /** RFC 9068 §2.1: a JWT access token has typ "at+jwt"; it must be for our API and signed as configured. */
 export function assertJwtAccessToken(token: string, expected: { alg: string; audience: string }): void {
   const parts = token.split('.');
-  if (parts.length !== 3) throw new Error(`expected a JWT access token, got an opaque one (${parts.length} part(s): "${token.slice(0, 24)}...")`);
+  if (parts.length !== 3)
+    throw new Error(
+      `expected a JWT access token, got an opaque one (${parts.length} part(s): "${token.slice(0, 24)}...")`,
+    );
   const header = decodePart(parts[0], 'header');
   const payload = decodePart(parts[1], 'payload');
-  if (header.typ !== 'at+jwt') throw new Error(`access token header typ is ${JSON.stringify(header.typ)}, expected "at+jwt"`);
-  if (header.alg !== expected.alg) throw new Error(`access token is signed with ${String(header.alg)}, expected ${expected.alg}`);
+  if (header.typ !== 'at+jwt')
+    throw new Error(`access token header typ is ${JSON.stringify(header.typ)}, expected "at+jwt"`);
+  if (header.alg !== expected.alg)
+    throw new Error(`access token is signed with ${String(header.alg)}, expected ${expected.alg}`);
   const audience = [payload.aud].flat();
-  if (!audience.includes(expected.audience)) throw new Error(`access token aud is ${JSON.stringify(payload.aud)}, expected ${expected.audience}`);
+  if (!audience.includes(expected.audience))
+    throw new Error(`access token aud is ${JSON.stringify(payload.aud)}, expected ${expected.audience}`);
 }
 
 export function assertOpaqueToken(token: string): void {
-  if (token.split('.').length === 3) throw new Error('expected an opaque access token for the introspection phase, got a JWT');
+  if (token.split('.').length === 3)
+    throw new Error('expected an opaque access token for the introspection phase, got a JWT');
 }
 
 /** RFC 7662 §2.2: the token must come back active, or the phase would measure a cheap refusal. */

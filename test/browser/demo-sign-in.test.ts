@@ -23,7 +23,15 @@ beforeAll(async () => {
   server = await startTestServer(db, { POSTERN_DEMO: 'true' });
   browser = await chromium.launch({
     executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
   mkdirSync(SCREENSHOTS, { recursive: true });
 });
@@ -39,7 +47,9 @@ it.skipIf(!existsSync(CHROMIUM))('a person signs in to the demo app through the 
   expect(seed.username).toBe('demo');
   const page = await browser.newPage();
   const problems: string[] = [];
-  page.on('console', (message) => { if (message.type() === 'error') problems.push(message.text()); });
+  page.on('console', (message) => {
+    if (message.type() === 'error') problems.push(message.text());
+  });
   page.on('pageerror', (error) => problems.push(error.message));
 
   await page.goto(`${server.issuer}/`);
@@ -60,7 +70,12 @@ it.skipIf(!existsSync(CHROMIUM))('a person signs in to the demo app through the 
   await expect.poll(() => page.url(), { timeout: 10_000 }).toContain('/demo/callback');
   await expect.poll(() => page.locator('h2').first().textContent()).toBe('ID token claims');
   const claims = JSON.parse((await page.locator('pre.json').first().textContent())!);
-  expect(claims).toMatchObject({ iss: server.issuer, aud: 'postern-demo', preferred_username: 'demo', email: 'demo@example.com' });
+  expect(claims).toMatchObject({
+    iss: server.issuer,
+    aud: 'postern-demo',
+    preferred_username: 'demo',
+    email: 'demo@example.com',
+  });
   await page.screenshot({ path: path.join(SCREENSHOTS, 'signed-in.png'), fullPage: true });
 
   // The demo signs out with its ID token as id_token_hint: this session's, so no question.

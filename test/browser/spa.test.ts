@@ -18,10 +18,20 @@ const USER = { username: 'sam', password: 'correct horse battery staple', email:
 // Navigations on a busy two-core machine: generous, never asserted as timings.
 const STEP = { timeout: 20_000 };
 // The library's own browser build (a global `oidc`), as an SPA would serve it.
-const OIDC_CLIENT_TS = readFileSync(path.join(path.dirname(createRequire(import.meta.url).resolve('oidc-client-ts/package.json')), 'dist/browser/oidc-client-ts.min.js'));
+const OIDC_CLIENT_TS = readFileSync(
+  path.join(
+    path.dirname(createRequire(import.meta.url).resolve('oidc-client-ts/package.json')),
+    'dist/browser/oidc-client-ts.min.js',
+  ),
+);
 
 /** What the test reads in the SPA's pages (the tests compile without the DOM library). */
-interface OidcUser { access_token: string; refresh_token?: string; scope?: string; profile: Record<string, unknown> }
+interface OidcUser {
+  access_token: string;
+  refresh_token?: string;
+  scope?: string;
+  profile: Record<string, unknown>;
+}
 interface SpaWindow {
   open(url: string, target: string, features: string): unknown;
   hadOpener: boolean;
@@ -93,7 +103,15 @@ beforeAll(async () => {
   });
   chrome = await chromium.launch({
     executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
 });
 
@@ -107,8 +125,12 @@ afterAll(async () => {
 describe.skipIf(!existsSync(CHROMIUM))('an SPA on another site, in Chromium', () => {
   // Each test in a fresh profile: no Postern session leaks from one to the next.
   let context: BrowserContext;
-  beforeEach(async () => { context = await chrome.newContext(); });
-  afterEach(async () => { await context?.close(); });
+  beforeEach(async () => {
+    context = await chrome.newContext();
+  });
+  afterEach(async () => {
+    await context?.close();
+  });
 
   /** Fills the login page in `page` (a popup or a tab) and presses Sign in. */
   async function signInOn(page: Page): Promise<void> {
@@ -129,12 +151,20 @@ describe.skipIf(!existsSync(CHROMIUM))('an SPA on another site, in Chromium', ()
     const { verifier, challenge } = pkce();
     const authorize = new URL(`${server.issuer}/auth`);
     authorize.search = new URLSearchParams({
-      client_id: 'spa', response_type: 'code', scope: 'openid profile', redirect_uri: `${spa.origin}/plain/callback`,
-      code_challenge: challenge, code_challenge_method: 'S256', state: 'popup-state', nonce: 'popup-nonce',
+      client_id: 'spa',
+      response_type: 'code',
+      scope: 'openid profile',
+      redirect_uri: `${spa.origin}/plain/callback`,
+      code_challenge: challenge,
+      code_challenge_method: 'S256',
+      state: 'popup-state',
+      nonce: 'popup-nonce',
     }).toString();
 
     const popupOpened = page.waitForEvent('popup', STEP);
-    await page.evaluate((url) => { (globalThis as unknown as SpaWindow).open(url, 'signin', 'popup,width=480,height=640'); }, authorize.href);
+    await page.evaluate((url) => {
+      (globalThis as unknown as SpaWindow).open(url, 'signin', 'popup,width=480,height=640');
+    }, authorize.href);
     const popup = await popupOpened;
     await signInOn(popup);
     await expect.poll(() => popup.url(), STEP).toContain(`${spa.origin}/plain/callback?code=`);
@@ -150,16 +180,23 @@ describe.skipIf(!existsSync(CHROMIUM))('an SPA on another site, in Chromium', ()
     const token = await fetch(`${server.issuer}/token`, {
       method: 'POST',
       body: new URLSearchParams({
-        grant_type: 'authorization_code', client_id: 'spa', code: callback.searchParams.get('code')!,
-        redirect_uri: `${spa.origin}/plain/callback`, code_verifier: verifier,
+        grant_type: 'authorization_code',
+        client_id: 'spa',
+        code: callback.searchParams.get('code')!,
+        redirect_uri: `${spa.origin}/plain/callback`,
+        code_verifier: verifier,
       }),
     });
     expect(token.status).toBe(200);
-    const { id_token: idToken } = await token.json() as { id_token: string };
+    const { id_token: idToken } = (await token.json()) as { id_token: string };
 
     // RP-Initiated Logout with this session's ID token: straight back to the app, with its state.
     const endSession = new URL(`${server.issuer}/session/end`);
-    endSession.search = new URLSearchParams({ id_token_hint: idToken, post_logout_redirect_uri: `${spa.origin}/plain/signed-out`, state: 'bye' }).toString();
+    endSession.search = new URLSearchParams({
+      id_token_hint: idToken,
+      post_logout_redirect_uri: `${spa.origin}/plain/signed-out`,
+      state: 'bye',
+    }).toString();
     await page.goto(endSession.href);
     await expect.poll(() => page.url(), STEP).toBe(`${spa.origin}/plain/signed-out?state=bye`);
 
@@ -181,11 +218,21 @@ describe.skipIf(!existsSync(CHROMIUM))('an SPA on another site, in Chromium', ()
     const popupOpened = page.waitForEvent('popup', STEP);
     const signedIn = page.evaluate(async () => {
       const user = await (globalThis as unknown as SpaWindow).userManager.signinPopup();
-      return { profile: user.profile, accessToken: user.access_token, refreshToken: user.refresh_token, scope: user.scope };
+      return {
+        profile: user.profile,
+        accessToken: user.access_token,
+        refreshToken: user.refresh_token,
+        scope: user.scope,
+      };
     });
     await signInOn(await popupOpened);
     const user = await signedIn;
-    expect(user.profile).toMatchObject({ iss: server.issuer, aud: 'spa', preferred_username: USER.username, email: USER.email });
+    expect(user.profile).toMatchObject({
+      iss: server.issuer,
+      aud: 'spa',
+      preferred_username: USER.username,
+      email: USER.email,
+    });
     expect(user.refreshToken).toBeTruthy();
 
     // signinSilent with a refresh token: a cross-origin POST to /token, no iframe.
@@ -200,7 +247,9 @@ describe.skipIf(!existsSync(CHROMIUM))('an SPA on another site, in Chromium', ()
 
     // signoutRedirect sends the ID token as id_token_hint: Postern signs out without asking,
     // and the app's callback checks the state it gets back.
-    await page.evaluate(() => { void (globalThis as unknown as SpaWindow).userManager.signoutRedirect({ state: 'where-i-was' }); });
+    await page.evaluate(() => {
+      void (globalThis as unknown as SpaWindow).userManager.signoutRedirect({ state: 'where-i-was' });
+    });
     await expect.poll(() => page.url(), STEP).toContain(`${spa.origin}/app/signed-out?state=`);
     await expect.poll(() => page.title(), STEP).toBe('signed out: where-i-was');
     expect(problems).toEqual([]);

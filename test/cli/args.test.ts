@@ -4,7 +4,13 @@ import { parseCommandArgs, UsageError, type CommandSpec } from '../../src/cli/ar
 
 // Key ids are base64url: about one in 64 starts with "-", and `postern keys revoke KID` must
 // still take it as the key id (a CI run met one).
-const revoke: CommandSpec = { name: 'keys revoke', summary: '', usage: '', options: { alg: { type: 'string' }, json: { type: 'boolean' } }, positionals: ['KID'] };
+const revoke: CommandSpec = {
+  name: 'keys revoke',
+  summary: '',
+  usage: '',
+  options: { alg: { type: 'string' }, json: { type: 'boolean' } },
+  positionals: ['KID'],
+};
 const pair: CommandSpec = { ...revoke, positionals: ['A', 'B'] };
 
 describe('parseCommandArgs', () => {
@@ -29,12 +35,22 @@ describe('parseCommandArgs', () => {
   });
 
   // A client secret may start with "-": written --secret=VALUE it is taken whole (issue 10, point 9).
-  const create: CommandSpec = { name: 'client create', summary: '', usage: '', options: { secret: { type: 'string' }, id: { type: 'string' } } };
-  it.each(['-starts-with-a-dash-0123456789abcdef', '--two-dashes=and-an-equals-sign-0123456789'])('takes --secret=%s whole', (secret) => {
-    expect(parseCommandArgs(create, [`--secret=${secret}`, '--id', 'x']).values).toMatchObject({ secret, id: 'x' });
-  });
+  const create: CommandSpec = {
+    name: 'client create',
+    summary: '',
+    usage: '',
+    options: { secret: { type: 'string' }, id: { type: 'string' } },
+  };
+  it.each(['-starts-with-a-dash-0123456789abcdef', '--two-dashes=and-an-equals-sign-0123456789'])(
+    'takes --secret=%s whole',
+    (secret) => {
+      expect(parseCommandArgs(create, [`--secret=${secret}`, '--id', 'x']).values).toMatchObject({ secret, id: 'x' });
+    },
+  );
 
   it('refuses --secret VALUE when VALUE starts with "-", naming the --secret=VALUE form', () => {
-    expect(() => parseCommandArgs(create, ['--secret', '-abc', '--id', 'x'])).toThrow(/option --secret needs a value \(write --secret=VALUE for a value that starts with "-"\)/);
+    expect(() => parseCommandArgs(create, ['--secret', '-abc', '--id', 'x'])).toThrow(
+      /option --secret needs a value \(write --secret=VALUE for a value that starts with "-"\)/,
+    );
   });
 });

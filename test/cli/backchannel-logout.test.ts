@@ -23,7 +23,9 @@ async function receiver(kind: 'flaky' | 'dead'): Promise<string> {
   const tokens: string[] = [];
   const server = http.createServer((req, res) => {
     let body = '';
-    req.on('data', (d: Buffer) => { body += d.toString(); });
+    req.on('data', (d: Buffer) => {
+      body += d.toString();
+    });
     req.on('end', () => {
       tokens.push(new URLSearchParams(body).get('logout_token') ?? '');
       const accept = kind === 'flaky' && tokens.length % 2 === 0;
@@ -45,7 +47,11 @@ beforeAll(async () => {
     const apps: Record<string, string> = {};
     for (const kind of ['flaky', 'dead'] as const) {
       const { secret } = await clients.create({
-        clientId: `${kind}-app`, grantTypes: ['authorization_code'], redirectUris: [REDIRECT_URI], scope: 'openid', firstParty: true,
+        clientId: `${kind}-app`,
+        grantTypes: ['authorization_code'],
+        redirectUris: [REDIRECT_URI],
+        scope: 'openid',
+        firstParty: true,
         backchannelLogoutUri: await receiver(kind),
       });
       apps[kind] = secret!;
@@ -69,17 +75,25 @@ afterAll(async () => {
   await db?.drop();
 });
 
-const warningFor = (clientId: string) => new RegExp(`^postern: warning: back-channel logout to "${clientId}" failed after 4 attempt\\(s\\): expected 200 OK .* got: 500`);
+const warningFor = (clientId: string) =>
+  new RegExp(
+    `^postern: warning: back-channel logout to "${clientId}" failed after 4 attempt\\(s\\): expected 200 OK .* got: 500`,
+  );
 
 it('user logout waits for delivery: retried until accepted, and a failure reported on stderr (--json lists every delivery)', async () => {
   const outcome = await run(['user', 'logout', 'olga', '--json'], env);
   expect(outcome.code).toBe(0); // the logout itself is done
-  const result = JSON.parse(outcome.stdout) as { sessions: number; deliveries: { clientId: string; status: string; attempts: number }[] };
+  const result = JSON.parse(outcome.stdout) as {
+    sessions: number;
+    deliveries: { clientId: string; status: string; attempts: number }[];
+  };
   expect(result.sessions).toBe(1);
-  expect(result.deliveries).toEqual(expect.arrayContaining([
-    { clientId: 'flaky-app', status: 'delivered', attempts: 2 },
-    expect.objectContaining({ clientId: 'dead-app', status: 'failed', attempts: 4 }),
-  ]));
+  expect(result.deliveries).toEqual(
+    expect.arrayContaining([
+      { clientId: 'flaky-app', status: 'delivered', attempts: 2 },
+      expect.objectContaining({ clientId: 'dead-app', status: 'failed', attempts: 4 }),
+    ]),
+  );
   expect(result.deliveries).toHaveLength(2);
   const lines = outcome.stderr.trimEnd().split('\n');
   expect(lines).toHaveLength(1);
@@ -89,16 +103,23 @@ it('user logout waits for delivery: retried until accepted, and a failure report
   expect(receivers.flaky!.tokens).toHaveLength(2);
   expect(receivers.dead!.tokens).toHaveLength(4);
   const claims = decodeJwt(receivers.flaky!.tokens[1]!);
-  expect(claims).toMatchObject({ aud: 'flaky-app', events: { 'http://schemas.openid.net/event/backchannel-logout': {} } });
+  expect(claims).toMatchObject({
+    aud: 'flaky-app',
+    events: { 'http://schemas.openid.net/event/backchannel-logout': {} },
+  });
   expect(claims.sid).toBeTruthy();
 });
 
 it('user set-password reports the same way in text', async () => {
-  const outcome = await run(['user', 'set-password', 'petra', '--password-stdin'], env, 'petra picked another passphrase\n');
+  const outcome = await run(
+    ['user', 'set-password', 'petra', '--password-stdin'],
+    env,
+    'petra picked another passphrase\n',
+  );
   expect(outcome.code).toBe(0);
   expect(outcome.stdout.trim()).toBe(
-    'password changed for user "petra": 1 session(s) ended, 2 grant(s) revoked, '
-    + 'back-channel logout delivered to flaky-app (after 2 attempts), back-channel logout NOT delivered to dead-app',
+    'password changed for user "petra": 1 session(s) ended, 2 grant(s) revoked, ' +
+      'back-channel logout delivered to flaky-app (after 2 attempts), back-channel logout NOT delivered to dead-app',
   );
   expect(outcome.stderr.trimEnd().split('\n')).toEqual([expect.stringMatching(warningFor('dead-app'))]);
   expect(receivers.flaky!.tokens).toHaveLength(4);

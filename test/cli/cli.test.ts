@@ -22,7 +22,9 @@ describe('postern CLI', () => {
     database = await createTestDatabase();
     env = baseEnv(database);
   });
-  afterAll(async () => { await database?.drop(); });
+  afterAll(async () => {
+    await database?.drop();
+  });
 
   it('prints usage, and refuses bad input with one line before touching the database', async () => {
     const [bare, help, commandHelp, unknown, unknownFlag, missingFlag, noPassword, config] = await Promise.all([
@@ -58,11 +60,26 @@ describe('postern CLI', () => {
   });
 
   it('creates confidential clients, showing a generated secret once and never again', async () => {
-    const web = await run([
-      'client', 'create', '--id', 'web', '--grant-types', 'authorization_code,refresh_token',
-      '--redirect-uri', 'https://app.example.com/callback', '--redirect-uri', 'https://app.example.com/cb2',
-      '--post-logout-redirect-uri', 'https://app.example.com/', '--first-party', '--name', 'Web App',
-    ], env);
+    const web = await run(
+      [
+        'client',
+        'create',
+        '--id',
+        'web',
+        '--grant-types',
+        'authorization_code,refresh_token',
+        '--redirect-uri',
+        'https://app.example.com/callback',
+        '--redirect-uri',
+        'https://app.example.com/cb2',
+        '--post-logout-redirect-uri',
+        'https://app.example.com/',
+        '--first-party',
+        '--name',
+        'Web App',
+      ],
+      env,
+    );
     expectOk(web);
     const secret = /^client secret: (\S+)$/m.exec(web.stdout)?.[1];
     expect(secret).toMatch(/^[\w-]{43}$/);
@@ -87,49 +104,172 @@ describe('postern CLI', () => {
       expect(outcome.stdout).not.toMatch(/hmac|secret_hash|client_secret"/i);
     }
     expect(JSON.parse(showJson.stdout)).toMatchObject({
-      clientId: 'web', name: 'Web App', firstParty: true, tokenEndpointAuthMethod: 'client_secret_basic',
+      clientId: 'web',
+      name: 'Web App',
+      firstParty: true,
+      tokenEndpointAuthMethod: 'client_secret_basic',
       redirectUris: ['https://app.example.com/callback', 'https://app.example.com/cb2'],
       postLogoutRedirectUris: ['https://app.example.com/'],
       createdAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT.*Z$/),
     });
-    expect(showText.stdout).toMatch(/^redirect uris +https:\/\/app\.example\.com\/callback, https:\/\/app\.example\.com\/cb2$/m);
+    expect(showText.stdout).toMatch(
+      /^redirect uris +https:\/\/app\.example\.com\/callback, https:\/\/app\.example\.com\/cb2$/m,
+    );
     expect((JSON.parse(list.stdout) as { clientId: string }[]).map((c) => c.clientId)).toEqual(['web', 'svc']);
   });
 
   it('creates a public client; refuses duplicates and bad redirect URIs with one line; deletes', async () => {
-    const spa = await run([
-      'client', 'create', '--id', 'spa', '--public', '--grant-types', 'authorization_code',
-      '--redirect-uri', 'http://localhost:5173/callback', '--scope', 'openid profile', '--json',
-    ], env);
+    const spa = await run(
+      [
+        'client',
+        'create',
+        '--id',
+        'spa',
+        '--public',
+        '--grant-types',
+        'authorization_code',
+        '--redirect-uri',
+        'http://localhost:5173/callback',
+        '--scope',
+        'openid profile',
+        '--json',
+      ],
+      env,
+    );
     expectOk(spa);
     const view = JSON.parse(spa.stdout) as Record<string, unknown>;
-    expect(view).toMatchObject({ type: 'public', tokenEndpointAuthMethod: 'none', scope: 'openid profile', redirectUris: ['http://localhost:5173/callback'] });
+    expect(view).toMatchObject({
+      type: 'public',
+      tokenEndpointAuthMethod: 'none',
+      scope: 'openid profile',
+      redirectUris: ['http://localhost:5173/callback'],
+    });
     expect(view).not.toHaveProperty('clientSecret');
 
-    expectOneLineError(await run(['client', 'create', '--id', 'spa', '--public', '--grant-types', 'authorization_code', '--redirect-uri', 'http://localhost:5173/x'], env), /"spa" already exists/);
-    expectOneLineError(await run(['client', 'create', '--id', 'bad', '--grant-types', 'authorization_code', '--redirect-uri', 'not a uri'], env), /redirect URI "not a uri"/);
-    expectOneLineError(await run(['client', 'create', '--id', 'bad', '--public', '--secret', 'x'.repeat(40), '--grant-types', 'authorization_code'], env), /--secret or --public, not both/, 2);
+    expectOneLineError(
+      await run(
+        [
+          'client',
+          'create',
+          '--id',
+          'spa',
+          '--public',
+          '--grant-types',
+          'authorization_code',
+          '--redirect-uri',
+          'http://localhost:5173/x',
+        ],
+        env,
+      ),
+      /"spa" already exists/,
+    );
+    expectOneLineError(
+      await run(
+        ['client', 'create', '--id', 'bad', '--grant-types', 'authorization_code', '--redirect-uri', 'not a uri'],
+        env,
+      ),
+      /redirect URI "not a uri"/,
+    );
+    expectOneLineError(
+      await run(
+        [
+          'client',
+          'create',
+          '--id',
+          'bad',
+          '--public',
+          '--secret',
+          'x'.repeat(40),
+          '--grant-types',
+          'authorization_code',
+        ],
+        env,
+      ),
+      /--secret or --public, not both/,
+      2,
+    );
 
     expectOk(await run(['client', 'delete', 'spa'], env));
     expectOneLineError(await run(['client', 'show', 'spa'], env), /no client "spa"/);
   });
 
   it('creates users from --password and --password-stdin; refuses weak passwords and duplicates', async () => {
-    const alice = await run([
-      'user', 'create', '--username', 'alice', '--email', 'alice@example.com', '--password', 'correct horse battery staple',
-      '--name', 'Alice Liddell', '--email-verified', '--role', 'admin,staff', '--role', 'ops',
-    ], env);
+    const alice = await run(
+      [
+        'user',
+        'create',
+        '--username',
+        'alice',
+        '--email',
+        'alice@example.com',
+        '--password',
+        'correct horse battery staple',
+        '--name',
+        'Alice Liddell',
+        '--email-verified',
+        '--role',
+        'admin,staff',
+        '--role',
+        'ops',
+      ],
+      env,
+    );
     expectOk(alice);
     expect(alice.stdout).toMatch(/^created user "alice" \(id [0-9a-f-]{36}\)$/m);
 
-    const bob = await run(['user', 'create', '--username', 'bob', '--email', 'bob@example.com', '--password-stdin', '--given-name', 'Bob', '--json'], env, `${bobPassword}\n`);
+    const bob = await run(
+      [
+        'user',
+        'create',
+        '--username',
+        'bob',
+        '--email',
+        'bob@example.com',
+        '--password-stdin',
+        '--given-name',
+        'Bob',
+        '--json',
+      ],
+      env,
+      `${bobPassword}\n`,
+    );
     expectOk(bob);
-    expect(JSON.parse(bob.stdout)).toMatchObject({ username: 'bob', emailVerified: false, profile: { givenName: 'Bob' }, roles: [], disabled: false });
+    expect(JSON.parse(bob.stdout)).toMatchObject({
+      username: 'bob',
+      emailVerified: false,
+      profile: { givenName: 'Bob' },
+      roles: [],
+      disabled: false,
+    });
     expect(bob.stdout).not.toMatch(/argon|hash|password/i);
 
-    expectOneLineError(await run(['user', 'create', '--username', 'carol', '--email', 'carol@example.com', '--password', 'password'], env), /password rejected: .*commonly used/);
-    expectOneLineError(await run(['user', 'create', '--username', 'carol', '--email', 'carol@example.com', '--password', 'short'], env), /password rejected: .*at least 8/);
-    expectOneLineError(await run(['user', 'create', '--username', 'ALICE', '--email', 'other@example.com', '--password', 'another fine passphrase'], env), /already exists/);
+    expectOneLineError(
+      await run(
+        ['user', 'create', '--username', 'carol', '--email', 'carol@example.com', '--password', 'password'],
+        env,
+      ),
+      /password rejected: .*commonly used/,
+    );
+    expectOneLineError(
+      await run(['user', 'create', '--username', 'carol', '--email', 'carol@example.com', '--password', 'short'], env),
+      /password rejected: .*at least 8/,
+    );
+    expectOneLineError(
+      await run(
+        [
+          'user',
+          'create',
+          '--username',
+          'ALICE',
+          '--email',
+          'other@example.com',
+          '--password',
+          'another fine passphrase',
+        ],
+        env,
+      ),
+      /already exists/,
+    );
   });
 
   it('lists, shows, disables, enables and sets passwords, never printing a hash', async () => {
@@ -146,13 +286,19 @@ describe('postern CLI', () => {
     expect(byEmail.stdout).toMatch(/^status +active$/m);
 
     expectOk(await run(['user', 'disable', 'alice'], env));
-    const disabled = JSON.parse((await run(['user', 'show', 'alice', '--json'], env)).stdout) as { id: string; disabled: boolean };
+    const disabled = JSON.parse((await run(['user', 'show', 'alice', '--json'], env)).stdout) as {
+      id: string;
+      disabled: boolean;
+    };
     expect(disabled.disabled).toBe(true);
     expectOk(await run(['user', 'enable', disabled.id], env));
     expect(JSON.parse((await run(['user', 'show', 'alice', '--json'], env)).stdout)).toMatchObject({ disabled: false });
 
     expectOneLineError(await run(['user', 'set-password', 'alice', '--password', 'alice'], env), /password rejected/);
-    expectOneLineError(await run(['user', 'set-password', 'nobody', '--password', newAlicePassword], env), /no account "nobody"/);
+    expectOneLineError(
+      await run(['user', 'set-password', 'nobody', '--password', newAlicePassword], env),
+      /no account "nobody"/,
+    );
     const changed = await run(['user', 'set-password', 'alice', '--password-stdin'], env, `${newAlicePassword}\n`);
     expectOk(changed);
     expect(changed.stdout).toMatch(/password changed for user "alice"/);
@@ -162,7 +308,10 @@ describe('postern CLI', () => {
 
     // What was stored is exactly what was given (the trailing newline from stdin is not part of it).
     const config = loadConfig(env);
-    const container = await createContainer(config, { logger: createLogger({ level: 'silent', destination: { write() {} } }), role: 'cli' });
+    const container = await createContainer(config, {
+      logger: createLogger({ level: 'silent', destination: { write() {} } }),
+      role: 'cli',
+    });
     try {
       const hasher = createPasswordHasher(config.argon2);
       const check = async (login: string, password: string) => {
@@ -177,30 +326,45 @@ describe('postern CLI', () => {
     }
   });
 
-  it.runIf(process.env.DATABASE_URL)('with PostgreSQL, refuses a schema that is behind until `postern migrate` runs', async () => {
-    const empty = await createTestDatabase();
-    try {
-      const behindEnv = baseEnv(empty, { POSTERN_MIGRATE_ON_START: 'false', PORT: String(await freePort()), HOST: '127.0.0.1' });
-      expectOneLineError(await run(['user', 'list'], behindEnv), /schema is behind.*run "postern migrate"/);
-      const serve = await run(['serve'], behindEnv);
-      expect(serve.code).not.toBe(0);
-      expect(serve.stderr.trim()).toMatch(/^postern: the database schema is behind.*"postern migrate"/);
-      const status = await run(['migrate', '--status', '--json'], behindEnv);
-      expect(JSON.parse(status.stdout).pending).toContainEqual(expect.stringMatching(/_create_core_tables$/));
-      expectOk(await run(['migrate'], behindEnv));
-      expectOk(await run(['user', 'list'], behindEnv));
-    } finally {
-      await empty.drop();
-    }
-  });
+  it.runIf(process.env.DATABASE_URL)(
+    'with PostgreSQL, refuses a schema that is behind until `postern migrate` runs',
+    async () => {
+      const empty = await createTestDatabase();
+      try {
+        const behindEnv = baseEnv(empty, {
+          POSTERN_MIGRATE_ON_START: 'false',
+          PORT: String(await freePort()),
+          HOST: '127.0.0.1',
+        });
+        expectOneLineError(await run(['user', 'list'], behindEnv), /schema is behind.*run "postern migrate"/);
+        const serve = await run(['serve'], behindEnv);
+        expect(serve.code).not.toBe(0);
+        expect(serve.stderr.trim()).toMatch(/^postern: the database schema is behind.*"postern migrate"/);
+        const status = await run(['migrate', '--status', '--json'], behindEnv);
+        expect(JSON.parse(status.stdout).pending).toContainEqual(expect.stringMatching(/_create_core_tables$/));
+        expectOk(await run(['migrate'], behindEnv));
+        expectOk(await run(['user', 'list'], behindEnv));
+      } finally {
+        await empty.drop();
+      }
+    },
+  );
 
   it('serves until SIGTERM, honouring the secret the CLI printed; in embedded mode other commands are refused meanwhile', async () => {
     const port = await freePort();
     const issuer = `http://127.0.0.1:${port}`;
-    const server = spawn(process.execPath, ['src/cli.ts', 'serve'], { cwd: ROOT, env: { ...env, PORT: String(port), HOST: '127.0.0.1', POSTERN_ISSUER: issuer }, stdio: 'pipe' });
+    const server = spawn(process.execPath, ['src/cli.ts', 'serve'], {
+      cwd: ROOT,
+      env: { ...env, PORT: String(port), HOST: '127.0.0.1', POSTERN_ISSUER: issuer },
+      stdio: 'pipe',
+    });
     let output = '';
-    server.stdout.on('data', (d: Buffer) => { output += d.toString(); });
-    server.stderr.on('data', (d: Buffer) => { output += d.toString(); });
+    server.stdout.on('data', (d: Buffer) => {
+      output += d.toString();
+    });
+    server.stderr.on('data', (d: Buffer) => {
+      output += d.toString();
+    });
     const exited = new Promise<number | null>((resolve) => server.once('exit', (code) => resolve(code)));
     try {
       await waitForHealth(issuer, server, () => output);
@@ -208,7 +372,10 @@ describe('postern CLI', () => {
 
       const token = await fetch(`${issuer}/token`, {
         method: 'POST',
-        headers: { authorization: `Basic ${Buffer.from(`svc:${serviceSecret}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
+        headers: {
+          authorization: `Basic ${Buffer.from(`svc:${serviceSecret}`).toString('base64')}`,
+          'content-type': 'application/x-www-form-urlencoded',
+        },
         body: 'grant_type=client_credentials',
       });
       expect(token.status).toBe(200);

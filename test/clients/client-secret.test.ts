@@ -3,7 +3,10 @@ import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 
 import {
-  generateClientSecret, hashClientSecret, MIN_CLIENT_SECRET_LENGTH, verifyClientSecret,
+  generateClientSecret,
+  hashClientSecret,
+  MIN_CLIENT_SECRET_LENGTH,
+  verifyClientSecret,
 } from '../../src/clients/client-secret.ts';
 
 const key = randomBytes(32);

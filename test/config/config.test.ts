@@ -71,7 +71,9 @@ describe('loadConfig', () => {
       const config = loadConfig({});
 
       expect(Object.isFrozen(config)).toBe(true);
-      expect(() => { (config as { port: number }).port = 1; }).toThrow(TypeError);
+      expect(() => {
+        (config as { port: number }).port = 1;
+      }).toThrow(TypeError);
     });
 
     it('treats blank values as unset', () => {
@@ -99,8 +101,18 @@ describe('loadConfig', () => {
       });
 
       expect(problems).toHaveLength(6);
-      for (const name of ['PORT', 'LOG_LEVEL', 'POSTERN_ISSUER', 'DATABASE_URL', 'POSTERN_SECRET', 'POSTERN_TRUST_PROXY']) {
-        expect(problems.filter((p) => p.startsWith(`${name} `)), name).toHaveLength(1);
+      for (const name of [
+        'PORT',
+        'LOG_LEVEL',
+        'POSTERN_ISSUER',
+        'DATABASE_URL',
+        'POSTERN_SECRET',
+        'POSTERN_TRUST_PROXY',
+      ]) {
+        expect(
+          problems.filter((p) => p.startsWith(`${name} `)),
+          name,
+        ).toHaveLength(1);
       }
     });
 
@@ -165,21 +177,34 @@ describe('loadConfig', () => {
     });
 
     it('is accepted with an https issuer behind a trusted proxy', () => {
-      const env = { POSTERN_AUTHORIZATION_POST: 'yes', POSTERN_ISSUER: 'https://id.example.com', POSTERN_TRUST_PROXY: 'true' };
+      const env = {
+        POSTERN_AUTHORIZATION_POST: 'yes',
+        POSTERN_ISSUER: 'https://id.example.com',
+        POSTERN_TRUST_PROXY: 'true',
+      };
       expect(loadConfig(env).authorizationPost).toBe(true);
     });
 
     it('must be a boolean', () => {
-      expect(problemsOf({ POSTERN_AUTHORIZATION_POST: 'sometimes' })).toEqual(['POSTERN_AUTHORIZATION_POST must be true or false (got "sometimes")']);
+      expect(problemsOf({ POSTERN_AUTHORIZATION_POST: 'sometimes' })).toEqual([
+        'POSTERN_AUTHORIZATION_POST must be true or false (got "sometimes")',
+      ]);
     });
   });
 
   describe('PORT', () => {
     it.each(['eighty', '-1', '65536', '80.5', '0x50', '1e3'])('rejects %j', (port) => {
-      expect(problemsOf({ PORT: port })).toEqual([expect.stringMatching(/^PORT must be a whole number from 0 to 65535/)]);
+      expect(problemsOf({ PORT: port })).toEqual([
+        expect.stringMatching(/^PORT must be a whole number from 0 to 65535/),
+      ]);
     });
 
-    it.each([['0', 0], ['8080', 8080], ['65535', 65535], [' 443 ', 443]])('accepts %j', (port, expected) => {
+    it.each([
+      ['0', 0],
+      ['8080', 8080],
+      ['65535', 65535],
+      [' 443 ', 443],
+    ])('accepts %j', (port, expected) => {
       expect(loadConfig({ PORT: port }).port).toBe(expected);
     });
   });
@@ -188,8 +213,9 @@ describe('loadConfig', () => {
     const production = { NODE_ENV: 'production', POSTERN_SECRET: GOOD_SECRET, POSTERN_TRUST_PROXY: 'true' };
 
     it('must use https in production', () => {
-      expect(problemsOf({ ...production, POSTERN_ISSUER: 'http://id.example.com' }))
-        .toEqual(['POSTERN_ISSUER must use https when NODE_ENV=production']);
+      expect(problemsOf({ ...production, POSTERN_ISSUER: 'http://id.example.com' })).toEqual([
+        'POSTERN_ISSUER must use https when NODE_ENV=production',
+      ]);
     });
 
     it('has no production default (the development default is http)', () => {
@@ -197,8 +223,9 @@ describe('loadConfig', () => {
     });
 
     it('being https, needs a trusted TLS-terminating proxy in front', () => {
-      expect(problemsOf({ POSTERN_ISSUER: 'https://id.example.com' }))
-        .toEqual(['POSTERN_ISSUER is https, so Postern runs behind a TLS-terminating proxy: set POSTERN_TRUST_PROXY=true']);
+      expect(problemsOf({ POSTERN_ISSUER: 'https://id.example.com' })).toEqual([
+        'POSTERN_ISSUER is https, so Postern runs behind a TLS-terminating proxy: set POSTERN_TRUST_PROXY=true',
+      ]);
     });
 
     it('accepts https in production, without a trailing slash', () => {
@@ -212,9 +239,14 @@ describe('loadConfig', () => {
       expect(loadConfig({ POSTERN_ISSUER: 'http://id.localhost:8080' }).issuer).toBe('http://id.localhost:8080');
     });
 
-    it.each(['not a url', 'ftp://id.example.com', 'https://id.example.com/?tenant=a', 'https://id.example.com/#top'])('rejects %j', (issuer) => {
-      expect(problemsOf({ POSTERN_ISSUER: issuer })).toEqual([expect.stringMatching(/^POSTERN_ISSUER must be an http\(s\) URL/)]);
-    });
+    it.each(['not a url', 'ftp://id.example.com', 'https://id.example.com/?tenant=a', 'https://id.example.com/#top'])(
+      'rejects %j',
+      (issuer) => {
+        expect(problemsOf({ POSTERN_ISSUER: issuer })).toEqual([
+          expect.stringMatching(/^POSTERN_ISSUER must be an http\(s\) URL/),
+        ]);
+      },
+    );
   });
 
   describe('POSTERN_AUDIT_RETENTION_DAYS', () => {
@@ -223,8 +255,9 @@ describe('loadConfig', () => {
     });
 
     it.each(['0', '-1', '1.5', 'forever', '36501'])('rejects %j', (days) => {
-      expect(problemsOf({ POSTERN_AUDIT_RETENTION_DAYS: days }))
-        .toEqual([`POSTERN_AUDIT_RETENTION_DAYS must be a whole number from 1 to 36500 (got "${days}")`]);
+      expect(problemsOf({ POSTERN_AUDIT_RETENTION_DAYS: days })).toEqual([
+        `POSTERN_AUDIT_RETENTION_DAYS must be a whole number from 1 to 36500 (got "${days}")`,
+      ]);
     });
   });
 });

@@ -24,14 +24,30 @@ beforeAll(async () => {
   const { resources, clients, accounts } = server.container;
   await resources.create({ identifier: ORDERS, scopes: ['orders:read'], claims: ['roles', 'email'] });
   await resources.create({ identifier: BILLING, scopes: ['billing:read'] });
-  await accounts.create({ username: 'tomas', email: 'tomas@example.com', password: PASSWORD, roles: ['technician', 'manager'] });
-  await clients.create({
-    clientId: 'web', secret: WEB_SECRET, firstParty: true, grantTypes: ['authorization_code', 'refresh_token'],
-    redirectUris: ['http://127.0.0.1:9/callback'], resources: [ORDERS, BILLING], scope: 'openid email orders:read billing:read',
+  await accounts.create({
+    username: 'tomas',
+    email: 'tomas@example.com',
+    password: PASSWORD,
+    roles: ['technician', 'manager'],
   });
-  svcSecret = (await clients.create({
-    clientId: 'dispatcher', grantTypes: ['client_credentials'], resources: [ORDERS, BILLING], scope: 'orders:read billing:read', roles: ['engineer'],
-  })).secret!;
+  await clients.create({
+    clientId: 'web',
+    secret: WEB_SECRET,
+    firstParty: true,
+    grantTypes: ['authorization_code', 'refresh_token'],
+    redirectUris: ['http://127.0.0.1:9/callback'],
+    resources: [ORDERS, BILLING],
+    scope: 'openid email orders:read billing:read',
+  });
+  svcSecret = (
+    await clients.create({
+      clientId: 'dispatcher',
+      grantTypes: ['client_credentials'],
+      resources: [ORDERS, BILLING],
+      scope: 'orders:read billing:read',
+      roles: ['engineer'],
+    })
+  ).secret!;
 });
 
 afterAll(async () => {
@@ -42,13 +58,22 @@ afterAll(async () => {
 /** What the API does: verify against the published keys (RFC 9068), then look at the claims. */
 async function verifyAsApi(token: string, audience: string) {
   const metadata = (await discover(server.issuer, 'web', WEB_SECRET)).serverMetadata();
-  const { payload } = await jwtVerify(token, createRemoteJWKSet(new URL(metadata.jwks_uri!)), { issuer: server.issuer, audience, typ: 'at+jwt' });
+  const { payload } = await jwtVerify(token, createRemoteJWKSet(new URL(metadata.jwks_uri!)), {
+    issuer: server.issuer,
+    audience,
+    typ: 'at+jwt',
+  });
   return payload;
 }
 
 async function userTokenFor(resource: string, scope: string) {
   const config = await discover(server.issuer, 'web', WEB_SECRET);
-  const auth = await signIn(newBrowser(), config, { username: 'tomas', password: PASSWORD }, { scope: `openid email ${scope}`, resource });
+  const auth = await signIn(
+    newBrowser(),
+    config,
+    { username: 'tomas', password: PASSWORD },
+    { scope: `openid email ${scope}`, resource },
+  );
   return (await exchange(config, auth)).access_token;
 }
 

@@ -15,10 +15,18 @@ let discovery: Record<string, unknown>;
 beforeAll(async () => {
   db = await createTestDatabase();
   server = await startTestServer(db);
-  secret = (await server.container.clients.create({
-    clientId: 'webapp', grantTypes: ['authorization_code'], redirectUris: [REDIRECT_URI], scope: 'openid',
-  })).secret!;
-  discovery = await (await fetch(`${server.issuer}/.well-known/openid-configuration`)).json() as Record<string, unknown>;
+  secret = (
+    await server.container.clients.create({
+      clientId: 'webapp',
+      grantTypes: ['authorization_code'],
+      redirectUris: [REDIRECT_URI],
+      scope: 'openid',
+    })
+  ).secret!;
+  discovery = (await (await fetch(`${server.issuer}/.well-known/openid-configuration`)).json()) as Record<
+    string,
+    unknown
+  >;
 });
 
 afterAll(async () => {
@@ -36,7 +44,11 @@ const CALLS: Record<string, { method: string; headers?: Record<string, string>; 
   userinfo_endpoint: { method: 'GET' },
   jwks_uri: { method: 'GET' },
   token_endpoint: { method: 'POST', headers: FORM, body: 'grant_type=client_credentials' },
-  pushed_authorization_request_endpoint: { method: 'POST', headers: { ...FORM, authorization: basic() }, body: 'response_type=code' },
+  pushed_authorization_request_endpoint: {
+    method: 'POST',
+    headers: { ...FORM, authorization: basic() },
+    body: 'response_type=code',
+  },
   introspection_endpoint: { method: 'POST', headers: { ...FORM, authorization: basic() }, body: 'token=x' },
   revocation_endpoint: { method: 'POST', headers: { ...FORM, authorization: basic() }, body: 'token=x' },
 };
@@ -64,14 +76,26 @@ describe('every endpoint that discovery advertises', () => {
 
   it('a pushed authorization request (RFC 9126) is accepted and its request_uri starts a sign-in', async () => {
     const body = new URLSearchParams({
-      client_id: 'webapp', response_type: 'code', scope: 'openid', redirect_uri: REDIRECT_URI, state: 's',
-      code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256',
+      client_id: 'webapp',
+      response_type: 'code',
+      scope: 'openid',
+      redirect_uri: REDIRECT_URI,
+      state: 's',
+      code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM',
+      code_challenge_method: 'S256',
     });
-    const pushed = await fetch(discovery.pushed_authorization_request_endpoint as string, { method: 'POST', headers: { ...FORM, authorization: basic() }, body });
+    const pushed = await fetch(discovery.pushed_authorization_request_endpoint as string, {
+      method: 'POST',
+      headers: { ...FORM, authorization: basic() },
+      body,
+    });
     expect(pushed.status, await pushed.clone().text()).toBe(201);
-    const { request_uri: requestUri } = await pushed.json() as { request_uri: string };
+    const { request_uri: requestUri } = (await pushed.json()) as { request_uri: string };
     expect(requestUri).toMatch(/^urn:ietf:params:oauth:request_uri:/);
-    const started = await fetch(`${discovery.authorization_endpoint as string}?${new URLSearchParams({ client_id: 'webapp', request_uri: requestUri })}`, { redirect: 'manual' });
+    const started = await fetch(
+      `${discovery.authorization_endpoint as string}?${new URLSearchParams({ client_id: 'webapp', request_uri: requestUri })}`,
+      { redirect: 'manual' },
+    );
     expect(started.status).toBe(303);
     expect(started.headers.get('location')).toMatch(/^\/interaction\//);
   });

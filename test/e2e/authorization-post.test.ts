@@ -18,7 +18,14 @@ let secure: TestServer;
 let listener: string;
 
 async function addClientAndUser(server: TestServer) {
-  await server.container.clients.create({ clientId: 'spa', public: true, grantTypes: ['authorization_code'], redirectUris: [REDIRECT_URI], scope: 'openid', firstParty: true });
+  await server.container.clients.create({
+    clientId: 'spa',
+    public: true,
+    grantTypes: ['authorization_code'],
+    redirectUris: [REDIRECT_URI],
+    scope: 'openid',
+    firstParty: true,
+  });
 }
 
 beforeAll(async () => {
@@ -28,9 +35,16 @@ beforeAll(async () => {
   await addClientAndUser(plain);
   const port = await freePort();
   listener = `http://127.0.0.1:${port}`;
-  secure = await startTestServer(db, {
-    PORT: String(port), POSTERN_ISSUER: `https://127.0.0.1:${port}`, POSTERN_TRUST_PROXY: 'true', POSTERN_AUTHORIZATION_POST: 'true',
-  }, db.engine === 'pglite' ? { shareDatabaseOf: plain } : {});
+  secure = await startTestServer(
+    db,
+    {
+      PORT: String(port),
+      POSTERN_ISSUER: `https://127.0.0.1:${port}`,
+      POSTERN_TRUST_PROXY: 'true',
+      POSTERN_AUTHORIZATION_POST: 'true',
+    },
+    db.engine === 'pglite' ? { shareDatabaseOf: plain } : {},
+  );
 });
 
 afterAll(async () => {
@@ -42,8 +56,13 @@ afterAll(async () => {
 async function authorizationParams() {
   const verifier = oidc.randomPKCECodeVerifier();
   const params = {
-    client_id: 'spa', response_type: 'code', scope: 'openid', redirect_uri: REDIRECT_URI, state: oidc.randomState(),
-    code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
+    client_id: 'spa',
+    response_type: 'code',
+    scope: 'openid',
+    redirect_uri: REDIRECT_URI,
+    state: oidc.randomState(),
+    code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+    code_challenge_method: 'S256',
   };
   return { params, verifier };
 }
@@ -51,7 +70,12 @@ async function authorizationParams() {
 describe('authorization requests by POST', () => {
   it('are refused with 405 and Allow when the setting is off (the default)', async () => {
     const { params } = await authorizationParams();
-    const response = await fetch(`${plain.issuer}/auth`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(params), redirect: 'manual' });
+    const response = await fetch(`${plain.issuer}/auth`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams(params),
+      redirect: 'manual',
+    });
     expect(response.status).toBe(405);
     expect(response.headers.get('allow')).toBe('GET, HEAD');
     expect(await response.text()).toContain('/auth accepts GET requests only');
@@ -60,7 +84,8 @@ describe('authorization requests by POST', () => {
   it('work through sign-in when POSTERN_AUTHORIZATION_POST is on, with a SameSite=None session cookie', async () => {
     const browser = new Browser([REDIRECT_URI]);
     // We play the TLS-terminating proxy: https URLs go to the listener, marked as https.
-    browser.transport = (url) => (url.href.startsWith(secure.issuer) ? new URL(url.href.replace(secure.issuer, listener)) : url);
+    browser.transport = (url) =>
+      url.href.startsWith(secure.issuer) ? new URL(url.href.replace(secure.issuer, listener)) : url;
     browser.headers = { 'x-forwarded-proto': 'https' };
     const { params, verifier } = await authorizationParams();
     const login = await browser.request(`${secure.issuer}/auth`, { method: 'POST', form: params });
@@ -75,7 +100,13 @@ describe('authorization requests by POST', () => {
     const tokens = await fetch(`${listener}/token`, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-forwarded-proto': 'https' },
-      body: new URLSearchParams({ grant_type: 'authorization_code', client_id: 'spa', code: callback.searchParams.get('code')!, redirect_uri: REDIRECT_URI, code_verifier: verifier }),
+      body: new URLSearchParams({
+        grant_type: 'authorization_code',
+        client_id: 'spa',
+        code: callback.searchParams.get('code')!,
+        redirect_uri: REDIRECT_URI,
+        code_verifier: verifier,
+      }),
     });
     expect(tokens.status).toBe(200);
     expect(await tokens.json()).toHaveProperty('id_token');
@@ -90,9 +121,21 @@ describe('authorization requests by POST', () => {
       const login = await browser.request(`${issuer}/auth?${new URLSearchParams(params)}`);
       const form = /action="([^"]*\/login)"/.exec(login.text)![1]!;
       const csrf = /name="csrf" value="([^"]*)"/.exec(login.text)![1]!;
-      const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded', 'x-forwarded-proto': browser.headers['x-forwarded-proto']!, cookie: [...browser.cookies].map(([n, c]) => `${n}=${c.value}`).join('; ') };
-      const posted = await fetch(`${base}${form}`, { method: 'POST', headers, body: new URLSearchParams({ csrf, ...USER }), redirect: 'manual' });
-      const resumed = await fetch(new URL(posted.headers.get('location')!, base).href.replace(issuer, base), { headers, redirect: 'manual' });
+      const headers: Record<string, string> = {
+        'content-type': 'application/x-www-form-urlencoded',
+        'x-forwarded-proto': browser.headers['x-forwarded-proto']!,
+        cookie: [...browser.cookies].map(([n, c]) => `${n}=${c.value}`).join('; '),
+      };
+      const posted = await fetch(`${base}${form}`, {
+        method: 'POST',
+        headers,
+        body: new URLSearchParams({ csrf, ...USER }),
+        redirect: 'manual',
+      });
+      const resumed = await fetch(new URL(posted.headers.get('location')!, base).href.replace(issuer, base), {
+        headers,
+        redirect: 'manual',
+      });
       return resumed.headers.getSetCookie().find((c) => c.startsWith('_session='));
     };
     const on = await sessionCookie(secure.issuer, listener);

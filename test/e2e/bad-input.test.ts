@@ -14,19 +14,34 @@ let server: TestServer;
 let secret: string;
 
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
-const authorize = (params: Record<string, string>) => `${server.issuer}/auth?${new URLSearchParams({
-  client_id: 'webapp', response_type: 'code', scope: 'openid', redirect_uri: REDIRECT_URI,
-  code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256', ...params,
-})}`;
+const authorize = (params: Record<string, string>) =>
+  `${server.issuer}/auth?${new URLSearchParams({
+    client_id: 'webapp',
+    response_type: 'code',
+    scope: 'openid',
+    redirect_uri: REDIRECT_URI,
+    code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM',
+    code_challenge_method: 'S256',
+    ...params,
+  })}`;
 const basic = (id: string, password: string) => `Basic ${Buffer.from(`${id}:${password}`).toString('base64')}`;
 
 beforeAll(async () => {
   db = await createTestDatabase();
   server = await startTestServer(db);
-  await server.container.accounts.create({ username: 'alice', email: 'alice@example.com', password: 'correct horse battery staple' });
-  secret = (await server.container.clients.create({
-    clientId: 'webapp', grantTypes: ['authorization_code', 'refresh_token'], redirectUris: [REDIRECT_URI], scope: 'openid offline_access',
-  })).secret!;
+  await server.container.accounts.create({
+    username: 'alice',
+    email: 'alice@example.com',
+    password: 'correct horse battery staple',
+  });
+  secret = (
+    await server.container.clients.create({
+      clientId: 'webapp',
+      grantTypes: ['authorization_code', 'refresh_token'],
+      redirectUris: [REDIRECT_URI],
+      scope: 'openid offline_access',
+    })
+  ).secret!;
 });
 
 afterAll(async () => {
@@ -46,7 +61,7 @@ function logOf(requestId: string) {
 
 async function expectRefused(response: Response, requestId: string, param: string) {
   expect(response.status).toBe(400);
-  const body = await response.json() as { error: string; error_description: string };
+  const body = (await response.json()) as { error: string; error_description: string };
   expect(body.error).toBe('invalid_request');
   expect(body.error_description).toContain(param);
   const log = logOf(requestId);
@@ -61,18 +76,29 @@ const requestId = () => `bad-input-${++seq}`;
 describe('the engine endpoints answer invalid_request to text the database cannot store', () => {
   it('GET /auth?client_id=a%00b', async () => {
     const id = requestId();
-    await expectRefused(await fetch(`${server.issuer}/auth?client_id=a%00b`, { headers: { 'x-request-id': id } }), id, 'client_id');
+    await expectRefused(
+      await fetch(`${server.issuer}/auth?client_id=a%00b`, { headers: { 'x-request-id': id } }),
+      id,
+      'client_id',
+    );
   });
 
   for (const param of ['state', 'nonce', 'login_hint', 'ui_locales']) {
     it(`GET /auth with ${param} holding %00, for a valid client`, async () => {
       const id = requestId();
-      await expectRefused(await fetch(authorize({ [param]: 'a\u0000b' }), { headers: { 'x-request-id': id }, redirect: 'manual' }), id, param);
+      await expectRefused(
+        await fetch(authorize({ [param]: 'a\u0000b' }), { headers: { 'x-request-id': id }, redirect: 'manual' }),
+        id,
+        param,
+      );
     });
   }
 
   it('a browser gets a readable 400 page, not JSON', async () => {
-    const response = await fetch(authorize({ state: '\u0000' }), { headers: { accept: 'text/html' }, redirect: 'manual' });
+    const response = await fetch(authorize({ state: '\u0000' }), {
+      headers: { accept: 'text/html' },
+      redirect: 'manual',
+    });
     expect(response.status).toBe(400);
     expect(response.headers.get('content-type')).toContain('text/html');
     expect(await response.text()).toContain('This request is not valid');
@@ -82,15 +108,28 @@ describe('the engine endpoints answer invalid_request to text the database canno
     it(`POST /token with ${param}=a%00b`, async () => {
       const id = requestId();
       const grant = param === 'refresh_token' ? 'refresh_token' : 'authorization_code';
-      const body = new URLSearchParams({ grant_type: grant, client_id: 'webapp', client_secret: secret, redirect_uri: REDIRECT_URI, code_verifier: 'x'.repeat(43), [param]: 'a\u0000b' });
-      await expectRefused(await fetch(`${server.issuer}/token`, { method: 'POST', headers: { ...FORM, 'x-request-id': id }, body }), id, param);
+      const body = new URLSearchParams({
+        grant_type: grant,
+        client_id: 'webapp',
+        client_secret: secret,
+        redirect_uri: REDIRECT_URI,
+        code_verifier: 'x'.repeat(43),
+        [param]: 'a\u0000b',
+      });
+      await expectRefused(
+        await fetch(`${server.issuer}/token`, { method: 'POST', headers: { ...FORM, 'x-request-id': id }, body }),
+        id,
+        param,
+      );
     });
   }
 
   it('POST /token/introspection with token=a%00b', async () => {
     const id = requestId();
     const response = await fetch(`${server.issuer}/token/introspection`, {
-      method: 'POST', headers: { ...FORM, authorization: basic('webapp', secret), 'x-request-id': id }, body: 'token=a%00b',
+      method: 'POST',
+      headers: { ...FORM, authorization: basic('webapp', secret), 'x-request-id': id },
+      body: 'token=a%00b',
     });
     await expectRefused(response, id, 'token');
   });
@@ -99,11 +138,14 @@ describe('the engine endpoints answer invalid_request to text the database canno
 describe('our pages and repositories', () => {
   it('a login form whose username holds a NUL gets a readable 400 page', async () => {
     const browser = newBrowser();
-    const { page } = await startAuthorization(browser, await discover(server.issuer, 'webapp', secret), { scope: 'openid' });
+    const { page } = await startAuthorization(browser, await discover(server.issuer, 'webapp', secret), {
+      scope: 'openid',
+    });
     const form = findForm(page.text, '/login');
     const id = requestId();
     const answer = await browser.request(new URL(form.action, page.url).href, {
-      form: { ...form.fields, username: 'ali\u0000ce', password: 'correct horse battery staple' }, headers: { 'x-request-id': id },
+      form: { ...form.fields, username: 'ali\u0000ce', password: 'correct horse battery staple' },
+      headers: { 'x-request-id': id },
     });
     expect(answer.status).toBe(400);
     expect(answer.text).toContain('This request is not valid');
@@ -118,12 +160,14 @@ describe('our pages and repositories', () => {
     const subject = 'web\u0000app';
     const assertion = `${part({ alg: 'RS256' })}.${part({ iss: subject, sub: subject, aud: `${server.issuer}/token`, jti: 'j', exp: 9_999_999_999 })}.c2ln`;
     const body = new URLSearchParams({
-      grant_type: 'refresh_token', refresh_token: 'x',
-      client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: assertion,
+      grant_type: 'refresh_token',
+      refresh_token: 'x',
+      client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+      client_assertion: assertion,
     });
     const response = await fetch(`${server.issuer}/token`, { method: 'POST', headers: FORM, body });
     expect(response.status).toBe(401);
-    expect((await response.json() as { error: string }).error).toBe('invalid_client');
+    expect(((await response.json()) as { error: string }).error).toBe('invalid_client');
   });
 
   it('lookups of accounts, clients and resource servers by unstorable text find nothing', async () => {

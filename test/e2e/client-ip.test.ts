@@ -28,12 +28,20 @@ beforeAll(async () => {
   const { clients, accounts } = server.container;
   userId = (await accounts.create({ username: 'ivy', email: 'ivy@example.com', password: PASSWORD })).id;
   const { secret } = await clients.create({
-    clientId: 'app', grantTypes: ['authorization_code', 'refresh_token'], redirectUris: [REDIRECT_URI],
-    scope: 'openid offline_access', firstParty: true,
+    clientId: 'app',
+    grantTypes: ['authorization_code', 'refresh_token'],
+    redirectUris: [REDIRECT_URI],
+    scope: 'openid offline_access',
+    firstParty: true,
   });
   app = await discover(server.issuer, 'app', secret);
   // The app's back-end calls (token endpoint) come through the same proxy.
-  app[oidc.customFetch] = (url, options) => fetch(url, { ...options, body: options.body ?? null, headers: { ...(options.headers as Record<string, string>), 'x-forwarded-for': FORWARDED } });
+  app[oidc.customFetch] = (url, options) =>
+    fetch(url, {
+      ...options,
+      body: options.body ?? null,
+      headers: { ...(options.headers as Record<string, string>), 'x-forwarded-for': FORWARDED },
+    });
 });
 
 afterAll(async () => {
@@ -52,7 +60,15 @@ describe('a client cannot choose the address recorded for it', () => {
   it('sign-in, grant activity and refresh-token reuse all record the last hop, never a spoofed first entry', async () => {
     const browser = newBrowser();
     browser.headers['x-forwarded-for'] = FORWARDED;
-    const tokens = await exchange(app, await signIn(browser, app, { username: 'ivy', password: PASSWORD }, { scope: 'openid offline_access', prompt: 'consent' }));
+    const tokens = await exchange(
+      app,
+      await signIn(
+        browser,
+        app,
+        { username: 'ivy', password: PASSWORD },
+        { scope: 'openid offline_access', prompt: 'consent' },
+      ),
+    );
 
     // RFC 9700 §4.14.2: a rotated refresh token presented after the grace window is reuse.
     const rotated = await oidc.refreshTokenGrant(app, tokens.refresh_token!);
@@ -68,14 +84,26 @@ describe('a client cannot choose the address recorded for it', () => {
 
     // Where the grant was signed in from (`postern user sessions` reads it): the reuse revoked
     // the grant, so read its grant_activity row directly.
-    const activity = await rows().selectFrom('grant_activity').select(['ip']).where('account_id', '=', userId).execute();
+    const activity = await rows()
+      .selectFrom('grant_activity')
+      .select(['ip'])
+      .where('account_id', '=', userId)
+      .execute();
     expect(activity.map((a) => a.ip)).toEqual([REAL]);
   });
 
   it('postern user sessions shows the last hop for a live grant', async () => {
     const browser = newBrowser();
     browser.headers['x-forwarded-for'] = FORWARDED;
-    await exchange(app, await signIn(browser, app, { username: 'ivy', password: PASSWORD }, { scope: 'openid offline_access', prompt: 'consent' }));
+    await exchange(
+      app,
+      await signIn(
+        browser,
+        app,
+        { username: 'ivy', password: PASSWORD },
+        { scope: 'openid offline_access', prompt: 'consent' },
+      ),
+    );
     const { grants } = await server.container.sessions.list(userId);
     expect(grants.length).toBeGreaterThan(0);
     for (const grant of grants) expect(grant.ip).toBe(REAL);

@@ -6,7 +6,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../../src/db/tables.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import {
-  discover, exchange, newBrowser, POST_LOGOUT_URI, REDIRECT_URI, signIn, startAuthorization,
+  discover,
+  exchange,
+  newBrowser,
+  POST_LOGOUT_URI,
+  REDIRECT_URI,
+  signIn,
+  startAuthorization,
 } from '../support/relying-party.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 
@@ -21,7 +27,11 @@ beforeAll(async () => {
   db = await createTestDatabase();
   server = await startTestServer(db);
   const { accounts, clients } = server.container;
-  await accounts.create({ ...USER, profile: { name: 'Alice Liddell', givenName: 'Alice', familyName: 'Liddell' }, roles: ['admin'] });
+  await accounts.create({
+    ...USER,
+    profile: { name: 'Alice Liddell', givenName: 'Alice', familyName: 'Liddell' },
+    roles: ['admin'],
+  });
   const created = await clients.create({
     clientId: 'webapp',
     name: 'Web App',
@@ -42,12 +52,18 @@ afterAll(async () => {
 describe('authorization code + PKCE, as a web app does it', () => {
   it('signs in, validates an RS256 ID token, calls userinfo, refreshes and logs out', async () => {
     const browser = newBrowser();
-    const auth = await signIn(browser, config, USER, { scope: 'openid profile email roles offline_access', prompt: 'consent' });
+    const auth = await signIn(browser, config, USER, {
+      scope: 'openid profile email roles offline_access',
+      prompt: 'consent',
+    });
     const tokens = await exchange(config, auth);
 
     // The ID token verifies against the published keys, with RS256 (OIDC Core §15.1).
     const jwks = createRemoteJWKSet(new URL(config.serverMetadata().jwks_uri!));
-    const { payload, protectedHeader } = await jwtVerify(tokens.id_token!, jwks, { issuer: server.issuer, audience: 'webapp' });
+    const { payload, protectedHeader } = await jwtVerify(tokens.id_token!, jwks, {
+      issuer: server.issuer,
+      audience: 'webapp',
+    });
     expect(protectedHeader.alg).toBe('RS256');
     expect(payload.nonce).toBe(auth.nonce);
     const claims = tokens.claims()!;
@@ -56,8 +72,14 @@ describe('authorization code + PKCE, as a web app does it', () => {
 
     const userinfo = await oidc.fetchUserInfo(config, tokens.access_token, claims.sub);
     expect(userinfo).toMatchObject({
-      sub: claims.sub, name: 'Alice Liddell', given_name: 'Alice', family_name: 'Liddell',
-      preferred_username: 'alice', email: USER.email, email_verified: false, roles: ['admin'],
+      sub: claims.sub,
+      name: 'Alice Liddell',
+      given_name: 'Alice',
+      family_name: 'Liddell',
+      preferred_username: 'alice',
+      email: USER.email,
+      email_verified: false,
+      roles: ['admin'],
     });
 
     expect(tokens.refresh_token).toBeTruthy();
@@ -67,7 +89,11 @@ describe('authorization code + PKCE, as a web app does it', () => {
 
     // RP-initiated logout with this session's ID token: no question, a page that submits itself
     // (POST with the engine's xsrf token), then back to the app.
-    const endSession = oidc.buildEndSessionUrl(config, { id_token_hint: tokens.id_token!, post_logout_redirect_uri: POST_LOGOUT_URI, state: 'bye' });
+    const endSession = oidc.buildEndSessionUrl(config, {
+      id_token_hint: tokens.id_token!,
+      post_logout_redirect_uri: POST_LOGOUT_URI,
+      state: 'bye',
+    });
     const confirm = await browser.get(endSession.href);
     expect(confirm.status).toBe(200);
     expect(confirm.text).toContain('Signing you out');
@@ -103,16 +129,23 @@ describe('refusals', () => {
   }
 
   /** The page minus what legitimately differs per attempt (interaction id, CSRF token, echoed username). */
-  const normalise = (html: string, username: string) => html
-    .replace(/\/interaction\/[A-Za-z0-9_-]+/g, '/interaction/UID')
-    .replace(/name="csrf" value="[^"]*"/g, 'name="csrf" value="CSRF"')
-    .replaceAll(`value="${username}"`, 'value="USERNAME"');
+  const normalise = (html: string, username: string) =>
+    html
+      .replace(/\/interaction\/[A-Za-z0-9_-]+/g, '/interaction/UID')
+      .replace(/name="csrf" value="[^"]*"/g, 'name="csrf" value="CSRF"')
+      .replaceAll(`value="${username}"`, 'value="USERNAME"');
 
   it('a wrong password and an unknown user get the same answer', async () => {
     const wrong = await loginPage();
-    const wrongAnswer = await wrong.browser.submit(wrong.page, '/login', { username: 'alice', password: 'not the password' });
+    const wrongAnswer = await wrong.browser.submit(wrong.page, '/login', {
+      username: 'alice',
+      password: 'not the password',
+    });
     const unknown = await loginPage();
-    const unknownAnswer = await unknown.browser.submit(unknown.page, '/login', { username: 'mallory', password: 'not the password' });
+    const unknownAnswer = await unknown.browser.submit(unknown.page, '/login', {
+      username: 'mallory',
+      password: 'not the password',
+    });
 
     expect(wrongAnswer.status).toBe(401);
     expect(wrongAnswer.url).toContain('/interaction/');
@@ -150,7 +183,10 @@ describe('refusals', () => {
 
   it('an unregistered redirect_uri gets an error page and no redirect', async () => {
     const url = oidc.buildAuthorizationUrl(config, {
-      redirect_uri: 'http://127.0.0.1:9/evil', scope: 'openid', code_challenge: 'x'.repeat(43), code_challenge_method: 'S256',
+      redirect_uri: 'http://127.0.0.1:9/evil',
+      scope: 'openid',
+      code_challenge: 'x'.repeat(43),
+      code_challenge_method: 'S256',
     });
     const response = await fetch(url, { redirect: 'manual', headers: { accept: 'text/html' } });
     expect(response.status).toBe(400);
@@ -169,7 +205,9 @@ describe('refusals', () => {
 
   it('a PKCE verifier that does not match gets invalid_grant', async () => {
     const auth = await signIn(newBrowser(), config, USER);
-    await expect(exchange(config, auth, oidc.randomPKCECodeVerifier())).rejects.toMatchObject({ error: 'invalid_grant' });
+    await expect(exchange(config, auth, oidc.randomPKCECodeVerifier())).rejects.toMatchObject({
+      error: 'invalid_grant',
+    });
   });
 
   it('a replayed code gets invalid_grant and revokes the tokens of the first exchange', async () => {
@@ -183,7 +221,11 @@ describe('refusals', () => {
   });
 
   it('the database holds only a keyed hash of the client secret', async () => {
-    const raw = await (server.container.db.db as Kysely<Database>).selectFrom('clients').selectAll().where('client_id', '=', 'webapp').executeTakeFirstOrThrow();
+    const raw = await (server.container.db.db as Kysely<Database>)
+      .selectFrom('clients')
+      .selectAll()
+      .where('client_id', '=', 'webapp')
+      .executeTakeFirstOrThrow();
     expect(raw.secret_hash).toMatch(/^hmac-sha256:v1:[A-Za-z0-9_-]{43}$/);
     expect(JSON.stringify(raw)).not.toContain(secret);
     expect(secret.length).toBeGreaterThanOrEqual(43); // 256 random bits
@@ -209,7 +251,12 @@ describe('refusals', () => {
 
 describe('client kinds', () => {
   it('a public client (no secret) signs in with PKCE', async () => {
-    await server.container.clients.create({ clientId: 'spa', public: true, grantTypes: ['authorization_code'], redirectUris: [REDIRECT_URI] });
+    await server.container.clients.create({
+      clientId: 'spa',
+      public: true,
+      grantTypes: ['authorization_code'],
+      redirectUris: [REDIRECT_URI],
+    });
     const spa = await discover(server.issuer, 'spa');
     const tokens = await exchange(spa, await signIn(newBrowser(), spa, USER));
     expect(tokens.claims()!.aud).toBe('spa');
@@ -217,9 +264,18 @@ describe('client kinds', () => {
 
   it('a client registered for client_secret_post authenticates in the body', async () => {
     const { secret: postSecret } = await server.container.clients.create({
-      clientId: 'poster', authMethod: 'client_secret_post', grantTypes: ['authorization_code'], redirectUris: [REDIRECT_URI],
+      clientId: 'poster',
+      authMethod: 'client_secret_post',
+      grantTypes: ['authorization_code'],
+      redirectUris: [REDIRECT_URI],
     });
-    const poster = await oidc.discovery(new URL(server.issuer), 'poster', postSecret, oidc.ClientSecretPost(postSecret), { execute: [oidc.allowInsecureRequests] });
+    const poster = await oidc.discovery(
+      new URL(server.issuer),
+      'poster',
+      postSecret,
+      oidc.ClientSecretPost(postSecret),
+      { execute: [oidc.allowInsecureRequests] },
+    );
     const tokens = await exchange(poster, await signIn(newBrowser(), poster, USER));
     expect(tokens.access_token).toBeTruthy();
   });

@@ -22,7 +22,9 @@ beforeAll(async () => {
   server = await startTestServer(db);
   await server.container.accounts.create(USER);
   const { secret } = await server.container.clients.create({
-    clientId: 'dumpster', grantTypes: ['authorization_code', 'refresh_token'], redirectUris: [REDIRECT_URI],
+    clientId: 'dumpster',
+    grantTypes: ['authorization_code', 'refresh_token'],
+    redirectUris: [REDIRECT_URI],
     scope: 'openid profile email offline_access',
   });
   app = await discover(server.issuer, 'dumpster', secret);
@@ -54,11 +56,14 @@ function encodings(value: string): string[] {
 
 async function everyRow(): Promise<string[]> {
   const { rows: tables } = await sql<{ table_name: string }>`
-    select table_name from information_schema.tables where table_schema = 'public' and table_type = 'BASE TABLE'`
-    .execute(server.container.db.db);
+    select table_name from information_schema.tables where table_schema = 'public' and table_type = 'BASE TABLE'`.execute(
+    server.container.db.db,
+  );
   const rows: string[] = [];
   for (const { table_name: table } of tables) {
-    const result = await sql<{ row: string }>`select row_to_json(t)::text as row from ${sql.table(table)} t`.execute(server.container.db.db);
+    const result = await sql<{ row: string }>`select row_to_json(t)::text as row from ${sql.table(table)} t`.execute(
+      server.container.db.db,
+    );
     rows.push(...result.rows.map((r) => `${table}: ${r.row}`));
   }
   return rows;
@@ -86,9 +91,11 @@ it('after a sign-in and a refresh, no code, token, session id or cookie value is
     ...[...cookies].filter((v) => v.length >= 16).map((v, i) => [`cookie value ${i}`, v] as [string, string]),
   ]);
   expect(cookies.size).toBeGreaterThanOrEqual(3); // session, interaction, resume at least
-  expect(await oidc.fetchUserInfo(app, refreshed.access_token, oidc.skipSubjectCheck)).toMatchObject({ sub: tokens.claims()!.sub });
+  expect(await oidc.fetchUserInfo(app, refreshed.access_token, oidc.skipSubjectCheck)).toMatchObject({
+    sub: tokens.claims()!.sub,
+  });
 
-  const rows = [...seenRows, ...await everyRow()];
+  const rows = [...seenRows, ...(await everyRow())];
   expect(rows.some((r) => r.startsWith('oidc_payloads: {"kind":"Interaction"'))).toBe(true);
   expect(rows.some((r) => r.startsWith('oidc_payloads: {"kind":"Session"'))).toBe(true);
   const found: string[] = [];

@@ -35,21 +35,27 @@ beforeAll(async () => {
   });
 
   const web = express();
-  web.use(auth({
-    issuerBaseURL: server.issuer,
-    baseURL: appOrigin,
-    clientID: 'shop',
-    clientSecret: secret!,
-    secret: 'a cookie secret for the test app, long enough',
-    authRequired: false,
-    idpLogout: true,
-    authorizationParams: { response_type: 'code' },
-  }));
-  web.get('/', (req, res) => { res.type('text').send(req.oidc.isAuthenticated() ? 'signed in' : 'signed out'); });
+  web.use(
+    auth({
+      issuerBaseURL: server.issuer,
+      baseURL: appOrigin,
+      clientID: 'shop',
+      clientSecret: secret!,
+      secret: 'a cookie secret for the test app, long enough',
+      authRequired: false,
+      idpLogout: true,
+      authorizationParams: { response_type: 'code' },
+    }),
+  );
+  web.get('/', (req, res) => {
+    res.type('text').send(req.oidc.isAuthenticated() ? 'signed in' : 'signed out');
+  });
   web.get('/profile', requiresAuth(), async (req, res) => {
     res.json({ user: req.oidc.user, claims: req.oidc.idTokenClaims, userinfo: await req.oidc.fetchUserInfo() });
   });
-  app = await new Promise<Server>((resolve) => { const s = web.listen(port, '127.0.0.1', () => resolve(s)); });
+  app = await new Promise<Server>((resolve) => {
+    const s = web.listen(port, '127.0.0.1', () => resolve(s));
+  });
 });
 
 afterAll(async () => {
@@ -64,7 +70,11 @@ it('express-openid-connect signs in with code + PKCE, reads claims and userinfo,
   // requiresAuth sends the visitor to /login, which redirects to Postern with a PKCE challenge.
   const authorize = new URL((await browser.get(`${appOrigin}/profile`)).url);
   expect(Object.fromEntries(authorize.searchParams)).toMatchObject({
-    client_id: 'shop', response_type: 'code', scope: 'openid profile email', code_challenge_method: 'S256', redirect_uri: `${appOrigin}/callback`,
+    client_id: 'shop',
+    response_type: 'code',
+    scope: 'openid profile email',
+    code_challenge_method: 'S256',
+    redirect_uri: `${appOrigin}/callback`,
   });
   expect(authorize.searchParams.get('nonce')).toBeTruthy();
   browser.stopAt.length = 0;

@@ -22,14 +22,24 @@ async function startUnderPath(path: string) {
   const db = await createTestDatabase();
   databases.push(db);
   const port = await freePort();
-  const server = await startTestServer(db, { PORT: String(port), POSTERN_ISSUER: `http://127.0.0.1:${port}${path}`, POSTERN_DEMO: 'true' });
+  const server = await startTestServer(db, {
+    PORT: String(port),
+    POSTERN_ISSUER: `http://127.0.0.1:${port}${path}`,
+    POSTERN_DEMO: 'true',
+  });
   servers.push(server);
   await server.container.accounts.create(USER);
-  await server.container.clients.create({ clientId: 'app', public: true, grantTypes: ['authorization_code'], redirectUris: [REDIRECT_URI], firstParty: true });
+  await server.container.clients.create({
+    clientId: 'app',
+    public: true,
+    grantTypes: ['authorization_code'],
+    redirectUris: [REDIRECT_URI],
+    firstParty: true,
+  });
   return { server, origin: `http://127.0.0.1:${port}` };
 }
 
-it('serves discovery, sign-in, tokens and userinfo under the issuer\'s path', async () => {
+it("serves discovery, sign-in, tokens and userinfo under the issuer's path", async () => {
   const { server } = await startUnderPath('/realms/acme');
   const config = await discover(server.issuer, 'app');
   const metadata = config.serverMetadata();
@@ -55,7 +65,9 @@ it('links its pages and assets under the path, keeps probes at the root, and ans
   expect(landing).toContain('href="/idp/demo"');
   expect((await fetch(`${server.issuer}/assets/style.css`)).headers.get('content-type')).toMatch(/text\/css/);
   // Popups keep their opener on the flow's paths under the issuer's path too (security-headers.ts).
-  expect((await fetch(`${server.issuer}/auth`, { redirect: 'manual' })).headers.get('cross-origin-opener-policy')).toBe('unsafe-none');
+  expect((await fetch(`${server.issuer}/auth`, { redirect: 'manual' })).headers.get('cross-origin-opener-policy')).toBe(
+    'unsafe-none',
+  );
   expect((await fetch(`${server.issuer}/`)).headers.get('cross-origin-opener-policy')).toBe('same-origin');
   expect((await fetch(`${server.issuer}`)).status).toBe(200);
   expect(await (await fetch(`${server.issuer}/demo`)).text()).toContain('href="/idp/demo/login"');

@@ -14,7 +14,11 @@ import { createTestClock, startTestServer, TEST_SECRET, type TestServer } from '
 const DAY = 86400;
 const NEW_SECRET = 'the-new-secret-after-reencrypt-0123456789abcdef';
 const USER = { username: 'kim', email: 'kim@example.com', password: 'kim has a long passphrase' };
-const KEY_ENV = { POSTERN_KEY_ROTATION_SECONDS: String(DAY), POSTERN_JWKS_CACHE_SECONDS: '300', POSTERN_KEY_POLL_SECONDS: '1' };
+const KEY_ENV = {
+  POSTERN_KEY_ROTATION_SECONDS: String(DAY),
+  POSTERN_JWKS_CACHE_SECONDS: '300',
+  POSTERN_KEY_POLL_SECONDS: '1',
+};
 
 const servers: TestServer[] = [];
 const databases: TestDatabase[] = [];
@@ -23,8 +27,8 @@ afterEach(async () => {
   for (const d of databases.splice(0)) await d.drop();
 });
 
-const errorLines = (server: TestServer) => server.logs.map((line) => JSON.parse(line) as { level: number; msg: string })
-  .filter((entry) => entry.level >= 50);
+const errorLines = (server: TestServer) =>
+  server.logs.map((line) => JSON.parse(line) as { level: number; msg: string }).filter((entry) => entry.level >= 50);
 
 async function signsIn(server: TestServer): Promise<boolean> {
   const config = await discover(server.issuer, 'app');
@@ -39,7 +43,13 @@ it('an instance still on the old secret writes no key after a re-encryption, and
   const a = await startTestServer(db, KEY_ENV, { clock });
   servers.push(a);
   await a.container.accounts.create(USER);
-  await a.container.clients.create({ clientId: 'app', public: true, grantTypes: ['authorization_code'], redirectUris: [REDIRECT_URI], firstParty: true });
+  await a.container.clients.create({
+    clientId: 'app',
+    public: true,
+    grantTypes: ['authorization_code'],
+    redirectUris: [REDIRECT_URI],
+    firstParty: true,
+  });
   const store = a.container.db.db;
   const before = (await a.container.keys.list()).map((k) => `${k.alg}:${k.state}:${k.kid}`).sort();
 
@@ -57,7 +67,11 @@ it('an instance still on the old secret writes no key after a re-encryption, and
   expect(errors[0]!.msg).toMatch(/POSTERN_SECRET.*re-encrypted.*no signing key/);
   expect(await signsIn(a)).toBe(true); // A keeps serving with the keys it has
 
-  const b = await startTestServer(db, { ...KEY_ENV, POSTERN_SECRET: NEW_SECRET }, db.engine === 'pglite' ? { clock, shareDatabaseOf: a } : { clock });
+  const b = await startTestServer(
+    db,
+    { ...KEY_ENV, POSTERN_SECRET: NEW_SECRET },
+    db.engine === 'pglite' ? { clock, shareDatabaseOf: a } : { clock },
+  );
   servers.push(b);
   expect(await b.container.keyRing.refresh()).toBe(true); // B takes over the rotation A refused
   const newKek = deriveKeyEncryptionKey(NEW_SECRET);

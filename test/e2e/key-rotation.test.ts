@@ -18,7 +18,11 @@ import { createTestClock, startTestServer, type TestServer } from '../support/se
 const DAY = 86400;
 const RETIRE = 86400 + 60; // longest token lifetime (a resource server's JWTs may live a day) + clock tolerance
 const USER = { username: 'kim', email: 'kim@example.com', password: 'kim has a long passphrase' };
-const KEY_ENV = { POSTERN_KEY_ROTATION_SECONDS: String(DAY), POSTERN_JWKS_CACHE_SECONDS: '300', POSTERN_KEY_POLL_SECONDS: '1' };
+const KEY_ENV = {
+  POSTERN_KEY_ROTATION_SECONDS: String(DAY),
+  POSTERN_JWKS_CACHE_SECONDS: '300',
+  POSTERN_KEY_POLL_SECONDS: '1',
+};
 
 const servers: TestServer[] = [];
 const databases: TestDatabase[] = [];
@@ -33,7 +37,13 @@ async function setUp(env: Record<string, string> = {}, clock = createTestClock()
   const server = await startTestServer(db, { ...KEY_ENV, ...env }, { clock });
   servers.push(server);
   await server.container.accounts.create(USER);
-  await server.container.clients.create({ clientId: 'app', public: true, grantTypes: ['authorization_code'], redirectUris: [REDIRECT_URI], firstParty: true });
+  await server.container.clients.create({
+    clientId: 'app',
+    public: true,
+    grantTypes: ['authorization_code'],
+    redirectUris: [REDIRECT_URI],
+    firstParty: true,
+  });
   return { db, server, clock, config: await discover(server.issuer, 'app') };
 }
 
@@ -52,7 +62,10 @@ const kidOf = (token: string) => decodeProtectedHeader(token).kid!;
 async function verifies(server: TestServer, token: string): Promise<boolean> {
   const set = createRemoteJWKSet(new URL(`${server.issuer}/jwks`), { cooldownDuration: 0 });
   const iat = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()).iat as number;
-  return jwtVerify(token, set, { issuer: server.issuer, currentDate: new Date(iat * 1000) }).then(() => true, () => false);
+  return jwtVerify(token, set, { issuer: server.issuer, currentDate: new Date(iat * 1000) }).then(
+    () => true,
+    () => false,
+  );
 }
 
 describe('one instance', () => {
@@ -121,7 +134,9 @@ describe('one instance', () => {
     }
     const again = await fetch(`${server.issuer}/jwks`, { headers: { 'if-none-match': etag } });
     expect(again.status).toBe(304);
-    const discovery = (await (await fetch(`${server.issuer}/.well-known/openid-configuration`)).json()) as { jwks_uri: string };
+    const discovery = (await (await fetch(`${server.issuer}/.well-known/openid-configuration`)).json()) as {
+      jwks_uri: string;
+    };
     expect(discovery.jwks_uri).toBe(`${server.issuer}/jwks`);
     createLocalJWKSet(set); // a valid JWK Set
   });
@@ -132,8 +147,12 @@ describe('one instance', () => {
     const state = async () => (await server.container.keys.list()).map((k) => `${k.alg}:${k.state}:${k.kid}`).sort();
     const before = await state();
     // The rotation dies after it retired the current key and promoted the next one, at the insert of the new next key.
-    await sql`create function postern_fail() returns trigger language plpgsql as $$ begin raise exception 'disk on fire'; end $$`.execute(db);
-    await sql`create trigger postern_fail before insert on signing_keys for each row execute function postern_fail()`.execute(db);
+    await sql`create function postern_fail() returns trigger language plpgsql as $$ begin raise exception 'disk on fire'; end $$`.execute(
+      db,
+    );
+    await sql`create trigger postern_fail before insert on signing_keys for each row execute function postern_fail()`.execute(
+      db,
+    );
     clock.advance(DAY + 1);
     await expect(server.container.keyRing.refresh()).rejects.toThrow(/disk on fire/);
     expect(await state()).toEqual(before);
@@ -151,7 +170,9 @@ describe('one instance', () => {
     await idToken(config);
     const raw = await (server.container.db.db as Kysely<Database>).selectFrom('signing_keys').selectAll().execute();
     expect(new Set(raw.map((r) => r.alg))).toEqual(new Set(['RS256', 'ES256', 'PS256', 'EdDSA']));
-    const privateParts = server.container.keyRing.keySet().providerKeys.flatMap((k) => [k.d, k.p, k.q].filter(Boolean) as string[]);
+    const privateParts = server.container.keyRing
+      .keySet()
+      .providerKeys.flatMap((k) => [k.d, k.p, k.q].filter(Boolean) as string[]);
     expect(privateParts.length).toBeGreaterThanOrEqual(raw.length);
     const stored = JSON.stringify(raw);
     const logs = server.logs.join('\n');
@@ -187,12 +208,19 @@ describe('several instances', () => {
     // The embedded engine is one process's: both instances share one handle, opened (and closed) here.
     let shared: DatabaseHandle | undefined;
     if (db.engine === 'pglite') {
-      shared = await connectDatabase({ databaseUrl: undefined, dataDir: db.env.POSTERN_DATA_DIR!, logger: createLogger({ level: 'silent' }), purpose: 'test' });
+      shared = await connectDatabase({
+        databaseUrl: undefined,
+        dataDir: db.env.POSTERN_DATA_DIR!,
+        logger: createLogger({ level: 'silent' }),
+        purpose: 'test',
+      });
       const handle = shared;
       servers.push({ close: () => handle.close() } as TestServer);
       await migrateToLatest(shared.db);
     }
-    const [a, b] = await Promise.all([1, 2].map(async () => startTestServer(db, env, shared ? { database: shared } : {})));
+    const [a, b] = await Promise.all(
+      [1, 2].map(async () => startTestServer(db, env, shared ? { database: shared } : {})),
+    );
     servers.push(a!, b!);
     const rows = await a!.container.keys.list();
     expect(rows).toHaveLength(4);

@@ -18,12 +18,26 @@ beforeAll(async () => {
   db = await createTestDatabase();
   const portA = await freePort();
   // The per-IP limit is raised so that the final check meets the account lock, not the IP throttle.
-  const shared = { POSTERN_TRUST_PROXY: 'true', POSTERN_ISSUER: `http://127.0.0.1:${portA}`, POSTERN_IP_FAILURE_LIMIT: '100' };
+  const shared = {
+    POSTERN_TRUST_PROXY: 'true',
+    POSTERN_ISSUER: `http://127.0.0.1:${portA}`,
+    POSTERN_IP_FAILURE_LIMIT: '100',
+  };
   a = await startTestServer(db, { ...shared, PORT: String(portA) });
   // Over PostgreSQL each instance has its own pool; the embedded engine is one process's, so share it.
   b = await startTestServer(db, shared, db.engine === 'pglite' ? { shareDatabaseOf: a } : {});
-  await a.container.clients.create({ clientId: 'app', public: true, grantTypes: ['authorization_code'], redirectUris: [REDIRECT_URI], firstParty: true });
-  await a.container.accounts.create({ username: 'victim', email: 'victim@example.com', password: 'the real passphrase' });
+  await a.container.clients.create({
+    clientId: 'app',
+    public: true,
+    grantTypes: ['authorization_code'],
+    redirectUris: [REDIRECT_URI],
+    firstParty: true,
+  });
+  await a.container.accounts.create({
+    username: 'victim',
+    email: 'victim@example.com',
+    password: 'the real passphrase',
+  });
 });
 
 afterAll(async () => {
@@ -35,16 +49,22 @@ afterAll(async () => {
 it('50 simultaneous wrong passwords over two instances: exactly 5 checked, one lock, exact counters', async () => {
   const config = await discover(a.issuer, 'app');
   const ip = '10.123.0.1';
-  const pages = await Promise.all(Array.from({ length: 50 }, async () => {
-    const browser = newBrowser();
-    browser.headers['x-forwarded-for'] = ip;
-    return { browser, page: (await startAuthorization(browser, config)).page };
-  }));
-  const answers = await Promise.all(pages.map(({ browser, page }, i) => {
-    const form = findForm(page.text, '/login');
-    const origin = i % 2 === 0 ? a.url : b.url; // the load balancer alternates
-    return browser.request(new URL(form.action, origin).href, { form: { ...form.fields, username: 'victim', password: `wrong ${i}` } });
-  }));
+  const pages = await Promise.all(
+    Array.from({ length: 50 }, async () => {
+      const browser = newBrowser();
+      browser.headers['x-forwarded-for'] = ip;
+      return { browser, page: (await startAuthorization(browser, config)).page };
+    }),
+  );
+  const answers = await Promise.all(
+    pages.map(({ browser, page }, i) => {
+      const form = findForm(page.text, '/login');
+      const origin = i % 2 === 0 ? a.url : b.url; // the load balancer alternates
+      return browser.request(new URL(form.action, origin).href, {
+        form: { ...form.fields, username: 'victim', password: `wrong ${i}` },
+      });
+    }),
+  );
 
   expect(answers.map((r) => r.status)).toEqual(Array(50).fill(401));
   for (const answer of answers) expect(answer.text).toContain('The username or password is incorrect.');
@@ -71,7 +91,9 @@ it('50 simultaneous wrong passwords over two instances: exactly 5 checked, one l
     browser.headers['x-forwarded-for'] = ip;
     const { page } = await startAuthorization(browser, config);
     const form = findForm(page.text, '/login');
-    const answer = await browser.request(new URL(form.action, server.url).href, { form: { ...form.fields, username: 'victim', password: 'the real passphrase' } });
+    const answer = await browser.request(new URL(form.action, server.url).href, {
+      form: { ...form.fields, username: 'victim', password: 'the real passphrase' },
+    });
     expect(answer.status).toBe(401);
   }
 });

@@ -24,7 +24,13 @@ let nextIp = 1;
 beforeAll(async () => {
   db = await createTestDatabase();
   server = await startTestServer(db, { POSTERN_TRUST_PROXY: 'true' }, { clock });
-  await server.container.clients.create({ clientId: 'app', public: true, grantTypes: ['authorization_code'], redirectUris: [REDIRECT_URI], firstParty: true });
+  await server.container.clients.create({
+    clientId: 'app',
+    public: true,
+    grantTypes: ['authorization_code'],
+    redirectUris: [REDIRECT_URI],
+    firstParty: true,
+  });
   config = await discover(server.issuer, 'app');
 });
 
@@ -76,15 +82,19 @@ const KINDS: readonly Kind[] = ['unknown', 'wrong', 'locked', 'disabled'];
  * accounts alternate between two accounts, so neither reaches the account-wide lock.
  */
 async function timeRefusals(sample: number): Promise<Record<Kind, number[]>> {
-  const names = { wrong: [`timing-wrong-${sample}-a`, `timing-wrong-${sample}-b`], disabled: [`timing-disabled-${sample}-a`, `timing-disabled-${sample}-b`] };
+  const names = {
+    wrong: [`timing-wrong-${sample}-a`, `timing-wrong-${sample}-b`],
+    disabled: [`timing-disabled-${sample}-a`, `timing-disabled-${sample}-b`],
+  };
   for (const name of [...names.wrong, ...names.disabled]) await newUser(name);
   for (const name of names.disabled) await server.container.accounts.setDisabled(name, true);
-  const credentials = (kind: Kind, round: number) => ({
-    unknown: { username: `timing-nobody-${sample}-${round}`, password: 'wrong' },
-    wrong: { username: names.wrong[round % 2]!, password: 'wrong' },
-    locked: { username: 'timing-locked', password: PASSWORD },
-    disabled: { username: names.disabled[round % 2]!, password: PASSWORD },
-  })[kind];
+  const credentials = (kind: Kind, round: number) =>
+    ({
+      unknown: { username: `timing-nobody-${sample}-${round}`, password: 'wrong' },
+      wrong: { username: names.wrong[round % 2]!, password: 'wrong' },
+      locked: { username: 'timing-locked', password: PASSWORD },
+      disabled: { username: names.disabled[round % 2]!, password: PASSWORD },
+    })[kind];
   const browsers = await Promise.all(KINDS.map(() => client()));
   const times: Record<Kind, number[]> = { unknown: [], wrong: [], locked: [], disabled: [] };
   for (let round = 0; round <= 20; round++) {
@@ -113,10 +123,13 @@ function median(xs: readonly number[]): number {
 /** Each try against the median of its own round (load that comes and goes moves whole rounds), then the median per kind. */
 function relativeMedians(times: Record<Kind, number[]>): Record<Kind, number> {
   const rounds = times.unknown.map((_, r) => median(KINDS.map((k) => times[k][r]!)));
-  return Object.fromEntries(KINDS.map((k) => [k, Math.round(100 * median(times[k].map((t, r) => t / rounds[r]!))) / 100])) as Record<Kind, number>;
+  return Object.fromEntries(
+    KINDS.map((k) => [k, Math.round(100 * median(times[k].map((t, r) => t / rounds[r]!))) / 100]),
+  ) as Record<Kind, number>;
 }
 
-const spread = (medians: Record<Kind, number>) => Math.max(...Object.values(medians)) / Math.min(...Object.values(medians));
+const spread = (medians: Record<Kind, number>) =>
+  Math.max(...Object.values(medians)) / Math.min(...Object.values(medians));
 
 describe('per account and client IP', () => {
   it('locks after exactly the threshold, refuses the right password while locked, and lets it in after', async () => {
@@ -199,8 +212,12 @@ describe('per account and client IP', () => {
     const c = await client();
     for (let i = 0; i < 4; i++) await attempt(c, 'overflow1', 'wrong');
     // The fixture: a counter that has been locked 5,000 times (2^5000 overflows any number).
-    await sql().updateTable('login_throttles').set({ lockouts: 5000 })
-      .where('account_id', '=', user.id).where('scope', '=', 'account_ip').execute();
+    await sql()
+      .updateTable('login_throttles')
+      .set({ lockouts: 5000 })
+      .where('account_id', '=', user.id)
+      .where('scope', '=', 'account_ip')
+      .execute();
 
     const fifth = await attempt(c, 'overflow1', 'wrong');
     expect(fifth.status).toBe(401);
@@ -281,7 +298,8 @@ describe('per account across addresses, and the device cookie', () => {
     for (const signature of [genuineSignature, 'forged', undefined]) {
       const c = await client();
       c.browser.cookies.set('postern_device', { value: forged, path: '/interaction', expires: undefined });
-      if (signature) c.browser.cookies.set('postern_device.sig', { value: signature, path: '/interaction', expires: undefined });
+      if (signature)
+        c.browser.cookies.set('postern_device.sig', { value: signature, path: '/interaction', expires: undefined });
       expect(signedIn(await attempt(c, 'target2', PASSWORD)), `signature ${signature}`).toBe(false);
     }
   });
@@ -381,8 +399,18 @@ describe('audit log', () => {
     await server.container.audit.flush();
     const types = (await server.container.audit.query({ accountId: user.id })).map((e) => e.type).reverse();
     // Disabling an account and changing its password also end its sessions (account.logged_out).
-    expect(types).toEqual(['account.created', 'account.disabled', 'account.logged_out', 'account.enabled', 'account.password_changed', 'account.logged_out', 'account.unlocked']);
-    const clientEvents = (await events('client.created')).concat(await events('client.deleted')).filter((e) => e.clientId === 'audited-app');
+    expect(types).toEqual([
+      'account.created',
+      'account.disabled',
+      'account.logged_out',
+      'account.enabled',
+      'account.password_changed',
+      'account.logged_out',
+      'account.unlocked',
+    ]);
+    const clientEvents = (await events('client.created'))
+      .concat(await events('client.deleted'))
+      .filter((e) => e.clientId === 'audited-app');
     expect(clientEvents.map((e) => e.type).sort()).toEqual(['client.created', 'client.deleted']);
   });
 

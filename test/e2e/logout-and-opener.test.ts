@@ -4,7 +4,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { Browser } from '../support/browser.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
-import { discover, exchange, newBrowser, POST_LOGOUT_URI, REDIRECT_URI, signIn, startAuthorization } from '../support/relying-party.ts';
+import {
+  discover,
+  exchange,
+  newBrowser,
+  POST_LOGOUT_URI,
+  REDIRECT_URI,
+  signIn,
+  startAuthorization,
+} from '../support/relying-party.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 
 // RP-Initiated Logout 1.0 §2: confirm unless the id_token_hint is this session's; and the
@@ -25,16 +33,28 @@ beforeAll(async () => {
   const { accounts, clients } = server.container;
   await accounts.create(ALICE);
   await accounts.create(BOB);
-  const client = (clientId: string) => clients.create({
-    clientId, name: clientId, firstParty: true, grantTypes: ['authorization_code'],
-    redirectUris: [REDIRECT_URI], postLogoutRedirectUris: [POST_LOGOUT_URI], scope: 'openid profile',
-  });
+  const client = (clientId: string) =>
+    clients.create({
+      clientId,
+      name: clientId,
+      firstParty: true,
+      grantTypes: ['authorization_code'],
+      redirectUris: [REDIRECT_URI],
+      postLogoutRedirectUris: [POST_LOGOUT_URI],
+      scope: 'openid profile',
+    });
   webapp = await discover(server.issuer, 'webapp', (await client('webapp')).secret);
   other = await discover(server.issuer, 'other', (await client('other')).secret);
   // Back-channel logout makes the engine put the session's sid in ID tokens (never called here).
   const withSid = await clients.create({
-    clientId: 'with-sid', name: 'with-sid', firstParty: true, grantTypes: ['authorization_code'], backchannelLogoutUri: 'http://127.0.0.1:9/backchannel',
-    redirectUris: [REDIRECT_URI], postLogoutRedirectUris: [POST_LOGOUT_URI], scope: 'openid profile',
+    clientId: 'with-sid',
+    name: 'with-sid',
+    firstParty: true,
+    grantTypes: ['authorization_code'],
+    backchannelLogoutUri: 'http://127.0.0.1:9/backchannel',
+    redirectUris: [REDIRECT_URI],
+    postLogoutRedirectUris: [POST_LOGOUT_URI],
+    scope: 'openid profile',
   });
   sidApp = await discover(server.issuer, 'with-sid', withSid.secret);
 });
@@ -44,7 +64,11 @@ afterAll(async () => {
   await db?.drop();
 });
 
-async function signedIn(config: oidc.Configuration, user: typeof ALICE, browser = newBrowser()): Promise<{ browser: Browser; idToken: string }> {
+async function signedIn(
+  config: oidc.Configuration,
+  user: typeof ALICE,
+  browser = newBrowser(),
+): Promise<{ browser: Browser; idToken: string }> {
   const tokens = await exchange(config, await signIn(browser, config, user, { scope: 'openid profile' }));
   return { browser, idToken: tokens.id_token! };
 }
@@ -52,10 +76,11 @@ async function signedIn(config: oidc.Configuration, user: typeof ALICE, browser 
 const endSession = (config: oidc.Configuration, params: Record<string, string>) =>
   oidc.buildEndSessionUrl(config, { post_logout_redirect_uri: POST_LOGOUT_URI, state: 'bye', ...params }).href;
 
-const isConfirmation = (text: string) => text.includes('Sign out?') && text.includes('No, stay signed in') && !text.includes('sign-out.js');
+const isConfirmation = (text: string) =>
+  text.includes('Sign out?') && text.includes('No, stay signed in') && !text.includes('sign-out.js');
 
 describe('RP-initiated logout', () => {
-  it('with this session\'s id_token_hint asks nothing: the page submits itself, and lands on post_logout_redirect_uri with state', async () => {
+  it("with this session's id_token_hint asks nothing: the page submits itself, and lands on post_logout_redirect_uri with state", async () => {
     const { browser, idToken } = await signedIn(webapp, ALICE);
     const page = await browser.get(endSession(webapp, { id_token_hint: idToken }));
     expect(page.status).toBe(200);
@@ -71,7 +96,9 @@ describe('RP-initiated logout', () => {
 
     const back = await browser.submit(page, '', { logout: 'yes' });
     expect(back.url).toBe(`${POST_LOGOUT_URI}?state=bye`);
-    expect((await startAuthorization(browser, webapp, { prompt: 'none', scope: 'openid profile' })).page.url).toContain('error=login_required');
+    expect((await startAuthorization(browser, webapp, { prompt: 'none', scope: 'openid profile' })).page.url).toContain(
+      'error=login_required',
+    );
   });
 
   it('without a hint asks', async () => {
@@ -102,7 +129,9 @@ describe('RP-initiated logout', () => {
     const page = await browser.get(endSession(sidApp, { id_token_hint: first.idToken }));
     expect(isConfirmation(page.text)).toBe(true);
     // Its own session's hint still needs no question.
-    const own = await browser.get(endSession(sidApp, { id_token_hint: (await signedIn(sidApp, ALICE, browser)).idToken }));
+    const own = await browser.get(
+      endSession(sidApp, { id_token_hint: (await signedIn(sidApp, ALICE, browser)).idToken }),
+    );
     expect(own.text).toContain('sign-out.js');
   });
 
@@ -112,7 +141,9 @@ describe('RP-initiated logout', () => {
     const back = await browser.submit(page, '');
     expect(back.url).toBe(`${POST_LOGOUT_URI}?state=bye`);
     // Signed out of webapp only: another app still signs in silently.
-    expect((await startAuthorization(browser, other, { prompt: 'none', scope: 'openid profile' })).page.url).toContain('code=');
+    expect((await startAuthorization(browser, other, { prompt: 'none', scope: 'openid profile' })).page.url).toContain(
+      'code=',
+    );
   });
 });
 
@@ -128,7 +159,12 @@ describe('Cross-Origin-Opener-Policy', () => {
     const started = await startAuthorization(browser, webapp, { scope: 'openid' });
     expect(started.page.url).toContain('/interaction/');
     expect(started.page.headers.get('cross-origin-opener-policy')).toBe('unsafe-none');
-    const authorize = oidc.buildAuthorizationUrl(webapp, { redirect_uri: REDIRECT_URI, scope: 'openid', code_challenge: 'x'.repeat(43), code_challenge_method: 'S256' });
+    const authorize = oidc.buildAuthorizationUrl(webapp, {
+      redirect_uri: REDIRECT_URI,
+      scope: 'openid',
+      code_challenge: 'x'.repeat(43),
+      code_challenge_method: 'S256',
+    });
     expect(await coop(authorize.href)).toBe('unsafe-none'); // the 303 to the login page
     expect(await coop(`${server.issuer}/auth/some-uid`)).toBe('unsafe-none'); // where a login resumes, then redirects to the app
     expect(await coop(endSession(webapp, { client_id: 'webapp' }))).toBe('unsafe-none');
@@ -136,7 +172,16 @@ describe('Cross-Origin-Opener-Policy', () => {
   });
 
   it('stays same-origin everywhere else', async () => {
-    for (const path of ['/', '/.well-known/openid-configuration', '/jwks', '/healthz', '/assets/style.css', '/authorize', '/interactions', '/nothing-here']) {
+    for (const path of [
+      '/',
+      '/.well-known/openid-configuration',
+      '/jwks',
+      '/healthz',
+      '/assets/style.css',
+      '/authorize',
+      '/interactions',
+      '/nothing-here',
+    ]) {
       expect([path, await coop(`${server.issuer}${path}`)]).toEqual([path, 'same-origin']);
     }
   });

@@ -42,17 +42,30 @@ beforeAll(async () => {
   db = await createTestDatabase();
   // The demo routes and the demo client (seeded into the new database) are part of the surface.
   server = await startTestServer(db, { POSTERN_DEMO: 'true', POSTERN_IP_FAILURE_LIMIT: '1000000' });
-  await server.container.accounts.create({ username: 'alice', email: 'alice@example.com', password: 'correct horse battery staple' });
-  secret = (await server.container.clients.create({
-    clientId: 'webapp', grantTypes: ['authorization_code', 'refresh_token', 'client_credentials'], redirectUris: [REDIRECT_URI], scope: 'openid offline_access',
-  })).secret!;
+  await server.container.accounts.create({
+    username: 'alice',
+    email: 'alice@example.com',
+    password: 'correct horse battery staple',
+  });
+  secret = (
+    await server.container.clients.create({
+      clientId: 'webapp',
+      grantTypes: ['authorization_code', 'refresh_token', 'client_credentials'],
+      redirectUris: [REDIRECT_URI],
+      scope: 'openid offline_access',
+    })
+  ).secret!;
   const config = await discover(server.issuer, 'webapp', secret);
   for (let i = 0; i < 3; i++) {
     const browser = newBrowser();
     const { page } = await startAuthorization(browser, config, { scope: 'openid' });
     const form = findForm(page.text, '/login');
     const uid = /\/interaction\/([^/]+)\//.exec(form.action)![1]!;
-    interactions.push({ uid, csrf: form.fields.csrf ?? '', cookie: [...browser.cookies].map(([n, c]) => `${n}=${c.value}`).join('; ') });
+    interactions.push({
+      uid,
+      csrf: form.fields.csrf ?? '',
+      cookie: [...browser.cookies].map(([n, c]) => `${n}=${c.value}`).join('; '),
+    });
   }
 });
 
@@ -62,46 +75,111 @@ afterAll(async () => {
 });
 
 const NAMES = [
-  'client_id', 'client_secret', 'redirect_uri', 'response_type', 'response_mode', 'scope', 'state', 'nonce', 'prompt', 'max_age',
-  'login_hint', 'ui_locales', 'claims', 'code_challenge', 'code_challenge_method', 'request_uri', 'request', 'resource', 'grant_type',
-  'code', 'code_verifier', 'refresh_token', 'token', 'token_type_hint', 'id_token_hint', 'post_logout_redirect_uri', 'logout',
-  'username', 'password', 'csrf', 'remember', 'error', 'client_assertion', 'client_assertion_type', 'a[b]', '__proto__', 'constructor',
+  'client_id',
+  'client_secret',
+  'redirect_uri',
+  'response_type',
+  'response_mode',
+  'scope',
+  'state',
+  'nonce',
+  'prompt',
+  'max_age',
+  'login_hint',
+  'ui_locales',
+  'claims',
+  'code_challenge',
+  'code_challenge_method',
+  'request_uri',
+  'request',
+  'resource',
+  'grant_type',
+  'code',
+  'code_verifier',
+  'refresh_token',
+  'token',
+  'token_type_hint',
+  'id_token_hint',
+  'post_logout_redirect_uri',
+  'logout',
+  'username',
+  'password',
+  'csrf',
+  'remember',
+  'error',
+  'client_assertion',
+  'client_assertion_type',
+  'a[b]',
+  '__proto__',
+  'constructor',
 ];
 const GOOD: Record<string, string[]> = {
-  client_id: ['webapp', 'postern-demo'], redirect_uri: [REDIRECT_URI], response_type: ['code'], scope: ['openid', 'openid offline_access'],
-  grant_type: ['authorization_code', 'refresh_token', 'client_credentials'], code_challenge_method: ['S256'],
-  code_challenge: ['E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM'], username: ['alice'], prompt: ['login', 'consent', 'none'],
+  client_id: ['webapp', 'postern-demo'],
+  redirect_uri: [REDIRECT_URI],
+  response_type: ['code'],
+  scope: ['openid', 'openid offline_access'],
+  grant_type: ['authorization_code', 'refresh_token', 'client_credentials'],
+  code_challenge_method: ['S256'],
+  code_challenge: ['E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM'],
+  username: ['alice'],
+  prompt: ['login', 'consent', 'none'],
 };
 
 /** Raw (already percent-encoded, or deliberately broken) values. */
 function rawValue(rng: Rng, name: string): string {
   const enc = encodeURIComponent;
   switch (rng.int(14)) {
-    case 0: return 'a%00b';
-    case 1: return `${enc(rng.pick(GOOD[name] ?? ['x']))}%00`;
-    case 2: return '%ED%A0%80'; // a surrogate, UTF-8-encoded: invalid UTF-8
-    case 3: return rng.pick(['%ZZ', '%', '%E2%82', '%u0000', '%%00', '%0']);
-    case 4: return 'x'.repeat(rng.pick([1000, 8000, 100_000]));
-    case 5: return enc('\u{1F600}\u00e9\u202e\ufeff');
-    case 6: return enc(String.fromCharCode(...Array.from({ length: 8 }, () => rng.int(32))));
-    case 7: return '';
-    case 8: return enc('{"id_token":{"acr":null}}');
-    case 9: return enc('https://evil.example/cb?x=1#y');
-    case 10: return enc('a'.repeat(rng.int(300)));
-    default: return enc(rng.pick(GOOD[name] ?? ['x', 'abc', '1']));
+    case 0:
+      return 'a%00b';
+    case 1:
+      return `${enc(rng.pick(GOOD[name] ?? ['x']))}%00`;
+    case 2:
+      return '%ED%A0%80'; // a surrogate, UTF-8-encoded: invalid UTF-8
+    case 3:
+      return rng.pick(['%ZZ', '%', '%E2%82', '%u0000', '%%00', '%0']);
+    case 4:
+      return 'x'.repeat(rng.pick([1000, 8000, 100_000]));
+    case 5:
+      return enc('\u{1F600}\u00e9\u202e\ufeff');
+    case 6:
+      return enc(String.fromCharCode(...Array.from({ length: 8 }, () => rng.int(32))));
+    case 7:
+      return '';
+    case 8:
+      return enc('{"id_token":{"acr":null}}');
+    case 9:
+      return enc('https://evil.example/cb?x=1#y');
+    case 10:
+      return enc('a'.repeat(rng.int(300)));
+    default:
+      return enc(rng.pick(GOOD[name] ?? ['x', 'abc', '1']));
   }
 }
 
 const AUTHORIZE = {
-  client_id: 'webapp', response_type: 'code', scope: 'openid', redirect_uri: REDIRECT_URI, state: 's', nonce: 'n',
-  code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256',
+  client_id: 'webapp',
+  response_type: 'code',
+  scope: 'openid',
+  redirect_uri: REDIRECT_URI,
+  state: 's',
+  nonce: 'n',
+  code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM',
+  code_challenge_method: 'S256',
 };
 
 /** Well-formed parameters for each path, so that mutations reach deep code, not just the first check. */
 function baseParams(path: string): Record<string, string> {
   const clientAuth = { client_id: 'webapp', client_secret: secret };
   if (path.startsWith('/auth') || path === '/request') return AUTHORIZE;
-  if (path === '/token') return { ...clientAuth, grant_type: 'authorization_code', code: 'c0de', redirect_uri: REDIRECT_URI, code_verifier: 'v'.repeat(43), refresh_token: 'r' };
+  if (path === '/token')
+    return {
+      ...clientAuth,
+      grant_type: 'authorization_code',
+      code: 'c0de',
+      redirect_uri: REDIRECT_URI,
+      code_verifier: 'v'.repeat(43),
+      refresh_token: 'r',
+    };
   if (path.startsWith('/token/')) return { ...clientAuth, token: 't0ken', token_type_hint: 'access_token' };
   if (path.startsWith('/session/end')) return { client_id: 'webapp', state: 's', logout: 'yes', xsrf: 'x' };
   if (path.startsWith('/interaction/')) return { username: 'alice', password: 'not the password', remember: 'yes' };
@@ -127,8 +205,15 @@ function params(rng: Rng, path: string): string {
 
 function jsonBody(rng: Rng): string {
   return rng.pick([
-    '{"client_id":"a\\u0000b"}', '{"state":"\\ud800"}', '{"username":"\\udc00x","password":"y"}', '{"a":', '[1,2,3]', 'null',
-    JSON.stringify({ client_id: 'webapp', grant_type: 'client_credentials' }), `{"x":"${'y'.repeat(70_000)}"}`, '{"__proto__":{"a":1}}',
+    '{"client_id":"a\\u0000b"}',
+    '{"state":"\\ud800"}',
+    '{"username":"\\udc00x","password":"y"}',
+    '{"a":',
+    '[1,2,3]',
+    'null',
+    JSON.stringify({ client_id: 'webapp', grant_type: 'client_credentials' }),
+    `{"x":"${'y'.repeat(70_000)}"}`,
+    '{"__proto__":{"a":1}}',
   ]);
 }
 
@@ -136,7 +221,10 @@ function binaryBody(rng: Rng): Buffer {
   return Buffer.from(Array.from({ length: rng.pick([1, 64, 4096, 70_000]) }, () => rng.int(256)));
 }
 
-interface Target { path: string; methods: readonly string[] }
+interface Target {
+  path: string;
+  methods: readonly string[];
+}
 
 function targets(discovery: Record<string, unknown>): Target[] {
   const advertised = Object.entries(discovery)
@@ -144,17 +232,40 @@ function targets(discovery: Record<string, unknown>): Target[] {
     .map(([, value]) => new URL(value as string).pathname);
   const uid = interactions[0]!.uid;
   const ours = [
-    '/', '/jwks', '/healthz', '/readyz', '/.well-known/openid-configuration', '/assets/style.css', '/favicon.ico',
-    `/interaction/${uid}`, `/interaction/${uid}/login`, `/interaction/${uid}/confirm`, `/interaction/${uid}/abort`,
-    '/interaction/nope', '/interaction/nope/login', '/demo', '/demo/login', '/demo/callback',
-    '/auth/nope', '/session/end/confirm', '/session/end/success', '/no/such/page', '/token/', '/TOKEN',
+    '/',
+    '/jwks',
+    '/healthz',
+    '/readyz',
+    '/.well-known/openid-configuration',
+    '/assets/style.css',
+    '/favicon.ico',
+    `/interaction/${uid}`,
+    `/interaction/${uid}/login`,
+    `/interaction/${uid}/confirm`,
+    `/interaction/${uid}/abort`,
+    '/interaction/nope',
+    '/interaction/nope/login',
+    '/demo',
+    '/demo/login',
+    '/demo/callback',
+    '/auth/nope',
+    '/session/end/confirm',
+    '/session/end/success',
+    '/no/such/page',
+    '/token/',
+    '/TOKEN',
   ];
   return [...new Set([...advertised, ...ours])].map((path) => ({ path, methods: ['GET', 'POST'] }));
 }
 
 const ODD_METHODS = ['HEAD', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'PROPFIND', 'TRACE', 'MKCOL', 'SEARCH', 'PURGE'];
 
-interface Probe { method: string; path: string; headers: Record<string, string>; body?: Buffer | string }
+interface Probe {
+  method: string;
+  path: string;
+  headers: Record<string, string>;
+  body?: Buffer | string;
+}
 
 function makeProbe(rng: Rng, all: Target[]): Probe {
   const target = rng.pick(all);
@@ -170,36 +281,81 @@ function makeProbe(rng: Rng, all: Target[]): Probe {
   if (rng.int(10) === 0) path += rng.pick(['%00', '/%ZZ', '/..%2f..%2fetc', `/${'a'.repeat(3000)}`]);
   const bare = path;
   if (method !== 'POST' || rng.int(6) === 0) path += `?${params(rng, bare)}`;
-  if (rng.int(4) === 0) headers.accept = rng.pick(['text/html', 'application/json', '*/*', 'text/html;q=0.1, application/json', '???']);
-  if (rng.int(12) === 0) headers.authorization = rng.pick([`Basic ${Buffer.from(`webapp:${secret}`).toString('base64')}`, 'Basic %%%', 'Bearer a\u00ffb', `Basic ${Buffer.from('a%00b:c').toString('base64')}`]);
-  if (rng.int(20) === 0) headers.cookie = `${headers.cookie ?? ''}; _session=${'z'.repeat(rng.pick([100, 6000]))}; _session.sig=%ZZ`;
+  if (rng.int(4) === 0)
+    headers.accept = rng.pick(['text/html', 'application/json', '*/*', 'text/html;q=0.1, application/json', '???']);
+  if (rng.int(12) === 0)
+    headers.authorization = rng.pick([
+      `Basic ${Buffer.from(`webapp:${secret}`).toString('base64')}`,
+      'Basic %%%',
+      'Bearer a\u00ffb',
+      `Basic ${Buffer.from('a%00b:c').toString('base64')}`,
+    ]);
+  if (rng.int(20) === 0)
+    headers.cookie = `${headers.cookie ?? ''}; _session=${'z'.repeat(rng.pick([100, 6000]))}; _session.sig=%ZZ`;
   if (rng.int(20) === 0) headers['x-forwarded-host'] = 'evil.example';
-  if (method === 'GET' || method === 'HEAD' || method === 'TRACE' || rng.int(10) === 0) return { method, path, headers };
+  if (method === 'GET' || method === 'HEAD' || method === 'TRACE' || rng.int(10) === 0)
+    return { method, path, headers };
   switch (rng.int(6)) {
-    case 0: case 1: case 2:
-      headers['content-type'] = rng.pick(['application/x-www-form-urlencoded', 'application/x-www-form-urlencoded; charset=utf-8', 'application/x-www-form-urlencoded; charset=bogus']);
-      return { method, path, headers, body: bare.startsWith('/interaction/') && rng.int(3) !== 0 ? `csrf=${encodeURIComponent(interaction.csrf)}&${params(rng, bare)}` : params(rng, bare) };
+    case 0:
+    case 1:
+    case 2:
+      headers['content-type'] = rng.pick([
+        'application/x-www-form-urlencoded',
+        'application/x-www-form-urlencoded; charset=utf-8',
+        'application/x-www-form-urlencoded; charset=bogus',
+      ]);
+      return {
+        method,
+        path,
+        headers,
+        body:
+          bare.startsWith('/interaction/') && rng.int(3) !== 0
+            ? `csrf=${encodeURIComponent(interaction.csrf)}&${params(rng, bare)}`
+            : params(rng, bare),
+      };
     case 3:
       headers['content-type'] = 'application/json';
       return { method, path, headers, body: jsonBody(rng) };
     case 4:
-      headers['content-type'] = rng.pick(['application/octet-stream', 'text/plain', 'multipart/form-data; boundary=x', 'application/x-www-form-urlencoded', 'image/png']);
+      headers['content-type'] = rng.pick([
+        'application/octet-stream',
+        'text/plain',
+        'multipart/form-data; boundary=x',
+        'application/x-www-form-urlencoded',
+        'image/png',
+      ]);
       return { method, path, headers, body: binaryBody(rng) };
     default:
       return { method, path, headers, body: params(rng, bare) }; // a body without a content type
   }
 }
 
-interface Answer { status: number; body: string }
+interface Answer {
+  status: number;
+  body: string;
+}
 
 function send(agent: http.Agent, base: URL, probe: Probe): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    const request = http.request({ agent, host: base.hostname, port: base.port, method: probe.method, path: probe.path, headers: probe.headers, timeout: 10_000 }, (response) => {
-      const chunks: Buffer[] = [];
-      response.on('data', (chunk: Buffer) => chunks.push(chunk));
-      response.on('end', () => resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
-      response.on('error', reject);
-    });
+    const request = http.request(
+      {
+        agent,
+        host: base.hostname,
+        port: base.port,
+        method: probe.method,
+        path: probe.path,
+        headers: probe.headers,
+        timeout: 10_000,
+      },
+      (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.on('end', () =>
+          resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }),
+        );
+        response.on('error', reject);
+      },
+    );
     request.on('timeout', () => request.destroy(new Error('timed out')));
     request.on('error', reject);
     request.end(probe.body);
@@ -209,7 +365,10 @@ function send(agent: http.Agent, base: URL, probe: Probe): Promise<Answer> {
 describe('malformed input', () => {
   it(`${REQUESTS} seeded requests get no 5xx, no stack trace, and the server keeps answering`, async () => {
     const rng = prng(SEED);
-    const discovery = await (await fetch(`${server.issuer}/.well-known/openid-configuration`)).json() as Record<string, unknown>;
+    const discovery = (await (await fetch(`${server.issuer}/.well-known/openid-configuration`)).json()) as Record<
+      string,
+      unknown
+    >;
     const all = targets(discovery);
     expect(all.map((t) => t.path)).toContain('/request');
     const probes = Array.from({ length: REQUESTS }, () => makeProbe(rng, all));
@@ -226,13 +385,18 @@ describe('malformed input', () => {
           answer = await send(agent, base, probe);
         } catch (error) {
           // The server may close a connection on a body it will not read: that is an answer too.
-          if (!/socket hang up|ECONNRESET|EPIPE/.test(String(error))) failures.push(`${probe.method} ${probe.path.slice(0, 120)} ${JSON.stringify(probe.headers).slice(0, 300)} ${String(probe.body ?? '').length}: ${String(error)}`);
+          if (!/socket hang up|ECONNRESET|EPIPE/.test(String(error)))
+            failures.push(
+              `${probe.method} ${probe.path.slice(0, 120)} ${JSON.stringify(probe.headers).slice(0, 300)} ${String(probe.body ?? '').length}: ${String(error)}`,
+            );
           continue;
         }
         statuses.set(answer.status, (statuses.get(answer.status) ?? 0) + 1);
-        if (answer.status >= 500) failures.push(`${probe.method} ${probe.path.slice(0, 120)} -> ${answer.status} ${answer.body.slice(0, 200)}`);
+        if (answer.status >= 500)
+          failures.push(`${probe.method} ${probe.path.slice(0, 120)} -> ${answer.status} ${answer.body.slice(0, 200)}`);
         const leak = LEAKS.find((pattern) => pattern.test(answer.body));
-        if (leak) failures.push(`${probe.method} ${probe.path.slice(0, 120)} leaks ${leak}: ${answer.body.slice(0, 300)}`);
+        if (leak)
+          failures.push(`${probe.method} ${probe.path.slice(0, 120)} leaks ${leak}: ${answer.body.slice(0, 300)}`);
       }
     };
     await Promise.all(Array.from({ length: CONCURRENCY }, worker));
@@ -240,7 +404,9 @@ describe('malformed input', () => {
 
     expect(failures, `seed ${SEED}`).toEqual([]);
     expect([...statuses.values()].reduce((a, b) => a + b, 0)).toBeGreaterThan(REQUESTS * 0.95);
-    const errors = server.logs.filter((line) => (JSON.parse(line) as { level: number }).level >= 50 || line.includes('"stack"'));
+    const errors = server.logs.filter(
+      (line) => (JSON.parse(line) as { level: number }).level >= 50 || line.includes('"stack"'),
+    );
     expect(errors.map((line) => line.slice(0, 500))).toEqual([]);
     expect((await fetch(`${server.issuer}/healthz`)).status).toBe(200);
     expect((await fetch(`${server.issuer}/.well-known/openid-configuration`)).status).toBe(200);

@@ -20,8 +20,13 @@ beforeAll(async () => {
   server = await startTestServer(db);
   await server.container.accounts.create({ username: 'tim', email: 'tim@example.com', password: PASSWORD });
   const { secret } = await server.container.clients.create({
-    clientId: 'short', grantTypes: ['authorization_code', 'refresh_token'], redirectUris: [REDIRECT_URI], scope: 'openid offline_access',
-    refreshIdleSeconds: 120, refreshAbsoluteSeconds: 300, firstParty: true,
+    clientId: 'short',
+    grantTypes: ['authorization_code', 'refresh_token'],
+    redirectUris: [REDIRECT_URI],
+    scope: 'openid offline_access',
+    refreshIdleSeconds: 120,
+    refreshAbsoluteSeconds: 300,
+    firstParty: true,
   });
   app = await discover(server.issuer, 'short', secret);
 });
@@ -32,8 +37,23 @@ afterAll(async () => {
   vi.useRealTimers();
 });
 
-const signedIn = async () => (await exchange(app, await signIn(newBrowser(), app, { username: 'tim', password: PASSWORD }, { scope: 'openid offline_access', prompt: 'consent' }))).refresh_token!;
-const works = (token: string) => oidc.refreshTokenGrant(app, token).then(() => true, () => false);
+const signedIn = async () =>
+  (
+    await exchange(
+      app,
+      await signIn(
+        newBrowser(),
+        app,
+        { username: 'tim', password: PASSWORD },
+        { scope: 'openid offline_access', prompt: 'consent' },
+      ),
+    )
+  ).refresh_token!;
+const works = (token: string) =>
+  oidc.refreshTokenGrant(app, token).then(
+    () => true,
+    () => false,
+  );
 
 it('a refresh token unused for longer than the idle lifetime is refused', async () => {
   const token = await signedIn();

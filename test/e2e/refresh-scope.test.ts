@@ -20,10 +20,17 @@ beforeAll(async () => {
   server = await startTestServer(db);
   const { clients, accounts } = server.container;
   await accounts.create({ username: 'olga', email: 'olga@example.com', password: PASSWORD });
-  for (const [clientId, firstParty] of [['own-app', true], ['partner-app', false]] as const) {
+  for (const [clientId, firstParty] of [
+    ['own-app', true],
+    ['partner-app', false],
+  ] as const) {
     await clients.create({
-      clientId, secret: `${clientId}-secret-0123456789abcdefghijklmnop`, firstParty,
-      grantTypes: ['authorization_code', 'refresh_token'], redirectUris: [REDIRECT_URI], scope: SCOPE,
+      clientId,
+      secret: `${clientId}-secret-0123456789abcdefghijklmnop`,
+      firstParty,
+      grantTypes: ['authorization_code', 'refresh_token'],
+      redirectUris: [REDIRECT_URI],
+      scope: SCOPE,
     });
   }
 });
@@ -39,7 +46,8 @@ const app = (clientId: string) => discover(server.issuer, clientId, `${clientId}
 async function signInWithoutPrompt(config: oidc.Configuration, browser = newBrowser(), scope = SCOPE) {
   const started = await startAuthorization(browser, config, { scope });
   let page = started.page;
-  if (page.text.includes('name="password"')) page = await browser.submit(page, '/login', { username: 'olga', password: PASSWORD });
+  if (page.text.includes('name="password"'))
+    page = await browser.submit(page, '/login', { username: 'olga', password: PASSWORD });
   const consentShown = page.url.includes('/interaction/') && page.text.includes('/confirm');
   if (consentShown) {
     // The consent page names offline access: that is the consent OpenID Connect Core §11 asks for.
@@ -47,7 +55,12 @@ async function signInWithoutPrompt(config: oidc.Configuration, browser = newBrow
     page = await browser.submit(page, '/confirm');
   }
   expect(page.url.startsWith(REDIRECT_URI), page.text.slice(0, 500)).toBe(true);
-  const tokens = await exchange(config, { callbackUrl: new URL(page.url), verifier: started.verifier, state: started.state, nonce: started.nonce });
+  const tokens = await exchange(config, {
+    callbackUrl: new URL(page.url),
+    verifier: started.verifier,
+    state: started.state,
+    nonce: started.nonce,
+  });
   return { tokens, consentShown, browser };
 }
 
@@ -79,7 +92,9 @@ describe.each([
     const second = await signInWithoutPrompt(config, first.browser);
     expect(second.consentShown).toBe(consent);
     expect(second.tokens.scope?.split(' ')).toContain('offline_access');
-    expect((await oidc.refreshTokenGrant(config, second.tokens.refresh_token!, { scope: SCOPE })).refresh_token).toBeTruthy();
+    expect(
+      (await oidc.refreshTokenGrant(config, second.tokens.refresh_token!, { scope: SCOPE })).refresh_token,
+    ).toBeTruthy();
     // Once given, the consent stands: the next sign-in asks nothing.
     expect((await signInWithoutPrompt(config, first.browser)).consentShown).toBe(false);
   });
@@ -87,6 +102,8 @@ describe.each([
   it('refuses a refresh that asks for a scope the user never granted', async () => {
     const config = await app(clientId);
     const { tokens } = await signInWithoutPrompt(config);
-    await expect(oidc.refreshTokenGrant(config, tokens.refresh_token!, { scope: `${SCOPE} roles` })).rejects.toMatchObject({ error: 'invalid_scope' });
+    await expect(
+      oidc.refreshTokenGrant(config, tokens.refresh_token!, { scope: `${SCOPE} roles` }),
+    ).rejects.toMatchObject({ error: 'invalid_scope' });
   });
 });

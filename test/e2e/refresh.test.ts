@@ -29,10 +29,16 @@ beforeAll(async () => {
   db = await createTestDatabase();
   // The test receiver listens on loopback, which outbound requests may not reach by default.
   // The sweeper runs every second, so a test can watch what it keeps and what it drops.
-  server = await startTestServer(db, { POSTERN_OUTBOUND_PRIVATE_NETWORK: 'true', POSTERN_SWEEP_INTERVAL_SECONDS: '1' }, { clock });
+  server = await startTestServer(
+    db,
+    { POSTERN_OUTBOUND_PRIVATE_NETWORK: 'true', POSTERN_SWEEP_INTERVAL_SECONDS: '1' },
+    { clock },
+  );
   receiver = http.createServer((req, res) => {
     let body = '';
-    req.on('data', (d: Buffer) => { body += d.toString(); });
+    req.on('data', (d: Buffer) => {
+      body += d.toString();
+    });
     req.on('end', () => {
       logoutTokens.push(new URLSearchParams(body).get('logout_token') ?? '');
       res.writeHead(200).end();
@@ -42,8 +48,12 @@ beforeAll(async () => {
   const { clients, accounts } = server.container;
   userId = (await accounts.create({ username: 'rita', email: 'rita@example.com', password: PASSWORD })).id;
   const { secret } = await clients.create({
-    clientId: 'app', grantTypes: ['authorization_code', 'refresh_token'], redirectUris: [REDIRECT_URI], postLogoutRedirectUris: [POST_LOGOUT_URI],
-    scope: 'openid offline_access', firstParty: true,
+    clientId: 'app',
+    grantTypes: ['authorization_code', 'refresh_token'],
+    redirectUris: [REDIRECT_URI],
+    postLogoutRedirectUris: [POST_LOGOUT_URI],
+    scope: 'openid offline_access',
+    firstParty: true,
     backchannelLogoutUri: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/backchannel`,
   });
   appSecret = secret!;
@@ -58,43 +68,73 @@ afterAll(async () => {
 
 async function login(config = app, scope = 'openid offline_access') {
   const browser = newBrowser();
-  const tokens = await exchange(config, await signIn(browser, config, { username: 'rita', password: PASSWORD }, { scope, prompt: 'consent' }));
+  const tokens = await exchange(
+    config,
+    await signIn(browser, config, { username: 'rita', password: PASSWORD }, { scope, prompt: 'consent' }),
+  );
   return { browser, tokens };
 }
 
 const refresh = (token: string, config = app) => oidc.refreshTokenGrant(config, token);
-const works = (token: string, config = app) => refresh(token, config).then(() => true, () => false);
+const works = (token: string, config = app) =>
+  refresh(token, config).then(
+    () => true,
+    () => false,
+  );
 const active = async (accessToken: string) => (await oidc.tokenIntrospection(app, accessToken)).active;
-const reuseEvents = async () => { await server.container.audit.flush(); return server.container.audit.query({ type: 'refresh_token.reused' }); };
+const reuseEvents = async () => {
+  await server.container.audit.flush();
+  return server.container.audit.query({ type: 'refresh_token.reused' });
+};
 const GRACE_SECONDS = 10;
 const GRACE_MAX = 10;
 
 async function loginAsNewUser(username: string) {
-  const accountId = (await server.container.accounts.create({ username, email: `${username}@example.com`, password: PASSWORD })).id;
-  const tokens = await exchange(app, await signIn(newBrowser(), app, { username, password: PASSWORD }, { scope: 'openid offline_access', prompt: 'consent' }));
+  const accountId = (
+    await server.container.accounts.create({ username, email: `${username}@example.com`, password: PASSWORD })
+  ).id;
+  const tokens = await exchange(
+    app,
+    await signIn(
+      newBrowser(),
+      app,
+      { username, password: PASSWORD },
+      { scope: 'openid offline_access', prompt: 'consent' },
+    ),
+  );
   return { tokens, accountId };
 }
 
 /** Refresh tokens of the account that could still be used: neither consumed nor expired. */
 async function liveRefreshTokens(accountId: string): Promise<number> {
-  const rows = await server.container.db.db.selectFrom('oidc_payloads').select('id')
-    .where('kind', '=', 'RefreshToken').where(sql`payload->>'accountId'`, '=', accountId)
-    .where('consumed_at', 'is', null).where('expires_at', '>', clock.now())
+  const rows = await server.container.db.db
+    .selectFrom('oidc_payloads')
+    .select('id')
+    .where('kind', '=', 'RefreshToken')
+    .where(sql`payload->>'accountId'`, '=', accountId)
+    .where('consumed_at', 'is', null)
+    .where('expires_at', '>', clock.now())
     .execute();
   return rows.length;
 }
 
 async function grantBoundRows(accountId: string): Promise<number> {
-  const rows = await server.container.db.db.selectFrom('oidc_payloads').select('id')
-    .where('kind', 'in', ['AccessToken', 'RefreshToken', 'AuthorizationCode']).where(sql`payload->>'accountId'`, '=', accountId)
+  const rows = await server.container.db.db
+    .selectFrom('oidc_payloads')
+    .select('id')
+    .where('kind', 'in', ['AccessToken', 'RefreshToken', 'AuthorizationCode'])
+    .where(sql`payload->>'accountId'`, '=', accountId)
     .execute();
   return rows.length;
 }
 
 /** The sealed successor kept on the account's one rotated refresh token (undefined: no such row). */
 async function sealedSuccessor(accountId: string): Promise<string | null | undefined> {
-  const rows = await server.container.db.db.selectFrom('oidc_payloads').select('successor_sealed')
-    .where('kind', '=', 'RefreshToken').where(sql`payload->>'accountId'`, '=', accountId)
+  const rows = await server.container.db.db
+    .selectFrom('oidc_payloads')
+    .select('successor_sealed')
+    .where('kind', '=', 'RefreshToken')
+    .where(sql`payload->>'accountId'`, '=', accountId)
     .where('consumed_at', 'is not', null)
     .execute();
   expect(rows.length).toBeLessThanOrEqual(1);
@@ -107,11 +147,15 @@ async function sealedSuccessor(accountId: string): Promise<string | null | undef
  */
 async function whileUpdatesFail(when: string, step: () => Promise<void>): Promise<void> {
   const { db } = server.container.db;
-  await sql.raw(`create function refuse_update() returns trigger language plpgsql as $$ begin
+  await sql
+    .raw(`create function refuse_update() returns trigger language plpgsql as $$ begin
     if ${when} then raise exception 'the database went away' using errcode = '57P01'; end if;
-    return new; end $$`).execute(db);
-  await sql.raw(`create trigger refuse_update before update on oidc_payloads for each row
-    when (old.kind = 'RefreshToken') execute function refuse_update()`).execute(db);
+    return new; end $$`)
+    .execute(db);
+  await sql
+    .raw(`create trigger refuse_update before update on oidc_payloads for each row
+    when (old.kind = 'RefreshToken') execute function refuse_update()`)
+    .execute(db);
   try {
     await step();
   } finally {
@@ -144,7 +188,9 @@ describe('rotation and reuse', () => {
     clock.advance(6);
     await expect(refresh(tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
     expect(await active(first.access_token)).toBe(false);
-    await expect(oidc.fetchUserInfo(app, first.access_token, oidc.skipSubjectCheck)).rejects.toMatchObject({ status: 401 });
+    await expect(oidc.fetchUserInfo(app, first.access_token, oidc.skipSubjectCheck)).rejects.toMatchObject({
+      status: 401,
+    });
     expect(await works(first.refresh_token!)).toBe(false);
     const events = await reuseEvents();
     expect(events.length).toBe(before + 1);
@@ -155,8 +201,12 @@ describe('rotation and reuse', () => {
     const { tokens } = await login();
     const before = (await reuseEvents()).length;
     const results = await Promise.allSettled(Array.from({ length: 20 }, () => refresh(tokens.refresh_token!)));
-    const ok = results.filter((r): r is PromiseFulfilledResult<Awaited<ReturnType<typeof refresh>>> => r.status === 'fulfilled');
-    const refused = results.filter((r) => r.status === 'rejected').map((r) => (r as PromiseRejectedResult).reason as { error?: string });
+    const ok = results.filter(
+      (r): r is PromiseFulfilledResult<Awaited<ReturnType<typeof refresh>>> => r.status === 'fulfilled',
+    );
+    const refused = results
+      .filter((r) => r.status === 'rejected')
+      .map((r) => (r as PromiseRejectedResult).reason as { error?: string });
     expect(ok.length).toBeGreaterThanOrEqual(1);
     for (const r of refused) expect(r.error).toBe('invalid_grant');
     // Every token handed out still works: nothing was revoked.
@@ -235,7 +285,9 @@ describe('rotation and reuse', () => {
   it('a refresh whose answer cannot be kept for the window (the database just went away) still hands the client its new tokens', async () => {
     const { tokens, accountId } = await loginAsNewUser('unkept');
     let answer: Awaited<ReturnType<typeof refresh>> | undefined;
-    await whileUpdatesFail('new.successor_sealed is not null', async () => { answer = await refresh(tokens.refresh_token!); });
+    await whileUpdatesFail('new.successor_sealed is not null', async () => {
+      answer = await refresh(tokens.refresh_token!);
+    });
     expect(answer!.refresh_token).toBeTruthy();
     expect(await liveRefreshTokens(accountId)).toBe(1);
     expect(await works(answer!.refresh_token!)).toBe(true);
@@ -247,7 +299,10 @@ describe('rotation and reuse', () => {
     await whileUpdatesFail('new.grace_uses > old.grace_uses', async () => {
       const response = await fetch(`${server.issuer}/token`, {
         method: 'POST',
-        headers: { authorization: `Basic ${Buffer.from(`app:${appSecret}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
+        headers: {
+          authorization: `Basic ${Buffer.from(`app:${appSecret}`).toString('base64')}`,
+          'content-type': 'application/x-www-form-urlencoded',
+        },
         body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: tokens.refresh_token! }),
       });
       expect(response.status).toBe(503);
@@ -259,7 +314,11 @@ describe('rotation and reuse', () => {
 
   it('a refresh token of one client is refused for another', async () => {
     const { tokens } = await login();
-    const { secret } = await server.container.clients.create({ clientId: 'other', grantTypes: ['authorization_code', 'refresh_token'], redirectUris: [REDIRECT_URI] });
+    const { secret } = await server.container.clients.create({
+      clientId: 'other',
+      grantTypes: ['authorization_code', 'refresh_token'],
+      redirectUris: [REDIRECT_URI],
+    });
     const other = await discover(server.issuer, 'other', secret);
     await expect(refresh(tokens.refresh_token!, other)).rejects.toMatchObject({ error: 'invalid_grant' });
     expect(await works(tokens.refresh_token!)).toBe(true); // and it was not harmed
@@ -267,7 +326,12 @@ describe('rotation and reuse', () => {
 
   it('a client registered with --refresh-rotation never keeps its refresh token', async () => {
     const { secret } = await server.container.clients.create({
-      clientId: 'steady', grantTypes: ['authorization_code', 'refresh_token'], redirectUris: [REDIRECT_URI], scope: 'openid offline_access', refreshRotation: 'never', firstParty: true,
+      clientId: 'steady',
+      grantTypes: ['authorization_code', 'refresh_token'],
+      redirectUris: [REDIRECT_URI],
+      scope: 'openid offline_access',
+      refreshRotation: 'never',
+      firstParty: true,
     });
     const steady = await discover(server.issuer, 'steady', secret);
     const { tokens } = await login(steady);
@@ -281,14 +345,18 @@ describe('sessions and offline_access', () => {
   it('without offline_access a refresh token ends with the browser session', async () => {
     const { browser, tokens } = await login(app, 'openid');
     expect(tokens.refresh_token).toBeTruthy();
-    const end = await browser.get(oidc.buildEndSessionUrl(app, { id_token_hint: tokens.id_token!, post_logout_redirect_uri: POST_LOGOUT_URI }).href);
+    const end = await browser.get(
+      oidc.buildEndSessionUrl(app, { id_token_hint: tokens.id_token!, post_logout_redirect_uri: POST_LOGOUT_URI }).href,
+    );
     await browser.submit(end, '', { logout: 'yes' });
     expect(await works(tokens.refresh_token!)).toBe(false);
   });
 
   it('with offline_access it outlives the browser session', async () => {
     const { browser, tokens } = await login();
-    const end = await browser.get(oidc.buildEndSessionUrl(app, { id_token_hint: tokens.id_token!, post_logout_redirect_uri: POST_LOGOUT_URI }).href);
+    const end = await browser.get(
+      oidc.buildEndSessionUrl(app, { id_token_hint: tokens.id_token!, post_logout_redirect_uri: POST_LOGOUT_URI }).href,
+    );
     await browser.submit(end, '', { logout: 'yes' });
     expect(await works(tokens.refresh_token!)).toBe(true);
   });
@@ -317,14 +385,20 @@ describe('sessions under control', () => {
 
 describe('back-channel logout', () => {
   const verifyLogoutToken = async (token: string) => {
-    const { payload } = await jwtVerify(token, createRemoteJWKSet(new URL(`${server.issuer}/jwks`)), { issuer: server.issuer, audience: 'app', typ: 'logout+jwt' });
+    const { payload } = await jwtVerify(token, createRemoteJWKSet(new URL(`${server.issuer}/jwks`)), {
+      issuer: server.issuer,
+      audience: 'app',
+      typ: 'logout+jwt',
+    });
     return payload;
   };
 
   it('sends a signed logout token when the user signs out at Postern, and on an admin logout', async () => {
     logoutTokens.length = 0;
     const { browser, tokens } = await login();
-    const end = await browser.get(oidc.buildEndSessionUrl(app, { id_token_hint: tokens.id_token!, post_logout_redirect_uri: POST_LOGOUT_URI }).href);
+    const end = await browser.get(
+      oidc.buildEndSessionUrl(app, { id_token_hint: tokens.id_token!, post_logout_redirect_uri: POST_LOGOUT_URI }).href,
+    );
     await browser.submit(end, '', { logout: 'yes' });
     await expect.poll(() => logoutTokens.length, { timeout: 5000 }).toBe(1);
     const payload = await verifyLogoutToken(logoutTokens[0]!);

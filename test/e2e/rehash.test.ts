@@ -11,20 +11,32 @@ const USER = { username: 'dana', email: 'dana@example.com', password: 'dana pick
 let db: TestDatabase;
 let server: TestServer | undefined;
 
-beforeAll(async () => { db = await createTestDatabase(); });
+beforeAll(async () => {
+  db = await createTestDatabase();
+});
 afterAll(async () => {
   await server?.close();
   await db?.drop();
 });
 
-const storedHash = async (s: TestServer) => (await (s.container.db.db as Kysely<Database>)
-  .selectFrom('accounts').select(['password_hash', 'updated_at']).where('username', '=', USER.username).executeTakeFirstOrThrow());
+const storedHash = async (s: TestServer) =>
+  await (s.container.db.db as Kysely<Database>)
+    .selectFrom('accounts')
+    .select(['password_hash', 'updated_at'])
+    .where('username', '=', USER.username)
+    .executeTakeFirstOrThrow();
 
 it('re-hashes a password with the current parameters when its owner signs in, and only then', async () => {
   const port = String(await freePort());
   server = await startTestServer(db, { PORT: port, POSTERN_ARGON2_MEMORY_KIB: '8192', POSTERN_ARGON2_ITERATIONS: '1' });
   await server.container.accounts.create(USER);
-  await server.container.clients.create({ clientId: 'app', public: true, grantTypes: ['authorization_code'], redirectUris: [REDIRECT_URI], firstParty: true });
+  await server.container.clients.create({
+    clientId: 'app',
+    public: true,
+    grantTypes: ['authorization_code'],
+    redirectUris: [REDIRECT_URI],
+    firstParty: true,
+  });
   const before = await storedHash(server);
   expect(before.password_hash).toMatch(/^\$argon2id\$v=19\$m=8192,p=1,t=1\$/);
   await server.close();

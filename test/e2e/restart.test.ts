@@ -25,11 +25,16 @@ it('a new instance on the same database keeps the keys, the clients and the refr
   server = await startTestServer(db, { PORT: port });
   await server.container.accounts.create(USER);
   const { secret } = await server.container.clients.create({
-    clientId: 'survivor', grantTypes: ['authorization_code', 'refresh_token'], redirectUris: [REDIRECT_URI],
+    clientId: 'survivor',
+    grantTypes: ['authorization_code', 'refresh_token'],
+    redirectUris: [REDIRECT_URI],
   });
   let config = await discover(server.issuer, 'survivor', secret);
   const browser = newBrowser();
-  const tokens = await exchange(config, await signIn(browser, config, USER, { scope: 'openid offline_access', prompt: 'consent' }));
+  const tokens = await exchange(
+    config,
+    await signIn(browser, config, USER, { scope: 'openid offline_access', prompt: 'consent' }),
+  );
   const jwksBefore = await (await fetch(`${server.issuer}/jwks`)).json();
   await server.close();
 
@@ -40,7 +45,9 @@ it('a new instance on the same database keeps the keys, the clients and the refr
 
   // The ID token signed by the first instance verifies against the second one's JWKS.
   const jwks = createRemoteJWKSet(new URL(`${server.issuer}/jwks`));
-  await expect(jwtVerify(tokens.id_token!, jwks, { issuer: server.issuer, audience: 'survivor' })).resolves.toBeTruthy();
+  await expect(
+    jwtVerify(tokens.id_token!, jwks, { issuer: server.issuer, audience: 'survivor' }),
+  ).resolves.toBeTruthy();
 
   const refreshed = await oidc.refreshTokenGrant(config, tokens.refresh_token!);
   const userinfo = await oidc.fetchUserInfo(config, refreshed.access_token, tokens.claims()!.sub);
@@ -49,7 +56,10 @@ it('a new instance on the same database keeps the keys, the clients and the refr
 
   // A new POSTERN_SECRET, moved to with `postern keys reencrypt`: keys, client secrets and tokens all survive.
   const newSecret = 'the-next-secret-0123456789-0123456789-xyz';
-  const moved = await run(['keys', 'reencrypt', '--old-secret-env', 'OLD'], baseEnv(db, { POSTERN_SECRET: newSecret, OLD: TEST_SECRET }));
+  const moved = await run(
+    ['keys', 'reencrypt', '--old-secret-env', 'OLD'],
+    baseEnv(db, { POSTERN_SECRET: newSecret, OLD: TEST_SECRET }),
+  );
   expect(moved.code).toBe(0);
   server = await startTestServer(db, { PORT: port, POSTERN_SECRET: newSecret });
   config = await discover(server.issuer, 'survivor', secret);

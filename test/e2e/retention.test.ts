@@ -24,23 +24,38 @@ it('sweeps audit events past their retention and the activity of expired grants,
   const clock = createTestClock();
   const db = await createTestDatabase();
   databases.push(db);
-  const server = await startTestServer(db, {
-    POSTERN_SWEEP_INTERVAL_SECONDS: '1', POSTERN_AUDIT_RETENTION_DAYS: '30', POSTERN_GRANT_TTL_SECONDS: String(2 * DAY),
-  }, { clock });
+  const server = await startTestServer(
+    db,
+    {
+      POSTERN_SWEEP_INTERVAL_SECONDS: '1',
+      POSTERN_AUDIT_RETENTION_DAYS: '30',
+      POSTERN_GRANT_TTL_SECONDS: String(2 * DAY),
+    },
+    { clock },
+  );
   servers.push(server);
   const { accounts, clients, audit } = server.container;
   const store = server.container.db.db;
   const oldId = (await accounts.create(OLD)).id;
   const newId = (await accounts.create(NEW)).id;
-  await clients.create({ clientId: 'app', public: true, grantTypes: ['authorization_code'], redirectUris: [REDIRECT_URI], firstParty: true });
+  await clients.create({
+    clientId: 'app',
+    public: true,
+    grantTypes: ['authorization_code'],
+    redirectUris: [REDIRECT_URI],
+    firstParty: true,
+  });
   const config = await discover(server.issuer, 'app');
   await exchange(config, await signIn(newBrowser(), config, OLD));
   await audit.flush();
-  const activity = async () => (await store.selectFrom('grant_activity').select('account_id').execute()).map((r) => r.account_id).sort();
+  const activity = async () =>
+    (await store.selectFrom('grant_activity').select('account_id').execute()).map((r) => r.account_id).sort();
   const auditCount = async (where: 'old' | 'recent') => {
     const cutoff = new Date(clock.now().getTime() - 30 * DAY * 1000);
     const op = where === 'old' ? sql`<` : sql`>=`;
-    const { rows } = await sql<{ n: string }>`select count(*) as n from audit_events where at ${op} ${cutoff}`.execute(store);
+    const { rows } = await sql<{ n: string }>`select count(*) as n from audit_events where at ${op} ${cutoff}`.execute(
+      store,
+    );
     return Number(rows[0]!.n);
   };
   expect(await activity()).toEqual([oldId]);
@@ -51,7 +66,9 @@ it('sweeps audit events past their retention and the activity of expired grants,
   await exchange(config, await signIn(newBrowser(), config, NEW));
   await audit.flush();
 
-  await expect.poll(async () => [await activity(), await auditCount('old')], { timeout: 10_000, interval: 250 }).toEqual([[newId], 0]);
+  await expect
+    .poll(async () => [await activity(), await auditCount('old')], { timeout: 10_000, interval: 250 })
+    .toEqual([[newId], 0]);
   expect(await auditCount('recent')).toBeGreaterThan(0); // the second sign-in's events stay
   const events = await audit.query({ accountId: newId, limit: 100 });
   expect(events.map((e) => e.type)).toContain('login.succeeded');

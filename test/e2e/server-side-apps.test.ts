@@ -23,10 +23,21 @@ beforeAll(async () => {
   server = await startTestServer(db);
   const { clients, accounts } = server.container;
   await accounts.create({ username: 'ines', email: 'ines@example.com', password: PASSWORD });
-  const web = { grantTypes: ['authorization_code'], redirectUris: [REDIRECT_URI], scope: 'openid email', firstParty: true };
+  const web = {
+    grantTypes: ['authorization_code'],
+    redirectUris: [REDIRECT_URI],
+    scope: 'openid email',
+    firstParty: true,
+  };
   await clients.create({ ...web, clientId: 'no-pkce', secret: secretOf('no-pkce'), pkce: 'optional' });
   await clients.create({ ...web, clientId: 'strict', secret: secretOf('strict') });
-  await clients.create({ ...web, clientId: 'classic', secret: secretOf('classic'), redirectUris: [CLASSIC_REDIRECT], responseTypes: ['code', 'id_token'] });
+  await clients.create({
+    ...web,
+    clientId: 'classic',
+    secret: secretOf('classic'),
+    redirectUris: [CLASSIC_REDIRECT],
+    responseTypes: ['code', 'id_token'],
+  });
 });
 
 afterAll(async () => {
@@ -52,19 +63,32 @@ describe('PKCE relaxed per confidential client (--pkce optional)', () => {
     const nonce = oidc.randomNonce();
     const page = await authorize(config, { redirect_uri: REDIRECT_URI, scope: 'openid email', state, nonce });
     expect(page.url.startsWith(REDIRECT_URI), page.text.slice(0, 300)).toBe(true);
-    const tokens = await oidc.authorizationCodeGrant(config, new URL(page.url), { expectedState: state, expectedNonce: nonce, idTokenExpected: true });
+    const tokens = await oidc.authorizationCodeGrant(config, new URL(page.url), {
+      expectedState: state,
+      expectedNonce: nonce,
+      idTokenExpected: true,
+    });
     expect(tokens.claims()).toMatchObject({ email: 'ines@example.com', nonce });
   });
 
   it('still needs PKCE from that client when it sends no nonce, the other protection RFC 9700 §2.1.1 accepts', async () => {
-    const page = await authorize(await app('no-pkce'), { redirect_uri: REDIRECT_URI, scope: 'openid email', state: 's' });
+    const page = await authorize(await app('no-pkce'), {
+      redirect_uri: REDIRECT_URI,
+      scope: 'openid email',
+      state: 's',
+    });
     const callback = new URL(page.url);
     expect(callback.searchParams.get('error')).toBe('invalid_request');
     expect(callback.searchParams.get('error_description')).toMatch(/requires PKCE/);
   });
 
   it('refuses a client registered without the flag that sends no code challenge', async () => {
-    const page = await authorize(await app('strict'), { redirect_uri: REDIRECT_URI, scope: 'openid email', state: 's', nonce: 'n' });
+    const page = await authorize(await app('strict'), {
+      redirect_uri: REDIRECT_URI,
+      scope: 'openid email',
+      state: 's',
+      nonce: 'n',
+    });
     const callback = new URL(page.url);
     expect(callback.href.startsWith(REDIRECT_URI)).toBe(true);
     expect(callback.searchParams.get('error')).toBe('invalid_request');
@@ -72,9 +96,15 @@ describe('PKCE relaxed per confidential client (--pkce optional)', () => {
   });
 
   it('cannot be given to a public client', async () => {
-    await expect(server.container.clients.create({
-      clientId: 'spa', public: true, grantTypes: ['authorization_code'], redirectUris: [REDIRECT_URI], pkce: 'optional',
-    })).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT', message: expect.stringMatching(/confidential clients only/) });
+    await expect(
+      server.container.clients.create({
+        clientId: 'spa',
+        public: true,
+        grantTypes: ['authorization_code'],
+        redirectUris: [REDIRECT_URI],
+        pkce: 'optional',
+      }),
+    ).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT', message: expect.stringMatching(/confidential clients only/) });
   });
 });
 
@@ -88,7 +118,14 @@ describe('response_type=id_token with form_post, for clients registered with it'
   it('posts an ID token with the nonce to the redirect URI through an auto-submitting form', async () => {
     const config = await app('classic');
     const nonce = oidc.randomNonce();
-    const page = await authorize(config, { redirect_uri: CLASSIC_REDIRECT, response_type: 'id_token', response_mode: 'form_post', scope: 'openid email', state: 'st', nonce });
+    const page = await authorize(config, {
+      redirect_uri: CLASSIC_REDIRECT,
+      response_type: 'id_token',
+      response_mode: 'form_post',
+      scope: 'openid email',
+      state: 'st',
+      nonce,
+    });
     expect(page.status).toBe(200);
     // The page submits itself, and its CSP lets exactly that script run.
     expect(page.text).toContain('document.forms[0].submit()');
@@ -98,12 +135,21 @@ describe('response_type=id_token with form_post, for clients registered with it'
     expect(form.fields.state).toBe('st');
     expect(form.fields).not.toHaveProperty('code');
     const metadata = config.serverMetadata();
-    const { payload } = await jwtVerify(form.fields.id_token!, createRemoteJWKSet(new URL(metadata.jwks_uri!)), { issuer: server.issuer, audience: 'classic' });
+    const { payload } = await jwtVerify(form.fields.id_token!, createRemoteJWKSet(new URL(metadata.jwks_uri!)), {
+      issuer: server.issuer,
+      audience: 'classic',
+    });
     expect(payload).toMatchObject({ nonce, email: 'ines@example.com' });
   });
 
   it('never puts an ID token in a URL fragment: the default mode for id_token is refused', async () => {
-    const page = await authorize(await app('classic'), { redirect_uri: CLASSIC_REDIRECT, response_type: 'id_token', scope: 'openid', state: 'st', nonce: 'n' });
+    const page = await authorize(await app('classic'), {
+      redirect_uri: CLASSIC_REDIRECT,
+      response_type: 'id_token',
+      scope: 'openid',
+      state: 'st',
+      nonce: 'n',
+    });
     const answer = new URL(page.url);
     const fragment = new URLSearchParams(answer.hash.slice(1));
     expect(answer.href.startsWith(CLASSIC_REDIRECT)).toBe(true);
@@ -112,7 +158,13 @@ describe('response_type=id_token with form_post, for clients registered with it'
   });
 
   it('answers a client without the opt-in with unsupported_response_type at its redirect URI', async () => {
-    const page = await authorize(await app('strict'), { redirect_uri: REDIRECT_URI, response_type: 'id_token', scope: 'openid', state: 'st', nonce: 'n' });
+    const page = await authorize(await app('strict'), {
+      redirect_uri: REDIRECT_URI,
+      response_type: 'id_token',
+      scope: 'openid',
+      state: 'st',
+      nonce: 'n',
+    });
     const answer = new URL(page.url);
     expect(answer.href.startsWith(REDIRECT_URI)).toBe(true);
     const params = new URLSearchParams(answer.hash.slice(1) || answer.search.slice(1));

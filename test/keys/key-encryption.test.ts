@@ -7,9 +7,10 @@ import { decryptPrivateJwk, encryptPrivateJwk } from '../../src/keys/key-encrypt
 const key = randomBytes(32);
 
 function privateJwk(type: 'ec' | 'rsa'): JsonWebKey {
-  const pair = type === 'ec'
-    ? generateKeyPairSync('ec', { namedCurve: 'P-256' })
-    : generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const pair =
+    type === 'ec'
+      ? generateKeyPairSync('ec', { namedCurve: 'P-256' })
+      : generateKeyPairSync('rsa', { modulusLength: 2048 });
   return { ...pair.privateKey.export({ format: 'jwk' }), kid: 'kid-1', alg: type === 'ec' ? 'ES256' : 'RS256' };
 }
 
@@ -53,7 +54,12 @@ describe.each(['ec', 'rsa'] as const)('private JWK encryption (%s)', (type) => {
     expect(decryptPrivateJwk(key, 'kid-1', again)).toEqual(jwk);
   });
 
-  it.each([['the IV', 0], ['the tag', 12], ['the ciphertext', 28], ['the last byte', -1]])('fails when %s is tampered with', (_, index) => {
+  it.each([
+    ['the IV', 0],
+    ['the tag', 12],
+    ['the ciphertext', 28],
+    ['the last byte', -1],
+  ])('fails when %s is tampered with', (_, index) => {
     const at = index < 0 ? rawOf(sealed).length + index : index;
 
     expect(() => decryptPrivateJwk(key, 'kid-1', flipByte(sealed, at))).toThrow();

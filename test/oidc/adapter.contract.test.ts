@@ -66,7 +66,12 @@ function databaseSubject(): Subject {
     async fresh() {
       const db = handle!.db;
       await db.deleteFrom('oidc_payloads').execute();
-      const PosternAdapter = createAdapterClass({ db, clock: systemClock, findClient: async () => undefined, protect: testProtection });
+      const PosternAdapter = createAdapterClass({
+        db,
+        clock: systemClock,
+        findClient: async () => undefined,
+        protect: testProtection,
+      });
       return (model) => new PosternAdapter(model);
     },
     async close() {
@@ -103,9 +108,15 @@ describe.each([memorySubject(), databaseSubject()])('adapter contract: $name', (
   describe('upsert and find', () => {
     it('returns what was stored', async () => {
       const adapter = adapterFor('AccessToken');
-      await adapter.upsert('at-1', payload('AccessToken', 'at-1', { grantId: 'g-1', scope: 'openid email', accountId: 'acc-1' }), 3600);
+      await adapter.upsert(
+        'at-1',
+        payload('AccessToken', 'at-1', { grantId: 'g-1', scope: 'openid email', accountId: 'acc-1' }),
+        3600,
+      );
 
-      expect(await adapter.find('at-1')).toEqual(payload('AccessToken', 'at-1', { grantId: 'g-1', scope: 'openid email', accountId: 'acc-1' }));
+      expect(await adapter.find('at-1')).toEqual(
+        payload('AccessToken', 'at-1', { grantId: 'g-1', scope: 'openid email', accountId: 'acc-1' }),
+      );
     });
 
     it('keeps nested structures and types intact', async () => {
@@ -139,9 +150,15 @@ describe.each([memorySubject(), databaseSubject()])('adapter contract: $name', (
     it('overwrites on a second upsert of the same id', async () => {
       const adapter = adapterFor('Grant');
       await adapter.upsert('g-1', payload('Grant', 'g-1', { accountId: 'acc-1', openid: { scope: 'openid' } }), 3600);
-      await adapter.upsert('g-1', payload('Grant', 'g-1', { accountId: 'acc-1', openid: { scope: 'openid email' } }), 7200);
+      await adapter.upsert(
+        'g-1',
+        payload('Grant', 'g-1', { accountId: 'acc-1', openid: { scope: 'openid email' } }),
+        7200,
+      );
 
-      expect(await adapter.find('g-1')).toStrictEqual(payload('Grant', 'g-1', { accountId: 'acc-1', openid: { scope: 'openid email' } }));
+      expect(await adapter.find('g-1')).toStrictEqual(
+        payload('Grant', 'g-1', { accountId: 'acc-1', openid: { scope: 'openid email' } }),
+      );
     });
 
     it('takes the expiry of the latest upsert', async () => {
@@ -157,7 +174,11 @@ describe.each([memorySubject(), databaseSubject()])('adapter contract: $name', (
   describe('consume', () => {
     it('marks the record consumed with epoch seconds and keeps the rest', async () => {
       const adapter = adapterFor('AuthorizationCode');
-      const stored = payload('AuthorizationCode', 'code-1', { grantId: 'g-1', redirectUri: 'https://rp.example/cb', codeChallenge: 'abc' });
+      const stored = payload('AuthorizationCode', 'code-1', {
+        grantId: 'g-1',
+        redirectUri: 'https://rp.example/cb',
+        codeChallenge: 'abc',
+      });
       await adapter.upsert('code-1', structuredClone(stored), 60);
 
       vi.setSystemTime(T0 + 5_000);
@@ -193,7 +214,11 @@ describe.each([memorySubject(), databaseSubject()])('adapter contract: $name', (
       const loaded = await adapter.find('rt-1');
       await adapter.upsert('rt-1', { ...loaded!, scope: 'openid' }, 3600);
 
-      expect(await adapter.find('rt-1')).toStrictEqual({ ...payload('RefreshToken', 'rt-1'), scope: 'openid', consumed: T0_SECONDS });
+      expect(await adapter.find('rt-1')).toStrictEqual({
+        ...payload('RefreshToken', 'rt-1'),
+        scope: 'openid',
+        consumed: T0_SECONDS,
+      });
     });
 
     it('replaces the payload on an upsert after consume (consumption: see below)', async () => {
@@ -214,7 +239,11 @@ describe.each([memorySubject(), databaseSubject()])('adapter contract: $name', (
 
   describe('text PostgreSQL cannot store', () => {
     // Issue 10, point 1: such a value can name no record; it is "not found", never an error.
-    it.each([['a NUL', 'a\u0000b'], ['a lone surrogate', 'a\uD800b'], ['a lone low surrogate', '\uDC00']])('finds nothing for an id with %s', async (_what, value) => {
+    it.each([
+      ['a NUL', 'a\u0000b'],
+      ['a lone surrogate', 'a\uD800b'],
+      ['a lone low surrogate', '\uDC00'],
+    ])('finds nothing for an id with %s', async (_what, value) => {
       expect(await adapterFor('AccessToken').find(value)).toBeUndefined();
       expect(await adapterFor('Session').findByUid(value)).toBeUndefined();
       expect(await adapterFor('DeviceCode').findByUserCode(value)).toBeUndefined();
@@ -228,8 +257,12 @@ describe.each([memorySubject(), databaseSubject()])('adapter contract: $name', (
       await adapter.upsert('sess-1', payload('Session', 'sess-1', { uid: 'uid-1', accountId: 'acc-1' }), 3600);
       await adapter.upsert('sess-2', payload('Session', 'sess-2', { uid: 'uid-2', accountId: 'acc-2' }), 3600);
 
-      expect(await adapter.findByUid('uid-1')).toStrictEqual(payload('Session', 'sess-1', { uid: 'uid-1', accountId: 'acc-1' }));
-      expect(await adapter.findByUid('uid-2')).toStrictEqual(payload('Session', 'sess-2', { uid: 'uid-2', accountId: 'acc-2' }));
+      expect(await adapter.findByUid('uid-1')).toStrictEqual(
+        payload('Session', 'sess-1', { uid: 'uid-1', accountId: 'acc-1' }),
+      );
+      expect(await adapter.findByUid('uid-2')).toStrictEqual(
+        payload('Session', 'sess-2', { uid: 'uid-2', accountId: 'acc-2' }),
+      );
       expect(await adapter.findByUid('uid-3')).toBeUndefined();
     });
 
@@ -244,7 +277,11 @@ describe.each([memorySubject(), databaseSubject()])('adapter contract: $name', (
 
     it('finds a DeviceCode by its user code', async () => {
       const adapter = adapterFor('DeviceCode');
-      const stored = payload('DeviceCode', 'dc-1', { userCode: 'WDJB-MJHT', grantId: 'g-1', deviceInfo: { ip: '192.0.2.1' } });
+      const stored = payload('DeviceCode', 'dc-1', {
+        userCode: 'WDJB-MJHT',
+        grantId: 'g-1',
+        deviceInfo: { ip: '192.0.2.1' },
+      });
       await adapter.upsert('dc-1', structuredClone(stored), 600);
 
       expect(await adapter.findByUserCode('WDJB-MJHT')).toStrictEqual(stored);
@@ -256,7 +293,9 @@ describe.each([memorySubject(), databaseSubject()])('adapter contract: $name', (
       await adapter.upsert('dc-1', payload('DeviceCode', 'dc-1', { userCode: 'WDJB-MJHT' }), 600);
       await adapter.consume('dc-1');
 
-      expect(await adapter.findByUserCode('WDJB-MJHT')).toStrictEqual(payload('DeviceCode', 'dc-1', { userCode: 'WDJB-MJHT', consumed: T0_SECONDS }));
+      expect(await adapter.findByUserCode('WDJB-MJHT')).toStrictEqual(
+        payload('DeviceCode', 'dc-1', { userCode: 'WDJB-MJHT', consumed: T0_SECONDS }),
+      );
     });
   });
 
@@ -298,47 +337,62 @@ describe.each([memorySubject(), databaseSubject()])('adapter contract: $name', (
 
   // The engine revokes a grant through whichever model it holds (a replayed code, a revoked
   // refresh token, a logout): every token bound to the grant must go, and nothing else.
-  describe.each(['AccessToken', 'RefreshToken', 'AuthorizationCode', 'Grant', 'Session'])('revokeByGrantId asked through %s', (askingModel) => {
-    beforeEach(async () => {
-      const bound = { grantId: 'g-1', accountId: 'acc-1' };
-      await adapterFor('AccessToken').upsert('at-1', payload('AccessToken', 'at-1', bound), 3600);
-      await adapterFor('RefreshToken').upsert('rt-1', payload('RefreshToken', 'rt-1', bound), 86_400);
-      await adapterFor('AuthorizationCode').upsert('code-1', payload('AuthorizationCode', 'code-1', bound), 60);
-      await adapterFor('DeviceCode').upsert('dc-1', payload('DeviceCode', 'dc-1', { ...bound, userCode: 'WDJB-MJHT' }), 600);
+  describe.each(['AccessToken', 'RefreshToken', 'AuthorizationCode', 'Grant', 'Session'])(
+    'revokeByGrantId asked through %s',
+    (askingModel) => {
+      beforeEach(async () => {
+        const bound = { grantId: 'g-1', accountId: 'acc-1' };
+        await adapterFor('AccessToken').upsert('at-1', payload('AccessToken', 'at-1', bound), 3600);
+        await adapterFor('RefreshToken').upsert('rt-1', payload('RefreshToken', 'rt-1', bound), 86_400);
+        await adapterFor('AuthorizationCode').upsert('code-1', payload('AuthorizationCode', 'code-1', bound), 60);
+        await adapterFor('DeviceCode').upsert(
+          'dc-1',
+          payload('DeviceCode', 'dc-1', { ...bound, userCode: 'WDJB-MJHT' }),
+          600,
+        );
 
-      const other = { grantId: 'g-2', accountId: 'acc-1' };
-      await adapterFor('AccessToken').upsert('at-2', payload('AccessToken', 'at-2', other), 3600);
-      await adapterFor('RefreshToken').upsert('rt-2', payload('RefreshToken', 'rt-2', other), 86_400);
-      await adapterFor('AuthorizationCode').upsert('code-2', payload('AuthorizationCode', 'code-2', other), 60);
+        const other = { grantId: 'g-2', accountId: 'acc-1' };
+        await adapterFor('AccessToken').upsert('at-2', payload('AccessToken', 'at-2', other), 3600);
+        await adapterFor('RefreshToken').upsert('rt-2', payload('RefreshToken', 'rt-2', other), 86_400);
+        await adapterFor('AuthorizationCode').upsert('code-2', payload('AuthorizationCode', 'code-2', other), 60);
 
-      // The Grant record and the Session carry the grant id too, so that only the model decides.
-      await adapterFor('Grant').upsert('g-1', payload('Grant', 'g-1', bound), 86_400);
-      await adapterFor('Session').upsert('sess-1', payload('Session', 'sess-1', { ...bound, uid: 'uid-1' }), 86_400);
+        // The Grant record and the Session carry the grant id too, so that only the model decides.
+        await adapterFor('Grant').upsert('g-1', payload('Grant', 'g-1', bound), 86_400);
+        await adapterFor('Session').upsert('sess-1', payload('Session', 'sess-1', { ...bound, uid: 'uid-1' }), 86_400);
 
-      await adapterFor(askingModel).revokeByGrantId('g-1');
-    });
+        await adapterFor(askingModel).revokeByGrantId('g-1');
+      });
 
-    it('removes the access token, refresh token, authorization code and device code of the grant', async () => {
-      expect(await adapterFor('AccessToken').find('at-1')).toBeUndefined();
-      expect(await adapterFor('RefreshToken').find('rt-1')).toBeUndefined();
-      expect(await adapterFor('AuthorizationCode').find('code-1')).toBeUndefined();
-      expect(await adapterFor('DeviceCode').find('dc-1')).toBeUndefined();
-      expect(await adapterFor('DeviceCode').findByUserCode('WDJB-MJHT')).toBeUndefined();
-    });
+      it('removes the access token, refresh token, authorization code and device code of the grant', async () => {
+        expect(await adapterFor('AccessToken').find('at-1')).toBeUndefined();
+        expect(await adapterFor('RefreshToken').find('rt-1')).toBeUndefined();
+        expect(await adapterFor('AuthorizationCode').find('code-1')).toBeUndefined();
+        expect(await adapterFor('DeviceCode').find('dc-1')).toBeUndefined();
+        expect(await adapterFor('DeviceCode').findByUserCode('WDJB-MJHT')).toBeUndefined();
+      });
 
-    it('leaves the tokens of another grant', async () => {
-      expect(await adapterFor('AccessToken').find('at-2')).toStrictEqual(payload('AccessToken', 'at-2', { grantId: 'g-2', accountId: 'acc-1' }));
-      expect(await adapterFor('RefreshToken').find('rt-2')).toStrictEqual(payload('RefreshToken', 'rt-2', { grantId: 'g-2', accountId: 'acc-1' }));
-      expect(await adapterFor('AuthorizationCode').find('code-2')).toStrictEqual(payload('AuthorizationCode', 'code-2', { grantId: 'g-2', accountId: 'acc-1' }));
-    });
+      it('leaves the tokens of another grant', async () => {
+        expect(await adapterFor('AccessToken').find('at-2')).toStrictEqual(
+          payload('AccessToken', 'at-2', { grantId: 'g-2', accountId: 'acc-1' }),
+        );
+        expect(await adapterFor('RefreshToken').find('rt-2')).toStrictEqual(
+          payload('RefreshToken', 'rt-2', { grantId: 'g-2', accountId: 'acc-1' }),
+        );
+        expect(await adapterFor('AuthorizationCode').find('code-2')).toStrictEqual(
+          payload('AuthorizationCode', 'code-2', { grantId: 'g-2', accountId: 'acc-1' }),
+        );
+      });
 
-    it('leaves the Grant record and the Session', async () => {
-      expect(await adapterFor('Grant').find('g-1')).toStrictEqual(payload('Grant', 'g-1', { grantId: 'g-1', accountId: 'acc-1' }));
-      const session = payload('Session', 'sess-1', { grantId: 'g-1', accountId: 'acc-1', uid: 'uid-1' });
-      expect(await adapterFor('Session').find('sess-1')).toStrictEqual(session);
-      expect(await adapterFor('Session').findByUid('uid-1')).toStrictEqual(session);
-    });
-  });
+      it('leaves the Grant record and the Session', async () => {
+        expect(await adapterFor('Grant').find('g-1')).toStrictEqual(
+          payload('Grant', 'g-1', { grantId: 'g-1', accountId: 'acc-1' }),
+        );
+        const session = payload('Session', 'sess-1', { grantId: 'g-1', accountId: 'acc-1', uid: 'uid-1' });
+        expect(await adapterFor('Session').find('sess-1')).toStrictEqual(session);
+        expect(await adapterFor('Session').findByUid('uid-1')).toStrictEqual(session);
+      });
+    },
+  );
 
   describe('expiry', () => {
     it('stops returning a record once expiresIn seconds have passed', async () => {
@@ -395,10 +449,18 @@ describe('postern adapter: what is stored', () => {
   beforeAll(async () => {
     testDb = await createTestDatabase();
     handle = await connectDatabase({
-      databaseUrl: testDb.env.DATABASE_URL, dataDir: testDb.env.POSTERN_DATA_DIR ?? '', logger: createLogger({ level: 'silent' }), purpose: 'adapter storage test',
+      databaseUrl: testDb.env.DATABASE_URL,
+      dataDir: testDb.env.POSTERN_DATA_DIR ?? '',
+      logger: createLogger({ level: 'silent' }),
+      purpose: 'adapter storage test',
     });
     await migrateToLatest(handle.db);
-    const PosternAdapter = createAdapterClass({ db: handle.db, clock: systemClock, findClient: async () => undefined, protect: testProtection });
+    const PosternAdapter = createAdapterClass({
+      db: handle.db,
+      clock: systemClock,
+      findClient: async () => undefined,
+      protect: testProtection,
+    });
     adapterFor = (model) => new PosternAdapter(model);
   });
   afterAll(async () => {
@@ -415,14 +477,26 @@ describe('postern adapter: what is stored', () => {
   it('keeps no record id, user code or remembered session cookie in clear, and gives each back', async () => {
     const session = { uid: 'uid-secret-1', accountId: 'acc-1' };
     await adapterFor('Session').upsert('sess-secret-1', payload('Session', 'sess-secret-1', session), 3600);
-    await adapterFor('DeviceCode').upsert('dc-secret-1', payload('DeviceCode', 'dc-secret-1', { userCode: 'USER-SECRET' }), 600);
-    const interaction = payload('Interaction', 'int-secret-1', { returnTo: 'https://id.example/auth/int-secret-1', session: { accountId: 'acc-1', uid: 'uid-secret-1', cookie: 'sess-secret-1' } });
+    await adapterFor('DeviceCode').upsert(
+      'dc-secret-1',
+      payload('DeviceCode', 'dc-secret-1', { userCode: 'USER-SECRET' }),
+      600,
+    );
+    const interaction = payload('Interaction', 'int-secret-1', {
+      returnTo: 'https://id.example/auth/int-secret-1',
+      session: { accountId: 'acc-1', uid: 'uid-secret-1', cookie: 'sess-secret-1' },
+    });
     await adapterFor('Interaction').upsert('int-secret-1', structuredClone(interaction), 3600);
 
     const dump = await everything();
-    for (const secret of ['sess-secret-1', 'dc-secret-1', 'USER-SECRET', 'int-secret-1']) expect(dump).not.toContain(secret);
-    expect(await adapterFor('Session').findByUid('uid-secret-1')).toStrictEqual(payload('Session', 'sess-secret-1', session));
-    expect(await adapterFor('DeviceCode').findByUserCode('USER-SECRET')).toStrictEqual(payload('DeviceCode', 'dc-secret-1', { userCode: 'USER-SECRET' }));
+    for (const secret of ['sess-secret-1', 'dc-secret-1', 'USER-SECRET', 'int-secret-1'])
+      expect(dump).not.toContain(secret);
+    expect(await adapterFor('Session').findByUid('uid-secret-1')).toStrictEqual(
+      payload('Session', 'sess-secret-1', session),
+    );
+    expect(await adapterFor('DeviceCode').findByUserCode('USER-SECRET')).toStrictEqual(
+      payload('DeviceCode', 'dc-secret-1', { userCode: 'USER-SECRET' }),
+    );
     expect(await adapterFor('Interaction').find('int-secret-1')).toStrictEqual(interaction);
   });
 
@@ -434,28 +508,53 @@ describe('postern adapter: what is stored', () => {
 
   it('still finds a row written before ids were hashed, and converts it on the way', async () => {
     // As the previous version stored it: the clear id as key, jti in the payload, clear grant id.
-    await handle.db.insertInto('oidc_payloads').values({
-      kind: 'RefreshToken', id: 'rt-legacy', grant_id: 'g-legacy',
-      payload: JSON.stringify(payload('RefreshToken', 'rt-legacy', { grantId: 'g-legacy' })),
-      expires_at: new Date(T0 + 3_600_000),
-    }).execute();
+    await handle.db
+      .insertInto('oidc_payloads')
+      .values({
+        kind: 'RefreshToken',
+        id: 'rt-legacy',
+        grant_id: 'g-legacy',
+        payload: JSON.stringify(payload('RefreshToken', 'rt-legacy', { grantId: 'g-legacy' })),
+        expires_at: new Date(T0 + 3_600_000),
+      })
+      .execute();
 
-    expect(await adapterFor('RefreshToken').find('rt-legacy')).toStrictEqual(payload('RefreshToken', 'rt-legacy', { grantId: 'g-legacy' }));
+    expect(await adapterFor('RefreshToken').find('rt-legacy')).toStrictEqual(
+      payload('RefreshToken', 'rt-legacy', { grantId: 'g-legacy' }),
+    );
     expect(await everything()).not.toContain('rt-legacy');
-    expect(await adapterFor('RefreshToken').find('rt-legacy')).toStrictEqual(payload('RefreshToken', 'rt-legacy', { grantId: 'g-legacy' }));
+    expect(await adapterFor('RefreshToken').find('rt-legacy')).toStrictEqual(
+      payload('RefreshToken', 'rt-legacy', { grantId: 'g-legacy' }),
+    );
     await adapterFor('Grant').revokeByGrantId('g-legacy');
     expect(await adapterFor('RefreshToken').find('rt-legacy')).toBeUndefined();
   });
 
   it('converts every legacy row at once when asked (a server start, a sweep)', async () => {
-    await handle.db.insertInto('oidc_payloads').values([
-      { kind: 'Session', id: 'sess-legacy', uid: 'uid-legacy', payload: JSON.stringify(payload('Session', 'sess-legacy', { uid: 'uid-legacy' })), expires_at: new Date(T0 + 3_600_000) },
-      { kind: 'AccessToken', id: 'at-legacy', payload: JSON.stringify(payload('AccessToken', 'at-legacy')), expires_at: new Date(T0 + 3_600_000) },
-    ]).execute();
+    await handle.db
+      .insertInto('oidc_payloads')
+      .values([
+        {
+          kind: 'Session',
+          id: 'sess-legacy',
+          uid: 'uid-legacy',
+          payload: JSON.stringify(payload('Session', 'sess-legacy', { uid: 'uid-legacy' })),
+          expires_at: new Date(T0 + 3_600_000),
+        },
+        {
+          kind: 'AccessToken',
+          id: 'at-legacy',
+          payload: JSON.stringify(payload('AccessToken', 'at-legacy')),
+          expires_at: new Date(T0 + 3_600_000),
+        },
+      ])
+      .execute();
 
     expect(await hashLegacyRecords(handle.db, testProtection)).toBe(2);
     expect(await everything()).not.toMatch(/sess-legacy|at-legacy/);
-    expect(await adapterFor('Session').findByUid('uid-legacy')).toStrictEqual(payload('Session', 'sess-legacy', { uid: 'uid-legacy' }));
+    expect(await adapterFor('Session').findByUid('uid-legacy')).toStrictEqual(
+      payload('Session', 'sess-legacy', { uid: 'uid-legacy' }),
+    );
     expect(await adapterFor('AccessToken').find('at-legacy')).toStrictEqual(payload('AccessToken', 'at-legacy'));
   });
 });
@@ -482,7 +581,12 @@ describe('sweepExpired', () => {
 
   beforeEach(async () => {
     await handle.db.deleteFrom('oidc_payloads').execute();
-    const PosternAdapter = createAdapterClass({ db: handle.db, clock: systemClock, findClient: async () => undefined, protect: testProtection });
+    const PosternAdapter = createAdapterClass({
+      db: handle.db,
+      clock: systemClock,
+      findClient: async () => undefined,
+      protect: testProtection,
+    });
     adapterFor = (model) => new PosternAdapter(model);
     vi.useFakeTimers({ toFake: ['Date'] });
     vi.setSystemTime(T0);
@@ -492,7 +596,12 @@ describe('sweepExpired', () => {
   });
 
   async function storedRows(): Promise<string[]> {
-    const rows = await handle.db.selectFrom('oidc_payloads').select(['kind', 'id']).orderBy('kind').orderBy('id').execute();
+    const rows = await handle.db
+      .selectFrom('oidc_payloads')
+      .select(['kind', 'id'])
+      .orderBy('kind')
+      .orderBy('id')
+      .execute();
     return rows.map((r) => `${r.kind}:${r.id}`);
   }
   /** How a row shows in storedRows: under the keyed hash of its id. */
@@ -534,8 +643,16 @@ describe('sweepExpired', () => {
   it('works through more rows than one batch, and stops after maxBatches', async () => {
     const past = new Date(T0 - 1000).toISOString();
     // 2,500 expired rows and one live one, written directly: the sweeper looks only at expires_at.
-    await handle.db.insertInto('oidc_payloads')
-      .values(Array.from({ length: 2500 }, (_, i) => ({ kind: 'AccessToken', id: `bulk-${i}`, payload: '{}', expires_at: past })))
+    await handle.db
+      .insertInto('oidc_payloads')
+      .values(
+        Array.from({ length: 2500 }, (_, i) => ({
+          kind: 'AccessToken',
+          id: `bulk-${i}`,
+          payload: '{}',
+          expires_at: past,
+        })),
+      )
       .execute();
     await adapterFor('AccessToken').upsert('at-live', payload('AccessToken', 'at-live'), 3600);
 

@@ -73,51 +73,96 @@ async function appRecordProtection(db: Kysely<Database>, secret: string): Promis
  *   end with tokens (a 503, a timeout, a failed code exchange), or from chains lost during the
  *   run. With no such sign-in, count(Grant) must equal the number of chains exactly.
  */
-export async function checkGrants(ctx: LoadContext, state: LoadState, database: { directUrl: string; secret: string }): Promise<GrantCheck> {
+export async function checkGrants(
+  ctx: LoadContext,
+  state: LoadState,
+  database: { directUrl: string; secret: string },
+): Promise<GrantCheck> {
   const lostDuringRun = state.chains.filter((c) => c.lost).map((c) => `chain ${c.id}: ${c.lost}`);
   const kept = state.chains.filter((c) => !c.lost);
   const finalRefreshFailures = await finalRefresh(ctx, kept);
-  const pool = new pg.Pool({ connectionString: database.directUrl, max: 1, connectionTimeoutMillis: 10_000, query_timeout: 60_000 });
+  const pool = new pg.Pool({
+    connectionString: database.directUrl,
+    max: 1,
+    connectionTimeoutMillis: 10_000,
+    query_timeout: 60_000,
+  });
   pool.on('error', () => {});
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   try {
     const protect = await appRecordProtection(db, database.secret);
     const keyOf = new Map(kept.map((c) => [c, protect.hashId(c.refreshToken)]));
-    const tokens = await db.selectFrom('oidc_payloads').select(['id', 'grant_id'])
-      .where('kind', '=', 'RefreshToken').where('id_hashed', '=', true).where(sql<boolean>`id = any(${[...keyOf.values()]}::text[])`)
+    const tokens = await db
+      .selectFrom('oidc_payloads')
+      .select(['id', 'grant_id'])
+      .where('kind', '=', 'RefreshToken')
+      .where('id_hashed', '=', true)
+      .where(sql<boolean>`id = any(${[...keyOf.values()]}::text[])`)
       .execute();
     const grantOf = new Map(tokens.map((r) => [r.id, r.grant_id]));
     const chainGrants = kept.map((c) => grantOf.get(keyOf.get(c)!) ?? undefined);
     const missingTokens = chainGrants.filter((g) => !g).length;
-    const clear = await db.selectFrom('oidc_payloads').select((eb) => eb.fn.countAll<string>().as('n'))
-      .where(sql<boolean>`id = any(${kept.map((c) => c.refreshToken)}::text[])`).executeTakeFirstOrThrow();
+    const clear = await db
+      .selectFrom('oidc_payloads')
+      .select((eb) => eb.fn.countAll<string>().as('n'))
+      .where(sql<boolean>`id = any(${kept.map((c) => c.refreshToken)}::text[])`)
+      .executeTakeFirstOrThrow();
     const clearTokens = Number(clear.n);
     const distinct = new Set(chainGrants.filter((g): g is string => Boolean(g)));
     const sharedGrants = chainGrants.length - missingTokens - distinct.size;
-    const grants = await db.selectFrom('oidc_payloads').select('id').where('kind', '=', 'Grant')
+    const grants = await db
+      .selectFrom('oidc_payloads')
+      .select('id')
+      .where('kind', '=', 'Grant')
       .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', sql<Date>`now()`)]))
       .execute();
     const live = new Set(grants.map((r) => r.id));
     const missingGrants = [...distinct].filter((g) => !live.has(g)).length;
     const extraGrants = [...live].filter((g) => !distinct.has(g)).length;
     const explainableExtra = state.signIns.failedPastResume + lostDuringRun.length;
-    const audit = await db.selectFrom('audit_events').select((eb) => ['type', eb.fn.countAll<string>().as('n')])
-      .groupBy('type').orderBy('type').execute();
+    const audit = await db
+      .selectFrom('audit_events')
+      .select((eb) => ['type', eb.fn.countAll<string>().as('n')])
+      .groupBy('type')
+      .orderBy('type')
+      .execute();
     const auditCounts = Object.fromEntries(audit.map((r) => [r.type, Number(r.n)]));
     const problems = [
       ...(lostDuringRun.length ? [`${lostDuringRun.length} refresh chain(s) lost during the run`] : []),
-      ...(finalRefreshFailures.length ? [`${finalRefreshFailures.length} kept chain(s) did not refresh at the end`] : []),
-      ...(missingTokens ? [`${missingTokens} newest refresh token(s) not found in oidc_payloads (by keyed hash) with a grant id`] : []),
+      ...(finalRefreshFailures.length
+        ? [`${finalRefreshFailures.length} kept chain(s) did not refresh at the end`]
+        : []),
+      ...(missingTokens
+        ? [`${missingTokens} newest refresh token(s) not found in oidc_payloads (by keyed hash) with a grant id`]
+        : []),
       ...(clearTokens ? [`${clearTokens} row(s) stored under a clear refresh token`] : []),
       ...(sharedGrants ? [`${sharedGrants} chain(s) share a grant with another chain (duplicated sign-in grant)`] : []),
       ...(missingGrants ? [`${missingGrants} chain grant(s) have no live Grant row (lost)`] : []),
-      ...((auditCounts['refresh_token.reused'] ?? 0) > 0 ? [`${auditCounts['refresh_token.reused']} refresh_token.reused audit event(s): a grant was revoked as stolen`] : []),
-      ...((auditCounts['lockout.started'] ?? 0) > 0 ? [`${auditCounts['lockout.started']} lockout.started audit event(s): honest users were locked out`] : []),
-      ...(extraGrants > explainableExtra ? [`${extraGrants} Grant row(s) held by no chain, more than the ${explainableExtra} the run can explain (duplicated)`] : []),
+      ...((auditCounts['refresh_token.reused'] ?? 0) > 0
+        ? [`${auditCounts['refresh_token.reused']} refresh_token.reused audit event(s): a grant was revoked as stolen`]
+        : []),
+      ...((auditCounts['lockout.started'] ?? 0) > 0
+        ? [`${auditCounts['lockout.started']} lockout.started audit event(s): honest users were locked out`]
+        : []),
+      ...(extraGrants > explainableExtra
+        ? [
+            `${extraGrants} Grant row(s) held by no chain, more than the ${explainableExtra} the run can explain (duplicated)`,
+          ]
+        : []),
     ];
     return {
-      chains: kept.length, lostDuringRun, finalRefreshFailures, missingTokens, clearTokens, sharedGrants, missingGrants,
-      grantRows: live.size, extraGrants, explainableExtra, auditCounts, problems,
+      chains: kept.length,
+      lostDuringRun,
+      finalRefreshFailures,
+      missingTokens,
+      clearTokens,
+      sharedGrants,
+      missingGrants,
+      grantRows: live.size,
+      extraGrants,
+      explainableExtra,
+      auditCounts,
+      problems,
     };
   } finally {
     await db.destroy();

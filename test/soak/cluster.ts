@@ -35,15 +35,27 @@ export interface SoakDatabase {
 }
 
 /** Runs a program to completion; fails with its output when it exits non-zero. */
-function run(command: string, args: readonly string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<string> {
+function run(
+  command: string,
+  args: readonly string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { ...options, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString('utf8'); });
-    child.stderr.on('data', (chunk: Buffer) => { stderr = (stderr + chunk.toString('utf8')).slice(-4000); });
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString('utf8');
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr = (stderr + chunk.toString('utf8')).slice(-4000);
+    });
     child.once('error', reject);
-    child.once('close', (code) => (code === 0 ? resolve(stdout.trim()) : reject(new Error(`${path.basename(command)} ${args.join(' ')} exited with ${code}: ${stderr.trim()}`))));
+    child.once('close', (code) =>
+      code === 0
+        ? resolve(stdout.trim())
+        : reject(new Error(`${path.basename(command)} ${args.join(' ')} exited with ${code}: ${stderr.trim()}`)),
+    );
   });
 }
 
@@ -105,7 +117,10 @@ async function startOwnCluster(cleanup: Cleanup, log: (line: string) => void): P
   const pgCtl = (args: string[]) => {
     const command = asRoot ? 'runuser' : path.join(bindir, 'pg_ctl');
     const prefix = asRoot ? ['-u', 'postgres', '--', path.join(bindir, 'pg_ctl')] : [];
-    return run(command, [...prefix, `--pgdata=${path.join(dir, 'data')}`, ...args], { cwd: '/', env: { ...process.env, LC_ALL: 'C', LANG: 'C' } });
+    return run(command, [...prefix, `--pgdata=${path.join(dir, 'data')}`, ...args], {
+      cwd: '/',
+      env: { ...process.env, LC_ALL: 'C', LANG: 'C' },
+    });
   };
   const restart = async (seconds: number, directUrl: string): Promise<OutageTimes> => {
     const downAt = Date.now();
@@ -131,19 +146,25 @@ async function startOwnCluster(cleanup: Cleanup, log: (line: string) => void): P
  * restart (own cluster only) or a cut of our TCP proxy.
  */
 export async function openSoakDatabase(
-  cleanup: Cleanup, databaseUrl: string | undefined, mode: OutageMode | undefined, log: (line: string) => void,
+  cleanup: Cleanup,
+  databaseUrl: string | undefined,
+  mode: OutageMode | undefined,
+  log: (line: string) => void,
 ): Promise<SoakDatabase> {
   const cluster = databaseUrl ? undefined : await startOwnCluster(cleanup, log);
   const outageMode = mode ?? (cluster ? 'restart' : 'proxy');
-  if (outageMode === 'restart' && !cluster) throw new Error('SOAK_OUTAGE=restart needs a cluster of our own: unset DATABASE_URL');
+  if (outageMode === 'restart' && !cluster)
+    throw new Error('SOAK_OUTAGE=restart needs a cluster of our own: unset DATABASE_URL');
   const serverUrl = databaseUrl ?? cluster!.url;
   const name = `postern_soak_${randomBytes(6).toString('hex')}`;
   await onServer(serverUrl, (client) => client.query(`create database ${name}`));
   // Our own cluster goes as a whole; on DATABASE_URL's server, only our database.
   if (!cluster) {
-    cleanup.defer(`drop database ${name}`, () => onServer(serverUrl, async (client) => {
-      await client.query(`drop database if exists ${name} with (force)`);
-    }));
+    cleanup.defer(`drop database ${name}`, () =>
+      onServer(serverUrl, async (client) => {
+        await client.query(`drop database if exists ${name} with (force)`);
+      }),
+    );
   }
   const direct = new URL(serverUrl);
   direct.pathname = `/${name}`;

@@ -24,7 +24,11 @@ export interface OutageReport {
  * not cached, so after a second of outage every token request needs the database), and measures
  * how long after PostgreSQL is back each instance gives its first 2xx.
  */
-export async function outageWithProbes(ctx: LoadContext, database: SoakDatabase, seconds: number): Promise<OutageReport> {
+export async function outageWithProbes(
+  ctx: LoadContext,
+  database: SoakDatabase,
+  seconds: number,
+): Promise<OutageReport> {
   const successes: number[][] = ctx.instances.map(() => []);
   const inFlight = new Set<Promise<void>>();
   let upAt: number | undefined;
@@ -77,7 +81,13 @@ export async function rotateKeys(env: Record<string, string>): Promise<RotationR
   try {
     const out = await postern(['keys', 'rotate', '--force', '--json'], env);
     const results = JSON.parse(out) as { alg: string; activated: string }[];
-    return { at, doneAt: Date.now(), ok: true, output: out.trim(), activated: results.map((r) => `${r.alg}:${r.activated}`) };
+    return {
+      at,
+      doneAt: Date.now(),
+      ok: true,
+      output: out.trim(),
+      activated: results.map((r) => `${r.alg}:${r.activated}`),
+    };
   } catch (error) {
     return { at, doneAt: Date.now(), ok: false, output: (error as Error).message, activated: [] };
   }

@@ -23,7 +23,12 @@ export const DEFAULT_TIMEOUT_MS = 10_000;
 const is2xx = (a: Answer): true | string => (a.status >= 200 && a.status < 300 ? true : a.text.slice(0, 200));
 
 /** One HTTP request with a timeout (body included), timed and recorded under `op`. Never throws. */
-export async function call(recorder: Recorder, op: string, url: string, options: CallOptions = {}): Promise<Answer & { ok: boolean }> {
+export async function call(
+  recorder: Recorder,
+  op: string,
+  url: string,
+  options: CallOptions = {},
+): Promise<Answer & { ok: boolean }> {
   const startedAt = Date.now();
   const t0 = performance.now();
   const headers: Record<string, string> = { ...options.headers };
@@ -45,7 +50,12 @@ export async function call(recorder: Recorder, op: string, url: string, options:
     answer = { status: response.status, headers: response.headers, text, ms: performance.now() - t0 };
   } catch (error) {
     const e = error as Error & { cause?: { code?: string } };
-    answer = { status: 0, headers: new Headers(), text: `${e.name}: ${e.cause?.code ?? e.message}`, ms: performance.now() - t0 };
+    answer = {
+      status: 0,
+      headers: new Headers(),
+      text: `${e.name}: ${e.cause?.code ?? e.message}`,
+      ms: performance.now() - t0,
+    };
   }
   let verdict: true | string;
   try {
@@ -54,15 +64,25 @@ export async function call(recorder: Recorder, op: string, url: string, options:
     verdict = `${(error as Error).message}: ${answer.text.slice(0, 200)}`;
   }
   const ok = verdict === true;
-  recorder.record(op, startedAt, answer.ms, answer.status, ok, ok ? '' : String(verdict), answer.headers.has('retry-after'));
+  recorder.record(
+    op,
+    startedAt,
+    answer.ms,
+    answer.status,
+    ok,
+    ok ? '' : String(verdict),
+    answer.headers.has('retry-after'),
+  );
   return { ...answer, ok };
 }
 
-export const redirectTo = (prefix?: string) => (a: Answer): true | string => {
-  const location = a.headers.get('location');
-  if (a.status >= 300 && a.status < 400 && location && (!prefix || location.includes(prefix))) return true;
-  return `wanted a redirect${prefix ? ` to ${prefix}` : ''}, got ${a.status} ${location ?? ''} ${a.text.slice(0, 200)}`;
-};
+export const redirectTo =
+  (prefix?: string) =>
+  (a: Answer): true | string => {
+    const location = a.headers.get('location');
+    if (a.status >= 300 && a.status < 400 && location && (!prefix || location.includes(prefix))) return true;
+    return `wanted a redirect${prefix ? ` to ${prefix}` : ''}, got ${a.status} ${location ?? ''} ${a.text.slice(0, 200)}`;
+  };
 
 export const basicAuth = (id: string, secret: string) =>
   `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
@@ -78,7 +98,12 @@ export class CookieJar {
   header(url: URL): string {
     const now = Date.now();
     return [...this.#cookies.entries()]
-      .filter(([key, c]) => key.startsWith(`${url.hostname} `) && url.pathname.startsWith(c.path) && (c.expires === undefined || c.expires > now))
+      .filter(
+        ([key, c]) =>
+          key.startsWith(`${url.hostname} `) &&
+          url.pathname.startsWith(c.path) &&
+          (c.expires === undefined || c.expires > now),
+      )
       .map(([key, c]) => `${key.slice(url.hostname.length + 1)}=${c.value}`)
       .join('; ');
   }

@@ -33,7 +33,9 @@ export interface PosternProcess {
 
 /** The environment of every child: a shell's basics plus Postern's settings, nothing else of ours. */
 export function childEnv(extra: Record<string, string>): Record<string, string> {
-  const inherited = Object.fromEntries(['PATH', 'HOME', 'TMPDIR', 'LANG'].flatMap((k) => (process.env[k] ? [[k, process.env[k]]] : [])));
+  const inherited = Object.fromEntries(
+    ['PATH', 'HOME', 'TMPDIR', 'LANG'].flatMap((k) => (process.env[k] ? [[k, process.env[k]]] : [])),
+  );
   return { ...inherited, ...extra };
 }
 
@@ -46,9 +48,17 @@ function createLogSummary(): LogSummary & { line(text: string): void } {
   return {
     ...summary,
     line(text) {
-      if (/unhandled ?rejection|uncaught ?exception|triggerUncaughtException/i.test(text) && summary.crashes.length < 20) summary.crashes.push(text.slice(0, 500));
+      if (
+        /unhandled ?rejection|uncaught ?exception|triggerUncaughtException/i.test(text) &&
+        summary.crashes.length < 20
+      )
+        summary.crashes.push(text.slice(0, 500));
       let entry: { level?: number; msg?: string; err?: unknown } | undefined;
-      try { entry = JSON.parse(text) as typeof entry; } catch { entry = undefined; }
+      try {
+        entry = JSON.parse(text) as typeof entry;
+      } catch {
+        entry = undefined;
+      }
       if (!entry || typeof entry.level !== 'number') return;
       const err = typeof entry.err === 'string' ? entry.err : (entry.err as { message?: string } | undefined)?.message;
       const key = `${entry.msg ?? '?'}${err ? `: ${err.slice(0, 120)}` : ''}`;
@@ -64,7 +74,12 @@ function exited(child: ChildProcess): Promise<void> {
 }
 
 /** `postern serve` as a child process; ready when /healthz answers. */
-export async function startPostern(cleanup: Cleanup, name: string, env: Record<string, string>, url: string): Promise<PosternProcess> {
+export async function startPostern(
+  cleanup: Cleanup,
+  name: string,
+  env: Record<string, string>,
+  url: string,
+): Promise<PosternProcess> {
   const child = spawn(process.execPath, ['src/cli.ts', 'serve'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   if (child.pid === undefined) throw new Error(`could not start ${name}`);
   const pid = child.pid;
@@ -82,7 +97,9 @@ export async function startPostern(cleanup: Cleanup, name: string, env: Record<s
   }
   let stopping = false;
   let exitText: string | undefined;
-  child.once('exit', (code, signal) => { exitText = `${stopping ? 'stopped' : 'EXITED'} (code ${code}, signal ${signal})`; });
+  child.once('exit', (code, signal) => {
+    exitText = `${stopping ? 'stopped' : 'EXITED'} (code ${code}, signal ${signal})`;
+  });
   const server: PosternProcess = {
     name,
     pid,
@@ -112,12 +129,13 @@ export async function startPostern(cleanup: Cleanup, name: string, env: Record<s
   cleanup.defer(`stop ${name}`, () => server.stop());
   const deadline = Date.now() + 60_000;
   while (Date.now() < deadline) {
-    const ok = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(2000) }).then((r) => r.ok, () => false);
+    const ok = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(2000) }).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ok) return server;
     if (exitText) throw new Error(`${name} exited before it answered /healthz:\n${output}`);
     await sleep(200);
   }
   throw new Error(`${name} did not answer /healthz within 60 s:\n${output}`);
 }
-
-

@@ -65,7 +65,8 @@ interface Settings {
 function readSettings(env: NodeJS.ProcessEnv): Settings {
   const int = (name: string, fallback: number, min: number, max: number) => envInt(env, name, fallback, min, max);
   const mode = env.SOAK_OUTAGE?.trim() || undefined;
-  if (mode !== undefined && mode !== 'restart' && mode !== 'proxy') throw new Error(`SOAK_OUTAGE must be restart or proxy (got "${mode}")`);
+  if (mode !== undefined && mode !== 'restart' && mode !== 'proxy')
+    throw new Error(`SOAK_OUTAGE must be restart or proxy (got "${mode}")`);
   return {
     seconds: int('SOAK_SECONDS', 120, 30, 86_400),
     workers: int('SOAK_WORKERS', 8, 1, 64),
@@ -86,10 +87,56 @@ async function registerEverything(env: Record<string, string>) {
     if (typeof secret !== 'string') throw new Error(`postern client create printed no clientSecret: ${out}`);
     return secret;
   };
-  const svcSecret = secretOf(await postern(['client', 'create', '--id', SERVICE_CLIENT, '--grant-types', 'client_credentials', '--resource', API, '--scope', API_SCOPE, '--json'], env));
-  const webSecret = secretOf(await postern(['client', 'create', '--id', WEB_CLIENT, '--grant-types', 'authorization_code,refresh_token', '--redirect-uri', REDIRECT_URI, '--scope', WEB_SCOPE, '--first-party', '--json'], env));
-  const users = Array.from({ length: USERS }, (_, i) => ({ username: `soak${i + 1}`, password: `soak-${randomBytes(12).toString('base64url')}` }));
-  await Promise.all(users.map((u) => postern(['user', 'create', '--username', u.username, '--email', `${u.username}@example.com`, '--password-stdin'], env, `${u.password}\n`)));
+  const svcSecret = secretOf(
+    await postern(
+      [
+        'client',
+        'create',
+        '--id',
+        SERVICE_CLIENT,
+        '--grant-types',
+        'client_credentials',
+        '--resource',
+        API,
+        '--scope',
+        API_SCOPE,
+        '--json',
+      ],
+      env,
+    ),
+  );
+  const webSecret = secretOf(
+    await postern(
+      [
+        'client',
+        'create',
+        '--id',
+        WEB_CLIENT,
+        '--grant-types',
+        'authorization_code,refresh_token',
+        '--redirect-uri',
+        REDIRECT_URI,
+        '--scope',
+        WEB_SCOPE,
+        '--first-party',
+        '--json',
+      ],
+      env,
+    ),
+  );
+  const users = Array.from({ length: USERS }, (_, i) => ({
+    username: `soak${i + 1}`,
+    password: `soak-${randomBytes(12).toString('base64url')}`,
+  }));
+  await Promise.all(
+    users.map((u) =>
+      postern(
+        ['user', 'create', '--username', u.username, '--email', `${u.username}@example.com`, '--password-stdin'],
+        env,
+        `${u.password}\n`,
+      ),
+    ),
+  );
   return { svcSecret, webSecret, users };
 }
 
@@ -101,20 +148,33 @@ async function startPosterns(settings: Settings, cleanup: Cleanup) {
   const ports = [await freePort(), await freePort()];
   const urls = ports.map((port) => `http://127.0.0.1:${port}`);
   const env = childEnv({
-    DATABASE_URL: database.url, POSTERN_SECRET: randomBytes(36).toString('base64url'), POSTERN_ISSUER: urls[0]!,
-    POSTERN_MIGRATE_ON_START: 'true', HOST: '127.0.0.1', LOG_LEVEL: 'warn', LOG_FORMAT: 'json', POSTERN_DEMO: 'false',
+    DATABASE_URL: database.url,
+    POSTERN_SECRET: randomBytes(36).toString('base64url'),
+    POSTERN_ISSUER: urls[0]!,
+    POSTERN_MIGRATE_ON_START: 'true',
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'warn',
+    LOG_FORMAT: 'json',
+    POSTERN_DEMO: 'false',
     // Short enough that a rotation is followed, and the caches expire, within a short run.
-    POSTERN_KEY_POLL_SECONDS: '1', POSTERN_CACHE_SECONDS: '1', POSTERN_JWKS_CACHE_SECONDS: '1',
+    POSTERN_KEY_POLL_SECONDS: '1',
+    POSTERN_CACHE_SECONDS: '1',
+    POSTERN_JWKS_CACHE_SECONDS: '1',
   });
   log(`PostgreSQL: ${database.where}; registering clients and users with the postern command`);
   const setup = await registerEverything(env);
   const instances: PosternProcess[] = [];
-  for (const [i, url] of urls.entries()) instances.push(await startPostern(cleanup, `instance ${'AB'[i]}`, { ...env, PORT: String(ports[i]) }, url));
+  for (const [i, url] of urls.entries())
+    instances.push(await startPostern(cleanup, `instance ${'AB'[i]}`, { ...env, PORT: String(ports[i]) }, url));
   return { database, env, urls, setup, instances };
 }
 
 /** At 40 % the outage, at 50 % the middle RSS sample, at 60 % the key rotation. */
-async function faults(ctx: LoadContext, run: { database: SoakDatabase; env: Record<string, string>; monitor: Monitor; duration: number; seconds: number }, signal: AbortSignal) {
+async function faults(
+  ctx: LoadContext,
+  run: { database: SoakDatabase; env: Record<string, string>; monitor: Monitor; duration: number; seconds: number },
+  signal: AbortSignal,
+) {
   const { database, monitor, duration } = run;
   const at = (share: number) => sleepUntil(ctx.recorder.startedAt + share * duration, signal);
   let outage: OutageReport | undefined;
@@ -122,7 +182,9 @@ async function faults(ctx: LoadContext, run: { database: SoakDatabase; env: Reco
   log(`taking PostgreSQL away for ${run.seconds} s (${database.outageMode})`);
   try {
     outage = await outageWithProbes(ctx, database, run.seconds);
-    log(`PostgreSQL back after ${((outage.upAt - outage.downAt) / 1000).toFixed(2)} s; recovery ${outage.recoveryMs.map((ms) => (ms === undefined ? 'never' : `${ms} ms`)).join(' / ')}`);
+    log(
+      `PostgreSQL back after ${((outage.upAt - outage.downAt) / 1000).toFixed(2)} s; recovery ${outage.recoveryMs.map((ms) => (ms === undefined ? 'never' : `${ms} ms`)).join(' / ')}`,
+    );
   } catch (error) {
     log(`the outage failed: ${(error as Error).message}`);
   }
@@ -144,21 +206,41 @@ async function soak(settings: Settings, cleanup: Cleanup, signal: AbortSignal): 
   monitor.sample('start');
   const duration = settings.seconds * 1000;
   const [, { outage, rotation }] = await Promise.all([
-    runLoad(ctx, load, { workers: settings.workers, deadline: recorder.startedAt + duration, pauseMs: settings.pauseMs, signal }),
+    runLoad(ctx, load, {
+      workers: settings.workers,
+      deadline: recorder.startedAt + duration,
+      pauseMs: settings.pauseMs,
+      signal,
+    }),
     faults(ctx, { database, env, monitor, duration, seconds: settings.outageSeconds }, signal),
   ]);
   monitor.sample('end');
   monitor.stop();
 
-  log(`load done; refreshing ${load.chains.filter((c) => !c.lost).length} chains once more and checking grants in the database`);
-  const grants = await checkGrants(ctx, load, { directUrl: database.directUrl, secret: env.POSTERN_SECRET! }).catch((error: Error) => {
-    log(`the grant check failed: ${error.stack}`);
-    return undefined;
-  });
+  log(
+    `load done; refreshing ${load.chains.filter((c) => !c.lost).length} chains once more and checking grants in the database`,
+  );
+  const grants = await checkGrants(ctx, load, { directUrl: database.directUrl, secret: env.POSTERN_SECRET! }).catch(
+    (error: Error) => {
+      log(`the grant check failed: ${error.stack}`);
+      return undefined;
+    },
+  );
   const { lines, failures } = evaluate({
     settings: { ...settings, database: database.where, outageMode: database.outageMode },
-    recorder, resourceServer, load, outage, rotation, grants,
-    instances: instances.map((inst, i) => ({ label: inst.name, url: inst.url, rss: monitor.rss[i]!, exit: inst.exit(), log: inst.log() })),
+    recorder,
+    resourceServer,
+    load,
+    outage,
+    rotation,
+    grants,
+    instances: instances.map((inst, i) => ({
+      label: inst.name,
+      url: inst.url,
+      rss: monitor.rss[i]!,
+      exit: inst.exit(),
+      log: inst.log(),
+    })),
   });
   process.stdout.write(`${lines.join('\n')}\n`);
   for (const inst of instances.filter((p) => p.exit())) log(`${inst.name} output:\n${inst.output()}`);

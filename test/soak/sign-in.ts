@@ -8,7 +8,13 @@ export const WEB_CLIENT = 'soak-web';
 export const REDIRECT_URI = 'http://127.0.0.1:9/cb';
 export const WEB_SCOPE = 'openid profile offline_access';
 
-export interface TokenSet { accessToken: string; accessExpiresAt: number; refreshToken: string; idToken: string; sub: string }
+export interface TokenSet {
+  accessToken: string;
+  accessExpiresAt: number;
+  refreshToken: string;
+  idToken: string;
+  sub: string;
+}
 
 /** When an access token from a token response expires (expires_in, RFC 6749 §5.1). */
 export const expiresAt = (body: Record<string, unknown>) => Date.now() + Number(body.expires_in ?? 0) * 1000;
@@ -30,7 +36,13 @@ type Send = (op: string, url: URL, options?: CallOptions) => Promise<Answer & { 
 
 // 32 bytes: 43 characters, the shortest code_verifier RFC 7636 §4.1 allows.
 const random = () => randomBytes(32).toString('base64url');
-const unescapeHtml = (s: string) => s.replace(/&amp;/g, '&').replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>');
+const unescapeHtml = (s: string) =>
+  s
+    .replace(/&amp;/g, '&')
+    .replace(/&quot;/g, '"')
+    .replace(/&#39;/g, "'")
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>');
 const location = (a: Answer) => a.headers.get('location') ?? '';
 
 export function tokenSet(a: Answer): true | string {
@@ -46,15 +58,20 @@ function formOf(html: string, suffix: string): { action: string; csrf: string } 
   return action && csrf ? { action: unescapeHtml(action), csrf: unescapeHtml(csrf) } : undefined;
 }
 
-const hasForm = (suffix: string) => (a: Answer): true | string =>
-  (a.status === 200 && formOf(a.text, suffix) ? true : `no ${suffix} form: ${a.status} ${a.text.slice(0, 200)}`);
+const hasForm =
+  (suffix: string) =>
+  (a: Answer): true | string =>
+    a.status === 200 && formOf(a.text, suffix) ? true : `no ${suffix} form: ${a.status} ${a.text.slice(0, 200)}`;
 
 /** A fresh browser: one cookie jar for every request it sends. */
 function newBrowser(recorder: Recorder): Send {
   const jar = new CookieJar();
   return async (op, url, options = {}) => {
     const cookie = jar.header(url);
-    const answer = await call(recorder, op, url.href, { ...options, headers: { accept: 'text/html', ...(cookie ? { cookie } : {}), ...options.headers } });
+    const answer = await call(recorder, op, url.href, {
+      ...options,
+      headers: { accept: 'text/html', ...(cookie ? { cookie } : {}), ...options.headers },
+    });
     if (answer.status !== 0) jar.store(url, answer.headers);
     return answer;
   };
@@ -83,11 +100,19 @@ async function comeBack(send: Send, posted: Answer, other: URL): Promise<URL | s
     resumed = await send('resume', new URL(location(allowed), other), { expect: redirectTo(REDIRECT_URI) });
     if (!resumed.ok) return 'resume';
   }
-  return location(resumed).startsWith(REDIRECT_URI) ? new URL(location(resumed)) : `resume went to ${location(resumed).slice(0, 80)}`;
+  return location(resumed).startsWith(REDIRECT_URI)
+    ? new URL(location(resumed))
+    : `resume went to ${location(resumed).slice(0, 80)}`;
 }
 
 /** The code exchanged at `instance` (client_secret_basic, PKCE), the ID token verified. */
-async function exchange(ctx: WebContext, code: string, verifier: string, nonce: string, instance: number): Promise<TokenSet | string> {
+async function exchange(
+  ctx: WebContext,
+  code: string,
+  verifier: string,
+  nonce: string,
+  instance: number,
+): Promise<TokenSet | string> {
   const exchanged = await call(ctx.recorder, 'token: code', `${ctx.instances[instance]}/token`, {
     form: { grant_type: 'authorization_code', code, redirect_uri: REDIRECT_URI, code_verifier: verifier },
     headers: { authorization: basicAuth(WEB_CLIENT, ctx.webSecret) },
@@ -98,7 +123,13 @@ async function exchange(ctx: WebContext, code: string, verifier: string, nonce: 
   if (!body.refresh_token || !body.id_token) return 'no refresh or ID token';
   const claims = await ctx.resourceServer.verifyIdToken(body.id_token, instance, { audience: WEB_CLIENT, nonce });
   if (!claims?.sub) return 'ID token verification';
-  return { accessToken: body.access_token!, accessExpiresAt: expiresAt(body), refreshToken: body.refresh_token, idToken: body.id_token, sub: claims.sub };
+  return {
+    accessToken: body.access_token!,
+    accessExpiresAt: expiresAt(body),
+    refreshToken: body.refresh_token,
+    idToken: body.id_token,
+    sub: claims.sub,
+  };
 }
 
 /**
@@ -107,7 +138,12 @@ async function exchange(ctx: WebContext, code: string, verifier: string, nonce: 
  * the other instance (one database: an interaction started on one finishes on the other), the
  * way back through the issuer URL, and the code exchanged at `exchangeAt`.
  */
-export async function signIn(ctx: WebContext, user: { username: string; password: string }, first: number, exchangeAt: number): Promise<SignInOutcome> {
+export async function signIn(
+  ctx: WebContext,
+  user: { username: string; password: string },
+  first: number,
+  exchangeAt: number,
+): Promise<SignInOutcome> {
   const send = newBrowser(ctx.recorder);
   const failed = (step: string, pastResume: boolean): SignInOutcome => ({ ok: false, step, pastResume });
   const [verifier, state, nonce] = [random(), random(), random()];
@@ -115,8 +151,15 @@ export async function signIn(ctx: WebContext, user: { username: string; password
   const other = new URL(ctx.instances[(first + 1) % ctx.instances.length]!);
   const authorize = new URL('/auth', base);
   authorize.search = new URLSearchParams({
-    client_id: WEB_CLIENT, response_type: 'code', redirect_uri: REDIRECT_URI, scope: WEB_SCOPE, prompt: 'consent',
-    code_challenge: createHash('sha256').update(verifier).digest('base64url'), code_challenge_method: 'S256', state, nonce,
+    client_id: WEB_CLIENT,
+    response_type: 'code',
+    redirect_uri: REDIRECT_URI,
+    scope: WEB_SCOPE,
+    prompt: 'consent',
+    code_challenge: createHash('sha256').update(verifier).digest('base64url'),
+    code_challenge_method: 'S256',
+    state,
+    nonce,
   }).toString();
 
   const started = await send('authorize', authorize, { expect: redirectTo('/interaction/') });

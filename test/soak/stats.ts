@@ -3,14 +3,21 @@
 /** How an answer is classed: as expected, 503, another 5xx, another unexpected answer, no answer. */
 export type Outcome = 'ok' | '503' | '5xx' | 'other' | 'net';
 
-export interface Tally { ok: number; '503': number; '5xx': number; other: number; net: number }
+export interface Tally {
+  ok: number;
+  '503': number;
+  '5xx': number;
+  other: number;
+  net: number;
+}
 
 const emptyTally = (): Tally => ({ ok: 0, '503': 0, '5xx': 0, other: 0, net: 0 });
 
 // Latency histogram with 1 % wide buckets from 0.1 ms: bounded memory however long the soak.
 const BUCKET_BASE = Math.log(1.01);
 const BUCKETS = 1600; // up to ~0.1 ms * 1.01^1600, far beyond any timeout
-const bucketOf = (ms: number) => Math.min(BUCKETS - 1, Math.max(0, Math.ceil(Math.log(Math.max(ms, 0.1) / 0.1) / BUCKET_BASE)));
+const bucketOf = (ms: number) =>
+  Math.min(BUCKETS - 1, Math.max(0, Math.ceil(Math.log(Math.max(ms, 0.1) / 0.1) / BUCKET_BASE)));
 const upperBound = (bucket: number) => 0.1 * Math.exp(bucket * BUCKET_BASE);
 
 export interface OpStats {
@@ -21,7 +28,12 @@ export interface OpStats {
 }
 
 /** A few examples of each kind of unexpected answer, for the report. */
-export interface Sample { readonly at: number; readonly op: string; readonly status: number; readonly detail: string }
+export interface Sample {
+  readonly at: number;
+  readonly op: string;
+  readonly status: number;
+  readonly detail: string;
+}
 
 export interface Recorder {
   readonly startedAt: number;
@@ -29,7 +41,15 @@ export interface Recorder {
   /** Per second of the run (by request start): what came back. */
   readonly seconds: Tally[];
   readonly samples: Sample[];
-  record(op: string, startedAt: number, ms: number, status: number, ok: boolean, detail?: string, retryAfter?: boolean): Outcome;
+  record(
+    op: string,
+    startedAt: number,
+    ms: number,
+    status: number,
+    ok: boolean,
+    detail?: string,
+    retryAfter?: boolean,
+  ): Outcome;
 }
 
 export function classify(status: number, ok: boolean): Outcome {
@@ -68,7 +88,8 @@ export function createRecorder(startedAt = Date.now()): Recorder {
         const key = `${op} ${status} ${retryAfter} ${detail.slice(0, 60)}`;
         const n = seen.get(key) ?? 0;
         const note = outcome === '503' && !retryAfter ? 'NO Retry-After: ' : '';
-        if (n < 3 && samples.length < 200) samples.push({ at: started - startedAt, op, status, detail: `${note}${detail}`.slice(0, 300) });
+        if (n < 3 && samples.length < 200)
+          samples.push({ at: started - startedAt, op, status, detail: `${note}${detail}`.slice(0, 300) });
         seen.set(key, n + 1);
       }
       return outcome;

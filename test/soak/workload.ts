@@ -34,7 +34,13 @@ export interface LoadState {
 }
 
 // The mix: what a fleet of services, browsers and web apps would send, by weight.
-const MIX: readonly [Op, number][] = [['client credentials', 35], ['refresh', 25], ['sign-in', 12], ['userinfo', 15], ['jwks', 13]];
+const MIX: readonly [Op, number][] = [
+  ['client credentials', 35],
+  ['refresh', 25],
+  ['sign-in', 12],
+  ['userinfo', 15],
+  ['jwks', 13],
+];
 type Op = 'client credentials' | 'refresh' | 'sign-in' | 'userinfo' | 'jwks';
 const TOTAL_WEIGHT = MIX.reduce((sum, [, w]) => sum + w, 0);
 /** A worker that got "unavailable" waits this long before its next request, as a client honouring Retry-After would (shortened). */
@@ -54,7 +60,12 @@ export function createLoadState(): LoadState {
 }
 
 /** Client credentials at `instance`, the JWT verified by the resource server. Returns whether it all worked. */
-export async function clientCredentials(ctx: LoadContext, instance: number, op = 'token: client credentials', timeoutMs?: number): Promise<boolean> {
+export async function clientCredentials(
+  ctx: LoadContext,
+  instance: number,
+  op = 'token: client credentials',
+  timeoutMs?: number,
+): Promise<boolean> {
   const answer = await call(ctx.recorder, op, `${ctx.instances[instance]}/token`, {
     form: { grant_type: 'client_credentials', scope: API_SCOPE, resource: API },
     headers: { authorization: basicAuth(SERVICE_CLIENT, ctx.svcSecret) },
@@ -63,13 +74,24 @@ export async function clientCredentials(ctx: LoadContext, instance: number, op =
   });
   if (!answer.ok) return false;
   const token = (JSON.parse(answer.text) as { access_token: string }).access_token;
-  return (await ctx.resourceServer.verifyAccessToken(token, instance, { audience: API, clientId: SERVICE_CLIENT, scope: API_SCOPE })) !== undefined;
+  return (
+    (await ctx.resourceServer.verifyAccessToken(token, instance, {
+      audience: API,
+      clientId: SERVICE_CLIENT,
+      scope: API_SCOPE,
+    })) !== undefined
+  );
 }
 
 export type RefreshResult = 'ok' | 'unavailable' | 'lost';
 
 /** Refreshes a chain once at `instance` and keeps the newest tokens; a 4xx means the grant is gone. */
-export async function refreshChain(ctx: LoadContext, chain: Chain, instance: number, op = 'token: refresh'): Promise<RefreshResult> {
+export async function refreshChain(
+  ctx: LoadContext,
+  chain: Chain,
+  instance: number,
+  op = 'token: refresh',
+): Promise<RefreshResult> {
   const answer = await call(ctx.recorder, op, `${ctx.instances[instance]}/token`, {
     form: { grant_type: 'refresh_token', refresh_token: chain.refreshToken },
     headers: { authorization: basicAuth(WEB_CLIENT, ctx.webSecret) },
@@ -89,7 +111,8 @@ export async function refreshChain(ctx: LoadContext, chain: Chain, instance: num
   if (body.refresh_token) chain.refreshToken = body.refresh_token;
   chain.refreshes++;
   chain.uncertain = false;
-  if (body.id_token) await ctx.resourceServer.verifyIdToken(body.id_token, instance, { audience: WEB_CLIENT, sub: chain.sub });
+  if (body.id_token)
+    await ctx.resourceServer.verifyIdToken(body.id_token, instance, { audience: WEB_CLIENT, sub: chain.sub });
   return 'ok';
 }
 
@@ -105,7 +128,12 @@ function takeChain(state: LoadState): Chain | undefined {
 async function runOp(ctx: LoadContext, state: LoadState, op: Op, instance: number, turn: number): Promise<boolean> {
   const { recorder, instances } = ctx;
   if (op === 'client credentials') return clientCredentials(ctx, instance);
-  if (op === 'jwks') return (await call(recorder, 'jwks', `${instances[instance]}/jwks`, { expect: (a) => (a.status === 200 && a.text.includes('"keys"') ? true : `${a.status}`) })).ok;
+  if (op === 'jwks')
+    return (
+      await call(recorder, 'jwks', `${instances[instance]}/jwks`, {
+        expect: (a) => (a.status === 200 && a.text.includes('"keys"') ? true : `${a.status}`),
+      })
+    ).ok;
   if (op === 'sign-in') {
     const user = ctx.users[turn % ctx.users.length]!;
     const outcome = await signIn(ctx, user, instance, Math.floor(Math.random() * instances.length));
@@ -123,10 +151,14 @@ async function runOp(ctx: LoadContext, state: LoadState, op: Op, instance: numbe
   if (!chain) return clientCredentials(ctx, instance);
   try {
     // An app refreshes an access token about to expire (long soaks outlive the 1 h default) instead of using it.
-    if (op === 'refresh' || chain.accessExpiresAt < Date.now() + 60_000) return (await refreshChain(ctx, chain, instance)) === 'ok';
+    if (op === 'refresh' || chain.accessExpiresAt < Date.now() + 60_000)
+      return (await refreshChain(ctx, chain, instance)) === 'ok';
     const answer = await call(recorder, 'userinfo', `${instances[instance]}/me`, {
       headers: { authorization: `Bearer ${chain.accessToken}` },
-      expect: (a) => (a.status === 200 && (JSON.parse(a.text) as { sub?: string }).sub === chain.sub ? true : `${a.status} ${a.text.slice(0, 200)}`),
+      expect: (a) =>
+        a.status === 200 && (JSON.parse(a.text) as { sub?: string }).sub === chain.sub
+          ? true
+          : `${a.status} ${a.text.slice(0, 200)}`,
     });
     return answer.ok;
   } finally {
@@ -138,7 +170,11 @@ async function runOp(ctx: LoadContext, state: LoadState, op: Op, instance: numbe
  * `workers` closed-loop workers until `deadline`, each sending one operation at a time to the
  * instances in turn (round robin over all workers). Bounded: every request has a timeout.
  */
-export async function runLoad(ctx: LoadContext, state: LoadState, options: { workers: number; deadline: number; pauseMs: number; signal: AbortSignal }): Promise<void> {
+export async function runLoad(
+  ctx: LoadContext,
+  state: LoadState,
+  options: { workers: number; deadline: number; pauseMs: number; signal: AbortSignal },
+): Promise<void> {
   let turn = 0;
   const worker = async () => {
     while (Date.now() < options.deadline && !options.signal.aborted) {

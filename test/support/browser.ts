@@ -2,7 +2,11 @@
 // tests walk the login pages over HTTP the way a browser does (no JavaScript needed: the
 // pages work without it).
 
-interface StoredCookie { value: string; path: string; expires: number | undefined }
+interface StoredCookie {
+  value: string;
+  path: string;
+  expires: number | undefined;
+}
 
 export interface Page {
   readonly url: string;
@@ -11,7 +15,16 @@ export interface Page {
   readonly text: string;
 }
 
-const ENTITIES: Record<string, string> = { '&amp;': '&', '&lt;': '<', '&gt;': '>', '&quot;': '"', '&#39;': "'", '&#x27;': "'", '&#x2F;': '/', '&#61;': '=' };
+const ENTITIES: Record<string, string> = {
+  '&amp;': '&',
+  '&lt;': '<',
+  '&gt;': '>',
+  '&quot;': '"',
+  '&#39;': "'",
+  '&#x27;': "'",
+  '&#x2F;': '/',
+  '&#61;': '=',
+};
 export const unescapeHtml = (s: string) => s.replace(/&(amp|lt|gt|quot|#39|#x27|#x2F|#61);/g, (m) => ENTITIES[m] ?? m);
 
 export class Browser {
@@ -54,7 +67,10 @@ export class Browser {
     }
   }
 
-  async request(url: string, init: { method?: string; form?: Record<string, string>; headers?: Record<string, string> } = {}): Promise<Page> {
+  async request(
+    url: string,
+    init: { method?: string; form?: Record<string, string>; headers?: Record<string, string> } = {},
+  ): Promise<Page> {
     let current = new URL(url);
     let method = init.method ?? (init.form ? 'POST' : 'GET');
     let body: string | undefined = init.form ? new URLSearchParams(init.form).toString() : undefined;
@@ -66,7 +82,12 @@ export class Browser {
       const cookie = this.#cookieHeader(current);
       if (cookie) headers.cookie = cookie;
       if (body !== undefined) headers['content-type'] = 'application/x-www-form-urlencoded';
-      const response = await fetch(this.transport(current), { method, headers, body: body ?? null, redirect: 'manual' });
+      const response = await fetch(this.transport(current), {
+        method,
+        headers,
+        body: body ?? null,
+        redirect: 'manual',
+      });
       this.#store(response.headers);
       const location = response.headers.get('location');
       if (response.status >= 300 && response.status < 400 && location) {
@@ -88,11 +109,17 @@ export class Browser {
   /** Submits the form whose action contains `actionPart`, with its hidden fields plus `fields`. */
   async submit(page: Page, actionPart: string, fields: Record<string, string> = {}): Promise<Page> {
     const form = findForm(page.text, actionPart);
-    return this.request(new URL(form.action, page.url).href, { method: form.method, form: { ...form.fields, ...fields } });
+    return this.request(new URL(form.action, page.url).href, {
+      method: form.method,
+      form: { ...form.fields, ...fields },
+    });
   }
 }
 
-export function findForm(html: string, actionPart: string): { action: string; method: string; fields: Record<string, string> } {
+export function findForm(
+  html: string,
+  actionPart: string,
+): { action: string; method: string; fields: Record<string, string> } {
   const forms = [...html.matchAll(/<form\b([^>]*)>([\s\S]*?)<\/form>/g)];
   for (const [, attributes = '', inner = ''] of forms) {
     const action = unescapeHtml(/action="([^"]*)"/.exec(attributes)?.[1] ?? '');

@@ -9,15 +9,23 @@ import { TEST_SECRET } from './server.ts';
 // The real `postern` command, spawned as a child process on a real database, as an operator runs it.
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
-export interface Outcome { code: number | null; stdout: string; stderr: string }
+export interface Outcome {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
 
 export function run(args: readonly string[], env: Record<string, string>, input?: string): Promise<Outcome> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['src/cli.ts', ...args], { cwd: ROOT, env, stdio: 'pipe' });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
     child.once('error', reject);
     child.once('close', (code) => resolve({ code, stdout, stderr }));
     child.stdin.end(input ?? '');
@@ -42,15 +50,27 @@ export function expectOk(outcome: Outcome): void {
 }
 
 export function baseEnv(database: TestDatabase, extra: Record<string, string> = {}): Record<string, string> {
-  const inherited = Object.fromEntries(['PATH', 'HOME', 'TMPDIR'].flatMap((k) => (process.env[k] ? [[k, process.env[k]]] : [])));
-  return { ...inherited, POSTERN_SECRET: TEST_SECRET, POSTERN_MIGRATE_ON_START: 'true', POSTERN_DEMO: 'false', ...database.env, ...extra };
+  const inherited = Object.fromEntries(
+    ['PATH', 'HOME', 'TMPDIR'].flatMap((k) => (process.env[k] ? [[k, process.env[k]]] : [])),
+  );
+  return {
+    ...inherited,
+    POSTERN_SECRET: TEST_SECRET,
+    POSTERN_MIGRATE_ON_START: 'true',
+    POSTERN_DEMO: 'false',
+    ...database.env,
+    ...extra,
+  };
 }
 
 export async function waitForHealth(url: string, server: ChildProcess, output: () => string): Promise<void> {
   const deadline = Date.now() + 45_000;
   while (Date.now() < deadline) {
     if (server.exitCode !== null) throw new Error(`serve exited early: ${output()}`);
-    const ok = await fetch(`${url}/healthz`).then((r) => r.ok, () => false);
+    const ok = await fetch(`${url}/healthz`).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ok) return;
     await new Promise((r) => setTimeout(r, 200));
   }

@@ -9,15 +9,27 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
  */
 export function postern(args: readonly string[], env: Record<string, string>, stdin?: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['src/cli.ts', ...args], { cwd: ROOT, env, stdio: ['pipe', 'pipe', 'pipe'], timeout: 60_000 });
+    const child = spawn(process.execPath, ['src/cli.ts', ...args], {
+      cwd: ROOT,
+      env,
+      stdio: ['pipe', 'pipe', 'pipe'],
+      timeout: 60_000,
+    });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString('utf8'); });
-    child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString('utf8'); });
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString('utf8');
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString('utf8');
+    });
     child.once('error', reject);
     child.once('close', (code) => {
       if (code === 0) resolve(stdout);
-      else reject(new Error(`postern ${args.slice(0, 2).join(' ')} exited with ${code}: ${stderr.trim() || stdout.trim()}`));
+      else
+        reject(
+          new Error(`postern ${args.slice(0, 2).join(' ')} exited with ${code}: ${stderr.trim() || stdout.trim()}`),
+        );
     });
     child.stdin.end(stdin ?? '');
   });

@@ -60,7 +60,8 @@ export async function signIn(
   if (page.url.includes('/interaction/') && page.text.includes('/confirm')) {
     page = await browser.submit(page, '/confirm');
   }
-  if (!page.url.startsWith(REDIRECT_URI)) throw new Error(`sign-in did not come back to the app: ${page.status} ${page.url}\n${page.text.slice(0, 1500)}`);
+  if (!page.url.startsWith(REDIRECT_URI))
+    throw new Error(`sign-in did not come back to the app: ${page.status} ${page.url}\n${page.text.slice(0, 1500)}`);
   return { callbackUrl: new URL(page.url), verifier: started.verifier, state: started.state, nonce: started.nonce };
 }
 

@@ -12,7 +12,6 @@ export { freePort };
 
 export const TEST_SECRET = 'test-secret-0123456789abcdefghijklmnopqrstuvwxyz';
 
-
 export interface TestServer extends RunningServer {
   readonly issuer: string;
   /** Every log line this server wrote, as JSON text. */
@@ -34,12 +33,18 @@ export function createTestClock(): Clock & { advance(seconds: number): void } {
   let offsetMs = 0;
   return {
     now: () => new Date(Date.now() + offsetMs),
-    advance(seconds) { offsetMs += seconds * 1000; },
+    advance(seconds) {
+      offsetMs += seconds * 1000;
+    },
   };
 }
 
-export async function startTestServer(database: TestDatabase, env: Record<string, string> = {}, options: TestServerOptions = {}): Promise<TestServer> {
-  const port = Number(env.PORT ?? await freePort());
+export async function startTestServer(
+  database: TestDatabase,
+  env: Record<string, string> = {},
+  options: TestServerOptions = {},
+): Promise<TestServer> {
+  const port = Number(env.PORT ?? (await freePort()));
   const issuer = env.POSTERN_ISSUER ?? `http://127.0.0.1:${port}`;
   const config = loadConfig({
     POSTERN_SECRET: TEST_SECRET,

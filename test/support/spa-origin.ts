@@ -1,7 +1,10 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-export interface Asset { readonly type: string; readonly body: string | Buffer }
+export interface Asset {
+  readonly type: string;
+  readonly body: string | Buffer;
+}
 
 export interface SpaOrigin {
   /** http://127.0.0.2:PORT: another origin and another site than Postern's 127.0.0.1. */
@@ -27,11 +30,15 @@ export async function startSpaOrigin(serve: (path: string) => Asset | undefined)
   const { port } = server.address() as AddressInfo;
   return {
     origin: `http://127.0.0.2:${port}`,
-    close: () => new Promise((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }
 
-export const html = (body: string): Asset => ({ type: 'text/html; charset=utf-8', body: `<!doctype html><meta charset="utf-8">${body}` });
+export const html = (body: string): Asset => ({
+  type: 'text/html; charset=utf-8',
+  body: `<!doctype html><meta charset="utf-8">${body}`,
+});
