@@ -3,8 +3,9 @@ import { randomBytes } from 'node:crypto';
 import type { Cleanup } from '../support/cleanup.ts';
 import { postern } from '../support/postern-command.ts';
 import { childEnv, spawnServer, waitForHttp, type ServerProcess } from './child.ts';
-import { BENCH_USER, WEB_CLIENT, WEB_REDIRECT_URI } from './refresh.ts';
-import { API, OPAQUE_API, OPAQUE_CLIENT, SERVICE_CLIENT } from './scenario.ts';
+import { REDIRECT_URI } from '../support/relying-party.ts';
+import { OWASP_ARGON2ID } from './argon2-ceiling.ts';
+import { API, BENCH_USERS, OPAQUE_API, OPAQUE_CLIENT, SERVICE_CLIENT, WEB_CLIENT } from './scenario.ts';
 
 /** What Postern's children share: the database, the secret, the address. */
 export function posternEnv(databaseUrl: string, port: number): Record<string, string> {
@@ -18,6 +19,12 @@ export function posternEnv(databaseUrl: string, port: number): Record<string, st
     // Not NODE_ENV=production: it demands an https issuer.
     POSTERN_ISSUER: `http://127.0.0.1:${port}`,
     LOG_LEVEL: 'warn',
+    // Stated, not left to the defaults: the sign-in row is judged at OWASP's argon2id.
+    POSTERN_ARGON2_MEMORY_KIB: String(OWASP_ARGON2ID.memoryKiB),
+    POSTERN_ARGON2_ITERATIONS: String(OWASP_ARGON2ID.iterations),
+    POSTERN_ARGON2_PARALLELISM: String(OWASP_ARGON2ID.parallelism),
+    // No sweep during the run: the growth phase starts one when it means to measure it.
+    POSTERN_SWEEP_INTERVAL_SECONDS: '86400',
   });
 }
 
@@ -66,7 +73,7 @@ export interface BenchClients {
   readonly webSecret: string;
 }
 
-/** The web app and the user of the refresh-token row: a first-party code-flow client with refresh tokens. */
+/** The web app and the people of the sign-in and refresh rows. */
 async function registerWebApp(env: Record<string, string>): Promise<string> {
   const out = await postern(
     [
@@ -77,7 +84,7 @@ async function registerWebApp(env: Record<string, string>): Promise<string> {
       '--grant-types',
       'authorization_code,refresh_token',
       '--redirect-uri',
-      WEB_REDIRECT_URI,
+      REDIRECT_URI,
       '--scope',
       WEB_CLIENT.scope,
       '--first-party',
@@ -85,19 +92,12 @@ async function registerWebApp(env: Record<string, string>): Promise<string> {
     ],
     env,
   );
-  await postern(
-    [
-      'user',
-      'create',
-      '--username',
-      BENCH_USER.username,
-      '--email',
-      BENCH_USER.email,
-      '--password',
-      BENCH_USER.password,
-    ],
-    env,
-  );
+  for (const person of BENCH_USERS) {
+    await postern(
+      ['user', 'create', '--username', person.username, '--email', person.email, '--password', person.password],
+      env,
+    );
+  }
   return (JSON.parse(out) as { clientSecret: string }).clientSecret;
 }
 

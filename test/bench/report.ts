@@ -5,14 +5,12 @@ import path from 'node:path';
 import { ROOT } from './child.ts';
 import type { LoadSettings, PhaseResult } from './load.ts';
 
-/** The issue's targets for the client-credentials token phase. */
-export const TARGETS = { cpuEfficiencyVsBaseline: 0.9, p99Ms: 25 } as const;
-
 export interface RunFacts {
   readonly settings: LoadSettings;
   readonly clockTicks: number;
   readonly postgres: string;
   readonly tokens: string;
+  readonly rounds: number;
 }
 
 function packageVersion(name: string): string {
@@ -34,20 +32,22 @@ export function header(facts: RunFacts): string {
     `  node       ${process.version}, oidc-provider ${packageVersion('oidc-provider')}, autocannon ${packageVersion('autocannon')}`,
     `  database   ${facts.postgres}`,
     `  load       ${settings.connections} keep-alive connections, ${settings.warmupSeconds} s warm-up + ${settings.seconds} s per phase, from this process on the same cores`,
+    `  rounds     ${facts.rounds} interleaved rounds of Postern and the baseline (order alternates) for the ratios`,
     `  CPU        utime+stime of the server process, all its threads, from /proc/<pid>/stat (CLK_TCK ${facts.clockTicks}); pg = postmaster + backends`,
     `  tokens     ${facts.tokens}`,
   ].join('\n');
 }
 
-const perThousand = (cpu: number, requests: number) => (requests > 0 ? (cpu / requests) * 1000 : NaN);
+export const perThousand = (cpu: number, requests: number) => (requests > 0 ? (cpu / requests) * 1000 : NaN);
 const perCpuSecond = (r: PhaseResult) => (r.serverCpuSeconds > 0 ? r.requests / r.serverCpuSeconds : NaN);
 
-function fixed(value: number | undefined, digits: number): string {
+export function fixed(value: number | undefined, digits: number): string {
   return value === undefined || !Number.isFinite(value) ? '-' : value.toFixed(digits);
 }
 
 export function table(results: readonly PhaseResult[]): string {
   const head = ['server', 'phase', 'req/s', 'p50 ms', 'p99 ms', 'non-2xx', 'CPU s/1k req', 'req/CPU-s', 'pg CPU s/1k'];
+  // req/CPU-s is per CPU-second of the server process alone; pg CPU is PostgreSQL's, apart.
   const rows = results.map((r) => [
     r.server,
     r.phase,
@@ -77,39 +77,4 @@ export function table(results: readonly PhaseResult[]): string {
     ...rows.map(line),
     ...(problems.length ? ['', 'not 2xx:', ...problems] : []),
   ].join('\n');
-}
-
-const percent = (ratio: number) => `${(ratio * 100).toFixed(1)}%`;
-const verdict = (ok: boolean) => (ok ? 'PASS' : 'MISS');
-
-/** Postern as a share of the baseline, phase by phase, and the verdicts on the issue's targets. */
-export function comparison(
-  postern: readonly PhaseResult[],
-  baseline: readonly PhaseResult[],
-  tokenPhase: string,
-  connections: number,
-): string {
-  const shared = postern.flatMap((p) => {
-    const b = baseline.find((r) => r.phase === p.phase);
-    return b
-      ? [[p.phase, percent(perCpuSecond(p) / perCpuSecond(b)), percent(p.requestsPerSecond / b.requestsPerSecond)]]
-      : [];
-  });
-  const width = Math.max(...shared.map(([phase]) => phase!.length));
-  const lines = [
-    `${'Postern / baseline'.padEnd(width + 2)}  req per server-CPU-s  req/s`,
-    ...shared.map(([phase, cpu, rate]) => `  ${phase!.padEnd(width)}  ${cpu!.padStart(20)}  ${rate!.padStart(6)}`),
-  ];
-  const p = postern.find((r) => r.phase === tokenPhase);
-  const b = baseline.find((r) => r.phase === tokenPhase);
-  if (p && b) {
-    const efficiency = perCpuSecond(p) / perCpuSecond(b);
-    lines.push(
-      '',
-      `Targets (${tokenPhase}):`,
-      `  ${verdict(efficiency >= TARGETS.cpuEfficiencyVsBaseline)}  tokens per server-CPU-second: ${fixed(perCpuSecond(p), 0)} vs baseline ${fixed(perCpuSecond(b), 0)} = ${percent(efficiency)} (target >= ${percent(TARGETS.cpuEfficiencyVsBaseline)})`,
-      `  ${verdict(p.p99Ms < TARGETS.p99Ms)}  p99 latency at ${connections} connections: ${fixed(p.p99Ms, 1)} ms (target < ${TARGETS.p99Ms} ms; baseline ${fixed(b.p99Ms, 1)} ms)`,
-    );
-  }
-  return lines.join('\n');
 }

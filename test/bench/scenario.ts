@@ -19,3 +19,13 @@ export const OPAQUE_CLIENT = { id: 'bench-opaque', scope: 'inv:read' } as const;
 export function tokenRequestBody(scope: string, resource: string): string {
   return new URLSearchParams({ grant_type: 'client_credentials', scope, resource }).toString();
 }
+
+/** The web app of the sign-in and refresh rows: a first-party code-flow client with refresh tokens. */
+export const WEB_CLIENT = { id: 'bench-web', scope: 'openid offline_access' } as const;
+
+/** People who sign in: one per concurrent sign-in, so no one's throttle counts another's attempts. */
+export const BENCH_USERS = [1, 2, 3, 4].map((n) => ({
+  username: n === 1 ? 'bench' : `bench-${n}`,
+  email: n === 1 ? 'bench@example.com' : `bench-${n}@example.com`,
+  password: 'bench user has a long passphrase',
+}));
