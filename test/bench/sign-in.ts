@@ -3,7 +3,6 @@ import * as oidc from 'openid-client';
 import { exchange, newBrowser, signIn } from '../support/relying-party.ts';
 import type { Meters } from './load.ts';
 import { BENCH_USERS, WEB_CLIENT } from './scenario.ts';
-import { timeEach } from './stats.ts';
 
 // Full sign-ins as a person's browser and the web app make them: the authorization request,
 // the login page and its form (argon2id), consent, the redirect back, and the code exchange
@@ -23,20 +22,6 @@ export async function signInOnce(config: oidc.Configuration, person: Person): Pr
   const result = await exchange(config, auth);
   if (!result.refresh_token) throw new Error('a sign-in got no refresh token');
   return result.refresh_token;
-}
-
-/** `count` sign-ins one after another; their refresh tokens. */
-export async function signInMany(config: oidc.Configuration, person: Person, count: number): Promise<string[]> {
-  const tokens: string[] = [];
-  for (let i = 0; i < count; i++) tokens.push(await signInOnce(config, person));
-  return tokens;
-}
-
-/** Milliseconds per full sign-in, one at a time (nothing else loads the server). */
-export async function signInLatencies(config: oidc.Configuration, count: number): Promise<number[]> {
-  return timeEach(count, async () => {
-    await signInOnce(config, BENCH_USERS[0]!);
-  });
 }
 
 export interface SignInThroughput {
