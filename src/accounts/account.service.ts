@@ -4,7 +4,8 @@ import type { Kysely } from 'kysely';
 
 import type { AuditLog } from '../audit/audit-log.ts';
 import type { Database } from '../db/tables.ts';
-import { PosternError } from '../shared/errors.ts';
+import { isUniqueViolation } from '../db/unique-violation.ts';
+import { invalid, PosternError } from '../shared/errors.ts';
 import type { Account, Profile } from './account.ts';
 import {
   findAccountById,
@@ -48,10 +49,6 @@ const USERNAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const EMAIL = /^[^\s@]{1,64}@[^\s@]{1,255}\.[^\s@]{1,63}$/;
 const ROLE = /^[A-Za-z0-9][A-Za-z0-9:._-]{0,63}$/;
 
-function invalid(message: string): never {
-  throw new PosternError('ERR_INVALID_INPUT', message);
-}
-
 function validateNewAccount(input: NewAccount): void {
   if (!USERNAME.test(input.username))
     invalid('username must be 1-64 letters, digits, ".", "_" or "-", starting with a letter or digit');
@@ -59,10 +56,6 @@ function validateNewAccount(input: NewAccount): void {
   if (input.username.includes('@')) invalid('username must not contain "@"');
   for (const role of input.roles ?? []) if (!ROLE.test(role)) invalid(`"${role}" is not a valid role name`);
   checkPassword(input.password, input);
-}
-
-function isUniqueViolation(error: unknown): boolean {
-  return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === '23505';
 }
 
 export function createAccountService<Revoked = unknown>(deps: {

@@ -1,4 +1,4 @@
-import { PosternError } from '../shared/errors.ts';
+import { invalid } from '../shared/errors.ts';
 
 // What `postern client create` says, turned into the client metadata the protocol engine takes
 // (snake_case, RFC 7591 names), plus our own: first_party, allowed_resources, api_scopes,
@@ -65,10 +65,6 @@ export function apiScopesOf(metadata: Readonly<Record<string, unknown>>): string
   return Array.isArray(metadata.api_scopes)
     ? metadata.api_scopes.filter((s): s is string => typeof s === 'string')
     : [];
-}
-
-export function invalid(message: string): never {
-  throw new PosternError('ERR_INVALID_INPUT', message);
 }
 
 function checkUri(uri: string, what: string): void {

@@ -2,10 +2,11 @@ import type { Kysely } from 'kysely';
 
 import type { AuditLog } from '../audit/audit-log.ts';
 import type { Database } from '../db/tables.ts';
-import { PosternError } from '../shared/errors.ts';
+import { isUniqueViolation } from '../db/unique-violation.ts';
+import { invalid, PosternError } from '../shared/errors.ts';
 import type { TtlCache } from '../shared/ttl-cache.ts';
 import type { ClientRecord } from './client.ts';
-import { buildMetadata, invalid, OIDC_SCOPES, type NewClient } from './client-metadata.ts';
+import { buildMetadata, OIDC_SCOPES, type NewClient } from './client-metadata.ts';
 import { deleteClient, findClient, insertClient, listClients } from './client.repository.ts';
 import { generateClientSecret, hashClientSecret, MIN_CLIENT_SECRET_LENGTH } from './client-secret.ts';
 import type { ResourceServerService } from './resource-server.service.ts';
@@ -89,7 +90,7 @@ export function createClientService(deps: {
         });
         return generated === undefined ? { client } : { client, secret: generated };
       } catch (error) {
-        if ((error as { code?: string }).code === '23505')
+        if (isUniqueViolation(error))
           throw new PosternError('ERR_DUPLICATE', `a client "${input.clientId}" already exists`);
         throw error;
       }

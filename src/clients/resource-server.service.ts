@@ -2,7 +2,7 @@ import type { Kysely } from 'kysely';
 
 import type { AuditLog } from '../audit/audit-log.ts';
 import type { Database } from '../db/tables.ts';
-import { PosternError } from '../shared/errors.ts';
+import { invalid, PosternError } from '../shared/errors.ts';
 import type { TtlCache } from '../shared/ttl-cache.ts';
 import { ACCESS_TOKEN_CLAIMS, type ResourceServer } from './resource-server.ts';
 import {
@@ -33,10 +33,6 @@ export interface ResourceServerService {
 const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/; // RFC 6749 §3.3
 /** The longest access-token lifetime a resource server may set (keys stay published that long). */
 export const MAX_RESOURCE_TOKEN_TTL = 86400;
-
-function invalid(message: string): never {
-  throw new PosternError('ERR_INVALID_INPUT', message);
-}
 
 /** RFC 8707 §2: an absolute URI without a fragment. */
 export function checkResourceIndicator(identifier: string): void {

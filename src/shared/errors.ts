@@ -9,16 +9,33 @@ export type ErrorCode =
   | 'ERR_DATA_DIR_LOCKED'
   | 'ERR_SCHEMA_BEHIND'
   | 'ERR_SECRET_MISMATCH'
-  | 'ERR_DATABASE_UNAVAILABLE';
+  | 'ERR_DATABASE_UNAVAILABLE'
+  | 'ERR_TOO_LARGE'
+  | 'ERR_UNSUPPORTED_MEDIA_TYPE'
+  | 'ERR_UPSTREAM_FAILED';
+
+/** One invalid field of a request: which one, and what is wrong with it. */
+export interface FieldError {
+  readonly field: string;
+  readonly detail: string;
+}
 
 export class PosternError extends Error {
   readonly code: ErrorCode;
+  /** The fields at fault, when the error is about input (an edge may list them). */
+  readonly fields: readonly FieldError[];
 
-  constructor(code: ErrorCode, message: string, options?: ErrorOptions) {
+  constructor(code: ErrorCode, message: string, options?: ErrorOptions & { fields?: readonly FieldError[] }) {
     super(message, options);
     this.code = code;
+    this.fields = options?.fields ?? [];
     this.name = 'PosternError';
   }
+}
+
+/** Invalid input, said in one line; `field` names the input at fault when there is one. */
+export function invalid(message: string, field?: string): never {
+  throw new PosternError('ERR_INVALID_INPUT', message, field ? { fields: [{ field, detail: message }] } : {});
 }
 
 export class ConfigError extends PosternError {
