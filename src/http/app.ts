@@ -12,13 +12,14 @@ import type { Logger } from '../shared/logger.ts';
 import type { Metrics } from '../shared/metrics.ts';
 import { mountAtBasePath } from './base-path.ts';
 import { demoRoutes } from './demo.routes.ts';
+import { requestError, sendError } from './edge-error.ts';
 import { errorPages } from './errors.ts';
 import { interactionRoutes } from './interaction.routes.ts';
 import { metricsOnMainPort, recordRequests } from './metrics.routes.ts';
 import { requestContext } from './request-context.ts';
 import { securityHeaders } from './security-headers.ts';
 import { engineRequest, refuseUnstorableQuery } from './storable-input.ts';
-import { errorPageData, sendPage, VIEWS_DIR, type Views } from './views.ts';
+import { sendPage, VIEWS_DIR, type Views } from './views.ts';
 
 export interface HttpDeps {
   readonly config: Config;
@@ -127,13 +128,7 @@ function allowedMethods(views: Views): Koa.Middleware {
       ctx.status = 204;
       return;
     }
-    sendPage(
-      ctx,
-      views,
-      'error',
-      errorPageData('invalid_request', `${ctx.path} does not accept ${ctx.method}`, ctx.state.requestId as string),
-      405,
-    );
+    sendError(ctx, views, requestError(405, `${ctx.path} does not accept ${ctx.method}`), 'page');
   };
 }
 

@@ -4,6 +4,7 @@ import Router from '@koa/router';
 import { createRemoteJWKSet, jwtVerify, type JWTPayload } from 'jose';
 import type { Context } from 'koa';
 
+import { PosternError } from '../shared/errors.ts';
 import { sendPage, type Views } from './views.ts';
 
 // A small relying party living inside Postern, so a first run can show the whole journey.
@@ -119,6 +120,6 @@ async function fetchJson(url: string, init: RequestInit): Promise<Record<string,
   const response = await fetch(url, { ...init, signal: AbortSignal.timeout(10_000) });
   const json = (await response.json().catch(() => ({}))) as Record<string, unknown>;
   if (!response.ok)
-    throw Object.assign(new Error(`${url} answered ${response.status}`), { status: 502, error: 'server_error', json });
+    throw new PosternError('ERR_UPSTREAM_FAILED', `${url} answered ${response.status}`, { cause: json });
   return json;
 }

@@ -1,7 +1,7 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
-import type { InteractionResults } from 'oidc-provider';
+import { errors, type InteractionResults } from 'oidc-provider';
 
 import type { AccountService } from '../accounts/account.service.ts';
 import type { SignInService } from '../accounts/sign-in.service.ts';
@@ -40,8 +40,7 @@ const SCOPE_TEXT: Record<string, string> = {
 async function loadInteraction(ctx: Context, deps: InteractionDeps): Promise<Details> {
   const details = await deps.provider().interactionDetails(ctx.req, ctx.res);
   // The uid in the path must be the one this browser's cookie is bound to.
-  if (details.uid !== ctx.params.uid)
-    throw Object.assign(new Error('interaction mismatch'), { error: 'session_not_found', status: 400 });
+  if (details.uid !== ctx.params.uid) throw new errors.SessionNotFound('interaction mismatch');
   return details;
 }
 
@@ -94,13 +93,8 @@ async function postedForm(
 ): Promise<{ details: Details; form: Record<string, string> }> {
   const details = await loadInteraction(ctx, deps);
   const form = await readForm(ctx);
-  if (!checkCsrf(deps.csrfKey, details.uid, form.csrf)) {
-    throw Object.assign(new Error('csrf'), {
-      error: 'invalid_request',
-      error_description: 'the form has expired; please start again',
-      status: 403,
-    });
-  }
+  if (!checkCsrf(deps.csrfKey, details.uid, form.csrf))
+    throw new errors.InvalidRequest('the form has expired; please start again', 403);
   return { details, form };
 }
 

@@ -6,7 +6,8 @@ import type { Context, Middleware } from 'koa';
 
 import { findUnstorable } from '../shared/storable-text.ts';
 import type { Logger } from '../shared/logger.ts';
-import { errorPageData, sendPage, type Views } from './views.ts';
+import { requestError, sendError } from './edge-error.ts';
+import type { Views } from './views.ts';
 
 // The engine's own body limit (oidc-provider lib/shared/selective_body.js).
 const ENGINE_BODY_LIMIT = 56 * 1024;
@@ -26,12 +27,7 @@ export function refuseInput(ctx: Context, views: Views, status: number, descript
     'invalid input refused',
   );
   ctx.set('Cache-Control', 'no-store');
-  if (ctx.accepts('json', 'html') === 'html') {
-    sendPage(ctx, views, 'error', errorPageData('invalid_request', description, ctx.state.requestId as string), status);
-    return;
-  }
-  ctx.status = status;
-  ctx.body = { error: 'invalid_request', error_description: description };
+  sendError(ctx, views, requestError(status, description), ctx.accepts('json', 'html') === 'html' ? 'page' : 'oauth');
 }
 
 function decodedPath(path: string): string {

@@ -41,10 +41,6 @@ const ERROR_TEXT: Record<string, [string, string]> = {
     'Temporarily unavailable',
     'The identity provider cannot reach its database right now. Please try again in a moment.',
   ],
-  service_unavailable: [
-    'Temporarily unavailable',
-    'The identity provider cannot reach its database right now. Please try again in a moment.',
-  ],
 };
 
 export function errorPageData(code: string, description: string | undefined, requestId: string | undefined) {
@@ -55,9 +51,7 @@ export function errorPageData(code: string, description: string | undefined, req
   return {
     heading,
     message:
-      ERROR_TEXT[code] && description && !['service_unavailable', 'temporarily_unavailable'].includes(code)
-        ? `${message} (${description})`
-        : message,
+      ERROR_TEXT[code] && description && code !== 'temporarily_unavailable' ? `${message} (${description})` : message,
     code,
     requestId,
   };

@@ -3,9 +3,7 @@ import type { Middleware } from 'koa';
 import type { Config } from '../config/config.ts';
 import { engineMethods } from './engine-routes.ts';
 import type { ProviderPages } from './provider.ts';
-
-/** Seconds a client should wait before retrying a 503 (the database is away; RFC 9110 §10.2.3). */
-const RETRY_AFTER_SECONDS = '5';
+import { RETRY_AFTER_SECONDS } from './unavailable.ts';
 
 /**
  * The engine builds every URL it publishes (discovery, redirects) from the request. Pin them to

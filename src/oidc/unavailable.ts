@@ -2,6 +2,9 @@ import { errors } from 'oidc-provider';
 
 import { isDatabaseUnavailable } from '../db/unavailable.ts';
 
+/** Seconds a client should wait before retrying a 503 (the database is away; RFC 9110 §10.2.3). */
+export const RETRY_AFTER_SECONDS = '5';
+
 /**
  * The database is unreachable: 503 with the OAuth error code `temporarily_unavailable`
  * (RFC 6749 §4.1.2.1), a readable page for people, JSON for clients. The HTTP layer adds
