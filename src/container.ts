@@ -233,15 +233,20 @@ export async function createContainer(config: Config, options: ContainerOptions)
           db: db.db,
           protect,
           rotation,
-          // A command exits when it is done: it waits for back-channel logout, and reports it.
-          waitForBackchannelLogout: role === 'cli',
           jwks: set.providerKeys,
           cookieKeys: derived.cookieKeys,
           clientSecretKey: derived.clientSecretKey,
         }),
     });
     const provider = () => keyRing.provider();
-    const sessions = createSessionAdmin({ db: db.db, provider, audit, clock });
+    const sessions = createSessionAdmin({
+      db: db.db,
+      provider,
+      audit,
+      clock,
+      logger,
+      waitForBackchannelLogout: role === 'cli',
+    });
     const clients = createClientService({
       db: db.db,
       clientSecretKey: derived.clientSecretKey,

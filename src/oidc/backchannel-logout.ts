@@ -17,52 +17,96 @@ export interface BackchannelDelivery {
 export const RETRY_DELAYS_MS: readonly number[] = [1000, 2000, 4000];
 export const DELIVERY_DEADLINE_MS = 10_000;
 
-type Sender = (this: { clientId: string }, sub: string, sid: string) => Promise<void>;
+/**
+ * The engine's client, which posts a signed logout token (its lib/models/client.js
+ * backchannelLogout; the engine's own logout calls it, and so do we, once per attempt).
+ * @types/oidc-provider does not declare the method.
+ */
+export type LogoutTokenRecipient = InstanceType<Provider['Client']> & {
+  backchannelLogout(sub: string, sid: string): Promise<void>;
+};
 
-async function deliver(
-  send: Sender,
-  client: { clientId: string },
-  sub: string,
-  sid: string,
-  deps: { logger: Logger; wait: boolean },
-): Promise<BackchannelDelivery> {
-  const { logger } = deps;
-  const { clientId } = client;
-  const started = performance.now(); // monotonic: a wall-clock step must not stretch the bound
-  for (let attempt = 1; ; attempt++) {
-    try {
-      await send.call(client, sub, sid);
-      logger.info({ clientId, attempt }, 'back-channel logout delivered');
-      return { clientId, status: 'delivered', attempts: attempt };
-    } catch (error) {
-      const message = (error as Error).message;
-      const delay = RETRY_DELAYS_MS[attempt - 1];
-      if (delay === undefined || performance.now() - started + delay > DELIVERY_DEADLINE_MS) {
-        // A command reports the failure itself (one line per token); a server has only its log.
-        logger[deps.wait ? 'info' : 'warn'](
-          { clientId, err: message, attempts: attempt },
-          'back-channel logout failed; giving up',
-        );
-        return { clientId, status: 'failed', attempts: attempt, error: message };
-      }
-      logger.info({ clientId, attempt, err: message }, 'back-channel logout attempt failed');
-      // The server lets a pending retry die with the process; the CLI waits for it.
-      await sleep(delay, undefined, { ref: deps.wait });
-    }
+interface Attempt {
+  readonly number: number;
+  readonly error: string;
+  /** performance.now() when the first attempt started: monotonic, so a clock step cannot stretch the bound. */
+  readonly started: number;
+}
+
+interface DeliveryDeps {
+  readonly logger: Logger;
+  /** A command waits for the outcome (it exits next); the server lets a pending retry die with it. */
+  readonly wait: boolean;
+}
+
+async function send(client: LogoutTokenRecipient, sub: string, sid: string): Promise<string | undefined> {
+  try {
+    await client.backchannelLogout(sub, sid);
+    return undefined;
+  } catch (error) {
+    return (error as Error).message;
   }
 }
 
+/** Retries after a failed attempt (1 s, 2 s, 4 s, within 10 s), and says how it ended. */
+async function retry(
+  client: LogoutTokenRecipient,
+  sub: string,
+  sid: string,
+  deps: DeliveryDeps,
+  failed: Attempt,
+): Promise<BackchannelDelivery> {
+  const { logger } = deps;
+  const { clientId } = client;
+  for (let { number: attempt, error } = failed; ; ) {
+    const delay = RETRY_DELAYS_MS[attempt - 1];
+    if (delay === undefined || performance.now() - failed.started + delay > DELIVERY_DEADLINE_MS) {
+      // A command reports the failure itself (one line per token); a server has only its log.
+      logger[deps.wait ? 'info' : 'warn'](
+        { clientId, err: error, attempts: attempt },
+        'back-channel logout failed; giving up',
+      );
+      return { clientId, status: 'failed', attempts: attempt, error };
+    }
+    logger.info({ clientId, attempt, err: error }, 'back-channel logout attempt failed');
+    await sleep(delay, undefined, { ref: deps.wait });
+    attempt++;
+    const next = await send(client, sub, sid);
+    if (next === undefined) {
+      logger.info({ clientId, attempt }, 'back-channel logout delivered');
+      return { clientId, status: 'delivered', attempts: attempt };
+    }
+    error = next;
+  }
+}
+
+/** Sends one logout token, with retries; resolves with the outcome. */
+export async function deliverLogoutToken(
+  client: LogoutTokenRecipient,
+  sub: string,
+  sid: string,
+  deps: DeliveryDeps,
+): Promise<BackchannelDelivery> {
+  const started = performance.now();
+  const error = await send(client, sub, sid);
+  if (error === undefined) {
+    deps.logger.info({ clientId: client.clientId, attempt: 1 }, 'back-channel logout delivered');
+    return { clientId: client.clientId, status: 'delivered', attempts: 1 };
+  }
+  return retry(client, sub, sid, deps, { number: 1, error, started });
+}
+
 /**
- * Back-channel logout, retried (1 s, 2 s, 4 s, within 10 s) where the engine sends it once.
- * The server never lets delivery block a logout: the token goes in the background and the
- * method answers `queued` at once. A command (`wait`) has no background to leave it to, since
- * the process exits: the method then resolves with the outcome, so it can be reported.
+ * The engine sends the logout token of an RP-initiated logout once, and reports the outcome in
+ * its documented `backchannel.success` / `backchannel.error` events: retries start from there,
+ * in the background, with the same delays as a command's.
  */
-export function retryBackchannelLogout(provider: Provider, logger: Logger, options: { wait: boolean }): void {
-  const proto = provider.Client.prototype as unknown as { backchannelLogout: Sender };
-  const send = proto.backchannelLogout;
-  proto.backchannelLogout = function backchannelLogout(sub, sid) {
-    const delivery = deliver(send, this, sub, sid, { logger, wait: options.wait });
-    return (options.wait ? delivery : Promise.resolve({ clientId: this.clientId, status: 'queued' })) as never;
-  };
+export function retryFailedBackchannelLogout(provider: Provider, logger: Logger): void {
+  provider.on('backchannel.success', (_ctx, client) =>
+    logger.info({ clientId: client.clientId, attempt: 1 }, 'back-channel logout delivered'),
+  );
+  provider.on('backchannel.error', (_ctx, error, client, sub, sid) => {
+    const failed = { number: 1, error: error.message, started: performance.now() };
+    void retry(client as LogoutTokenRecipient, sub, sid, { logger, wait: false }, failed);
+  });
 }

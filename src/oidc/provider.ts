@@ -5,7 +5,6 @@ import Provider, { type Configuration, type FindAccount, type KoaContextWithOIDC
 import type { AccountService } from '../accounts/account.service.ts';
 import { SCOPE_CLAIMS } from '../accounts/claims.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
-import { verifyClientSecret } from '../clients/client-secret.ts';
 import type { ResourceServerService } from '../clients/resource-server.service.ts';
 import { issuerBasePath, type Config } from '../config/config.ts';
 import type { Database } from '../db/tables.ts';
@@ -13,22 +12,22 @@ import type { Clock } from '../shared/clock.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { Metrics } from '../shared/metrics.ts';
 import { accessTokenClaims } from './access-token-claims.ts';
-import { ReplayDetected, type AdapterClass } from './adapter.ts';
+import type { AdapterClass } from './adapter.ts';
 import { checkScopeParameter } from './client-scopes.ts';
 import { engineMiddleware } from './engine-middleware.ts';
+import { overrideEngine } from './engine-overrides.ts';
 import { ENGINE_ROUTES } from './engine-routes.ts';
 import { createFindAccount } from './find-account.ts';
 import { loadExistingGrant } from './first-party-grant.ts';
 import { hintMatchesSession } from './logout-hint.ts';
 import { interactionPolicyKeepingOfflineAccess } from './offline-access.ts';
 import { pkceRequired } from './pkce-policy.ts';
-import { retryBackchannelLogout } from './backchannel-logout.ts';
+import { retryFailedBackchannelLogout } from './backchannel-logout.ts';
 import { watchEvents } from './provider-events.ts';
 import type { RecordProtection } from './record-protection.ts';
 import { issueRefreshToken, refreshTokenTtl, rotateRefreshToken } from './refresh-policy.ts';
 import type { RefreshRotation } from './refresh-rotation.ts';
 import { resourceIndicators } from './resource-indicators.ts';
-import { refuseUnregisteredResponseTypes } from './response-types.ts';
 
 /** Pages the engine renders itself; the http layer supplies them with our views and headers. */
 export interface ProviderPages {
@@ -54,8 +53,6 @@ export interface ProviderDeps {
   readonly metrics: Metrics;
   readonly protect: RecordProtection;
   readonly rotation: RefreshRotation;
-  /** Back-channel logout resolves once delivered or given up (a command), not at once (the server). */
-  readonly waitForBackchannelLogout?: boolean;
 }
 
 // Asymmetric algorithms only: a symmetric one would use the client secret as a key, and we
@@ -223,25 +220,6 @@ function buildConfiguration(deps: ProviderDeps): Configuration {
   };
 }
 
-/**
- * The engine's ReplayDetection.unique (client assertions, DPoP proofs) finds, then saves. Our
- * adapter makes the save insert-only, so of two concurrent uses of one assertion the second
- * save fails: that use is a replay, and the engine answers it exactly as a later replay.
- */
-function answerLostReplayRaceAsReplay(provider: Provider): void {
-  type Unique = (iss: string, jti: string, exp: number) => Promise<boolean>;
-  const model = (provider as unknown as { ReplayDetection: { unique: Unique } }).ReplayDetection;
-  const unique = model.unique.bind(model);
-  model.unique = async (iss, jti, exp) => {
-    try {
-      return await unique(iss, jti, exp);
-    } catch (error) {
-      if (error instanceof ReplayDetected) return false;
-      throw error;
-    }
-  };
-}
-
 export function createProvider(deps: ProviderDeps): Provider {
   const provider = new Provider(deps.config.issuer, buildConfiguration(deps));
   // The engine is a Koa app of its own, and what it records (grant activity, refresh-token
@@ -251,18 +229,10 @@ export function createProvider(deps: ProviderDeps): Provider {
   provider.maxIpsCount = 1;
   // First of the engine's middleware: Host pinning and Retry-After (oidc/engine-middleware.ts).
   provider.use(engineMiddleware(deps));
-  refuseUnregisteredResponseTypes(provider);
-  const key = deps.clientSecretKey;
-  // Stored secrets are keyed hashes (DESIGN §5): compare the hash of what was presented.
-  provider.Client.prototype.compareClientSecret = function compareClientSecret(
-    this: { clientSecret?: string },
-    actual: string,
-  ) {
-    return this.clientSecret !== undefined && verifyClientSecret(key, this.clientSecret, actual);
-  };
+  // Every replaced engine method, with its reason, is in oidc/engine-overrides.ts.
+  overrideEngine(provider, deps);
   watchEvents(provider, deps);
-  retryBackchannelLogout(provider, deps.logger, { wait: deps.waitForBackchannelLogout === true });
-  answerLostReplayRaceAsReplay(provider);
+  retryFailedBackchannelLogout(provider, deps.logger);
   provider.use(deps.rotation.middleware);
   return provider;
 }

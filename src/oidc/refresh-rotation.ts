@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import type Koa from 'koa';
 import { sql, type Kysely } from 'kysely';
-import Provider, { type KoaContextWithOIDC } from 'oidc-provider';
+import Provider from 'oidc-provider';
 
 import type { Database } from '../db/tables.ts';
 import type { Clock } from '../shared/clock.ts';
@@ -45,7 +45,11 @@ export interface RefreshRotation {
 /** How long a repeat waits for the answer of the request that won the claim. */
 const WAIT_MS = [20, 40, 80, 160, 320, 640, 1000, 1000];
 
-const currentContext = () => (Provider as unknown as { ctx?: KoaContextWithOIDC }).ctx;
+/**
+ * The request the adapter is called for: the engine's documented `Provider.ctx` (an
+ * AsyncLocalStorage of its own; docs "General access to ctx"), set inside its route handlers.
+ */
+const currentContext = () => Provider.ctx;
 
 export function createRefreshRotation(deps: {
   db: Kysely<Database>;

@@ -4,7 +4,8 @@ import type Provider from 'oidc-provider';
 import type { AuditLog } from '../audit/audit-log.ts';
 import type { Database } from '../db/tables.ts';
 import type { Clock } from '../shared/clock.ts';
-import type { BackchannelDelivery } from './backchannel-logout.ts';
+import type { Logger } from '../shared/logger.ts';
+import { type BackchannelDelivery, deliverLogoutToken, type LogoutTokenRecipient } from './backchannel-logout.ts';
 import {
   deleteGrant,
   deleteSession,
@@ -33,19 +34,20 @@ export interface SessionAdmin {
   logout(accountId: string, options?: { clientId?: string; reason?: string }): Promise<LogoutResult>;
 }
 
-type NotifiedClient = {
-  clientId: string;
-  backchannelLogoutUri?: string;
-  backchannelLogout(sub: string, sid: string): Promise<BackchannelDelivery>;
-};
-
 export function createSessionAdmin(deps: {
   db: Kysely<Database>;
   provider: () => Provider;
   audit: AuditLog;
   clock: Clock;
+  logger: Logger;
+  /**
+   * A command exits when it is done: it waits for each logout token (retried) and reports it.
+   * The server never lets delivery block a logout: the token goes in the background, `queued`.
+   */
+  waitForBackchannelLogout: boolean;
 }): SessionAdmin {
   const { db, audit, clock } = deps;
+  const delivery = { logger: deps.logger, wait: deps.waitForBackchannelLogout };
 
   /** Starts every logout token on its way; each settles when sent or queued (oidc/backchannel-logout.ts). */
   async function notify(
@@ -56,9 +58,10 @@ export function createSessionAdmin(deps: {
     const deliveries: Promise<BackchannelDelivery>[] = [];
     for (const session of sessions) {
       for (const id of session.clients.filter((c) => !clientId || c === clientId)) {
-        const client = (await deps.provider().Client.find(id)) as unknown as NotifiedClient | undefined;
+        const client = (await deps.provider().Client.find(id)) as LogoutTokenRecipient | undefined;
         if (!client?.backchannelLogoutUri) continue;
-        deliveries.push(client.backchannelLogout(accountId, session.sids[id] ?? ''));
+        const sent = deliverLogoutToken(client, accountId, session.sids[id] ?? '', delivery);
+        deliveries.push(delivery.wait ? sent : Promise.resolve({ clientId: client.clientId, status: 'queued' }));
       }
     }
     return deliveries;

@@ -23,6 +23,8 @@ let app: oidc.Configuration;
 let appSecret: string;
 let receiver: http.Server;
 const logoutTokens: string[] = [];
+/** How many logout tokens the receiver still refuses (503) before it accepts again. */
+let refuseLogoutTokens = 0;
 let userId: string;
 
 beforeAll(async () => {
@@ -41,7 +43,7 @@ beforeAll(async () => {
     });
     req.on('end', () => {
       logoutTokens.push(new URLSearchParams(body).get('logout_token') ?? '');
-      res.writeHead(200).end();
+      res.writeHead(refuseLogoutTokens-- > 0 ? 503 : 200).end();
     });
   });
   await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
@@ -410,5 +412,20 @@ describe('back-channel logout', () => {
     await server.container.sessions.logout(userId);
     await expect.poll(() => logoutTokens.length, { timeout: 5000 }).toBe(2);
     expect((await verifyLogoutToken(logoutTokens[1]!)).sid).toBeTruthy();
+  });
+
+  it("sends the logout token again when the app refused it, on the engine's backchannel.error event", async () => {
+    logoutTokens.length = 0;
+    const { browser, tokens } = await login();
+    const end = await browser.get(
+      oidc.buildEndSessionUrl(app, { id_token_hint: tokens.id_token!, post_logout_redirect_uri: POST_LOGOUT_URI }).href,
+    );
+    refuseLogoutTokens = 1;
+    await browser.submit(end, '', { logout: 'yes' });
+    // The engine's one attempt is refused (503); the retry follows a second later.
+    await expect.poll(() => logoutTokens.length, { timeout: 5000 }).toBe(2);
+    const [first, second] = await Promise.all(logoutTokens.map(verifyLogoutToken));
+    expect(second!.sid).toBe(first!.sid);
+    expect(refuseLogoutTokens).toBeLessThan(0); // the second was accepted
   });
 });
