@@ -2,15 +2,15 @@ import { timingSafeEqual } from 'node:crypto';
 
 import type { Context, Middleware } from 'koa';
 
-import { engineRouteTemplate } from '../oidc/engine-routes.ts';
+import type { RouterContext } from '@koa/router';
+
 import type { Metrics } from '../shared/metrics.ts';
 
 // Route labels are templates, so label sets stay bounded whatever paths clients send: our
-// routers' own templates, the engine's from its route table, 'other' for everything else.
-export function routeLabel(ctx: Context): string {
-  const matched = (ctx as Context & { _matchedRoute?: unknown })._matchedRoute;
-  if (typeof matched === 'string') return matched;
-  return engineRouteTemplate(ctx.path) ?? 'other';
+// routers' own templates, the engine's as its middleware recorded them (ctx.oidc.route;
+// oidc/engine-middleware.ts), 'other' for everything else.
+function routeLabel(ctx: Context, metrics: Metrics): string {
+  return (ctx as Partial<RouterContext>).routerPath ?? metrics.routes.get(ctx.res) ?? 'other';
 }
 
 /** Counts and times every request, including those the protocol engine answers on the raw response. */
@@ -18,7 +18,7 @@ export function recordRequests(metrics: Metrics): Middleware {
   return async (ctx, next) => {
     const end = metrics.httpDuration.startTimer();
     ctx.res.once('finish', () => {
-      const labels = { method: ctx.method, route: routeLabel(ctx), status: String(ctx.res.statusCode) };
+      const labels = { method: ctx.method, route: routeLabel(ctx, metrics), status: String(ctx.res.statusCode) };
       metrics.httpRequests.inc(labels);
       end(labels);
     });

@@ -1,7 +1,9 @@
 import type { Middleware } from 'koa';
+import type { KoaContextWithOIDC } from 'oidc-provider';
 
 import type { Config } from '../config/config.ts';
-import { engineMethods } from './engine-routes.ts';
+import type { Metrics } from '../shared/metrics.ts';
+import { engineMethods, engineRouteTemplate } from './engine-routes.ts';
 import type { ProviderPages } from './provider.ts';
 import { RETRY_AFTER_SECONDS } from './unavailable.ts';
 
@@ -19,13 +21,17 @@ function pinToIssuer(headers: Record<string, string | string[] | undefined>, iss
  * Runs inside the engine's own Koa app, around its router (the documented `provider.use` hook),
  * so it is part of every provider the key ring builds.
  */
-export function engineMiddleware(deps: { config: Config; pages: ProviderPages }): Middleware {
-  const { config, pages } = deps;
+export function engineMiddleware(deps: { config: Config; pages: ProviderPages; metrics: Metrics }): Middleware {
+  const { config, pages, metrics } = deps;
   const issuer = new URL(config.issuer);
   const methods = engineMethods(config.authorizationPost);
   return async (ctx, next) => {
     pinToIssuer(ctx.req.headers, issuer, config.trustProxy);
     await next();
+    // The engine's ctx is not ours: say which of its routes answered on the response both share.
+    const route = (ctx as Partial<KoaContextWithOIDC>).oidc?.route;
+    const template = route === undefined ? undefined : engineRouteTemplate(route);
+    if (template) metrics.routes.set(ctx.res, template);
     if (ctx.status === 503) ctx.set('Retry-After', RETRY_AFTER_SECONDS);
     if (ctx.status !== 404 || ctx.body != null) return;
     // The engine's router found nothing. A path it serves, asked with another method, is 405
@@ -39,6 +45,8 @@ export function engineMiddleware(deps: { config: Config; pages: ProviderPages })
       : { error: 'not_found' };
     await pages.error(ctx as never, out);
     ctx.status = allowed ? 405 : 404;
-    if (allowed) ctx.set('Allow', allowed.join(', '));
+    if (!allowed) return;
+    ctx.set('Allow', allowed.join(', '));
+    metrics.routes.set(ctx.res, ctx.path); // a path of the table: a template, bounded
   };
 }

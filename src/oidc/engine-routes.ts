@@ -41,12 +41,19 @@ export function engineMethods(authorizationPost: boolean): ReadonlyMap<string, r
   ]);
 }
 
-const TEMPLATES: ReadonlySet<string> = new Set([...engineMethods(true).keys()].filter((path) => !path.includes(':')));
-const RESUME = new RegExp(`^${ENGINE_ROUTES.authorization}/[^/]+/?$`);
+/** The engine's route names (`ctx.oidc.route`) that are not a key of ENGINE_ROUTES, with their paths. */
+const OTHER_ROUTES: Readonly<Record<string, string>> = {
+  discovery: DISCOVERY_PATH,
+  resume: `${ENGINE_ROUTES.authorization}/:uid`,
+  end_session_confirm: `${ENGINE_ROUTES.end_session}/confirm`,
+  end_session_success: `${ENGINE_ROUTES.end_session}/success`,
+};
 
-/** The route template of an engine path (bounded metric labels), or undefined when it is none. */
-export function engineRouteTemplate(path: string): string | undefined {
-  const trimmed = path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path;
-  if (TEMPLATES.has(trimmed)) return trimmed;
-  return RESUME.test(path) ? `${ENGINE_ROUTES.authorization}/:uid` : undefined;
+/**
+ * The path template of an engine route, by the name the engine gives it (`ctx.oidc.route`;
+ * `cors.token` is the preflight of `token`): bounded metric labels. undefined for a name we do not know.
+ */
+export function engineRouteTemplate(name: string): string | undefined {
+  const route = name.replace(/^cors\./, '');
+  return Object.hasOwn(ENGINE_ROUTES, route) ? ENGINE_ROUTES[route as keyof typeof ENGINE_ROUTES] : OTHER_ROUTES[route];
 }

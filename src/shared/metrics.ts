@@ -1,3 +1,5 @@
+import type { ServerResponse } from 'node:http';
+
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 // Prometheus metrics, one registry per container (no module state: two containers can live in
@@ -23,6 +25,13 @@ export interface Metrics {
   readonly refreshReuse: Counter;
   readonly sweptRecords: Counter;
   readonly auditEvents: Counter<'type'>;
+  /**
+   * The route template each response answered, recorded by the part that routed it. The engine
+   * routes in a Koa context of its own (`ctx.oidc.route` is not visible from ours), so its
+   * middleware records it here, keyed by the raw response: the one object both contexts share
+   * (the request is not: the engine may get a copy whose body was read first).
+   */
+  readonly routes: WeakMap<ServerResponse, string>;
 }
 
 export function createMetrics(options: { perClient: boolean; sources: MetricsSources }): Metrics {
@@ -56,6 +65,7 @@ export function createMetrics(options: { perClient: boolean; sources: MetricsSou
   return {
     registry,
     perClient: options.perClient,
+    routes: new WeakMap(),
     httpRequests: new Counter({
       name: 'postern_http_requests_total',
       help: 'HTTP requests by route and status',

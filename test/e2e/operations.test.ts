@@ -90,6 +90,30 @@ describe('metrics', () => {
     expect(after).not.toContain('client_id="svc"'); // bounded labels unless POSTERN_METRICS_PER_CLIENT
   });
 
+  it("label requests by route template: our routers' own, the engine's by the route it answered on, 'other' for the rest", async () => {
+    const read = async () =>
+      (await fetch(`${server.issuer}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).text();
+    await fetch(`${server.issuer}/.well-known/openid-configuration`);
+    await fetch(`${server.issuer}/auth/some-interaction-id`); // the engine's resume route
+    await fetch(`${server.issuer}/token`, {
+      method: 'OPTIONS',
+      headers: { origin: 'https://spa.example', 'access-control-request-method': 'POST' },
+    });
+    await fetch(`${server.issuer}/token`); // the engine's path, the wrong method: 405
+    await fetch(`${server.issuer}/interaction/some-uid`); // ours: the sign-in page, expired
+    await fetch(`${server.issuer}/no/such/page`);
+    const text = await read();
+    const label = (method: string, route: string, status: number) =>
+      `postern_http_requests_total{method="${method}",route="${route}",status="${status}"}`;
+    expect(text).toContain(label('GET', '/.well-known/openid-configuration', 200));
+    expect(text).toContain(label('GET', '/auth/:uid', 400));
+    expect(text).toContain(label('OPTIONS', '/token', 204));
+    expect(text).toContain(label('GET', '/token', 405));
+    expect(text).toContain(label('GET', '/interaction/:uid', 400));
+    expect(text).toContain(label('GET', 'other', 404));
+    expect(text).not.toMatch(/some-interaction-id|some-uid|no\/such/);
+  });
+
   it('can live on a port of their own, and are then absent from the public one', async () => {
     const port = await freePort();
     const other = await startTestServer(
