@@ -171,6 +171,20 @@ describe('refusals', () => {
     expect(answer.url).toContain('/interaction/');
   });
 
+  it('a sign-in page under another interaction id, or a form that is not a form, gets a readable error page', async () => {
+    const { browser, page } = await loginPage();
+    const other = await browser.get(page.url.replace(/\/interaction\/[^/?]+/, '/interaction/not-this-one'));
+    expect(other.status).toBe(400);
+    expect(other.text).toContain('This sign-in page has expired');
+    expect(other.text).toContain('<code>session_not_found</code>');
+    const json = await browser.request(new URL(`${new URL(page.url).pathname}/login`, page.url).href, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+    });
+    expect(json.status).toBe(415);
+    expect(json.text).toContain('expected a form submission');
+  });
+
   it('login pages carry strict security headers', async () => {
     const { page } = await loginPage();
     const csp = page.headers.get('content-security-policy')!;
