@@ -55,124 +55,213 @@ interface Deps {
   readonly throttleKey: Buffer;
 }
 
+/** Everything a step reads: the request, when it came, and the service's parts (the engine's `ctx`). */
+interface Attempt {
+  readonly deps: Deps;
+  readonly input: SignInAttempt;
+  readonly now: Date;
+  /** The per-address counter, charged before anything else. */
+  readonly ipKey: ThrottleKey;
+  /** The fields every audit event of this attempt shares. */
+  readonly event: AuditEventInput;
+}
+
+type FoundAccount = NonNullable<Awaited<ReturnType<typeof findAccountForLogin>>>;
+type TrustedDevice = SignInAttempt['devices'][number];
+type RefusalReason = 'unknown_account' | 'no_password' | 'wrong_password' | 'disabled';
+
+/** After findAccount: whom the attempt is for, and which counters it is charged to. */
+interface Targeted extends Attempt {
+  readonly found: FoundAccount | undefined;
+  readonly accountId: string | null;
+  /** The account id, or a keyed hash of the login text when it names no account. */
+  readonly subject: string;
+  readonly device: TrustedDevice | undefined;
+  readonly keys: readonly ThrottleKey[];
+}
+
 export function createSignInService(deps: Deps): SignInService {
-  const { db, hasher, clock, audit, policy } = deps;
-  const limitFor = (k: ThrottleKey) => (k.scope === 'account' ? policy.accountThreshold : policy.threshold);
-
-  function subjectKeys(
-    accountId: string | null,
-    subject: string,
-    ip: string,
-    deviceId: string | undefined,
-  ): ThrottleKey[] {
-    // A trusted device is counted on its own, so strangers' failures cannot lock it out.
-    if (deviceId) return [{ scope: 'device', key: `${subject}|${deviceId}`, accountId }];
-    return [
-      { scope: 'account_ip', key: `${subject}|${ip}`, accountId },
-      { scope: 'account', key: subject, accountId },
-    ];
-  }
-
-  async function verify(found: Awaited<ReturnType<typeof findAccountForLogin>>, password: string) {
-    if (!found?.passwordHash) {
-      // Same work as a real check, so timing does not tell which accounts exist.
-      await hasher.verifyDummy(password);
-      return { ok: false as const, reason: found ? 'no_password' : 'unknown_account' };
-    }
-    const { ok, needsRehash } = await hasher.verify(found.passwordHash, password);
-    if (!ok) return { ok: false as const, reason: 'wrong_password' };
-    if (found.account.disabled) return { ok: false as const, reason: 'disabled' };
-    return { ok: true as const, needsRehash };
-  }
-
   return {
-    async attempt(a) {
-      const now = clock.now();
-      const base: AuditEventInput = {
-        type: 'login.failed',
-        ip: a.ip,
-        userAgent: a.userAgent ?? null,
-        clientId: a.clientId ?? null,
-      };
-      const ipKey: ThrottleKey = { scope: 'ip', key: a.ip, accountId: null };
-      if (!(await chargeAttempt(db, ipKey, now, policy.windowSeconds, policy.ipFailureLimit))) {
-        const state = await readThrottle(db, ipKey);
-        const ends = (state?.windowStartedAt.getTime() ?? now.getTime()) + policy.windowSeconds * 1000;
-        return { kind: 'throttled', retryAfterSeconds: Math.max(1, Math.ceil((ends - now.getTime()) / 1000)) };
-      }
-      const login = a.login.slice(0, 320);
-      const found = await findAccountForLogin(db, login);
-      const accountId = found?.account.id ?? null;
-      const subject =
-        accountId ??
-        `unknown:${createHmac('sha256', deps.throttleKey).update(login.toLowerCase()).digest('base64url')}`;
-      const device = accountId ? a.devices.find((d) => d.accountId === accountId) : undefined;
-      const keys = subjectKeys(accountId, subject, a.ip, device?.deviceId);
-
-      for (const k of keys) {
-        if (await releaseExpiredLock(db, k, now))
-          audit.record({ ...base, type: 'lockout.ended', accountId, details: { scope: k.scope } });
-      }
-      const charged: ThrottleKey[] = [];
-      for (const k of keys) {
-        if (await chargeAttempt(db, k, now, policy.windowSeconds, limitFor(k))) {
-          charged.push(k);
-          continue;
-        }
-        for (const c of charged) await refundAttempt(db, c, now);
-        // Locked: the password is not checked, but the answer costs what a check costs, or its
-        // speed would tell a locked (so existing) account from an unknown name. The per-IP
-        // charge above still bounds the hashing one address can cause.
-        await hasher.verifyDummy(a.password);
-        audit.record({
-          ...base,
-          accountId,
-          details: { reason: 'locked', scope: k.scope, login: accountId ? undefined : 'unknown' },
-        });
-        return { kind: 'locked' };
-      }
-
-      const result = await verify(found, a.password);
-      if (result.ok && found) {
-        // The owner proved the password: this browser's counters and the account-wide back-off
-        // start over, so strangers' failures cannot keep the account locked for good (a trusted
-        // device gets in while the account-wide lock holds, and its success ends that lock).
-        await clearThrottles(db, [
-          ...keys.filter((k) => k.scope !== 'account'),
-          { scope: 'account', key: subject, accountId },
-        ]);
-        await refundAttempt(db, ipKey, now);
-        const rehashed = result.needsRehash ? await hasher.hash(a.password) : undefined;
-        const account = (await recordLogin(db, found.account.id, now, rehashed)) ?? found.account;
-        audit.record({
-          ...base,
-          type: 'login.succeeded',
-          accountId: account.id,
-          details: device ? { device: 'trusted' } : {},
-        });
-        return { kind: 'success', account, device };
-      }
-
-      for (const k of charged) {
-        const until = await lockIfExhausted(db, k, now, limitFor(k), policy.lockSeconds, policy.maxLockSeconds);
-        if (until)
-          audit.record({
-            ...base,
-            type: 'lockout.started',
-            accountId,
-            details: { scope: k.scope, until: until.toISOString() },
-          });
-      }
-      const ipState = await readThrottle(db, ipKey);
-      if (ipState && ipState.failures === policy.ipFailureLimit) {
-        audit.record({
-          ...base,
-          type: 'ip.throttled',
-          details: { failures: ipState.failures, windowSeconds: policy.windowSeconds },
-        });
-      }
-      audit.record({ ...base, accountId, details: { reason: result.reason } });
-      return { kind: 'failed' };
+    // One step per check, in order; a step that answers ends the attempt. Every refusal after
+    // the per-address charge costs one argon2 verification, real or dummy, so its timing does
+    // not tell which accounts exist (the OWASP Authentication Cheat Sheet asks for equal times).
+    async attempt(input) {
+      const attempt = beginAttempt(deps, input);
+      const throttled = await chargeAddress(attempt);
+      if (throttled) return throttled;
+      const targeted = await findAccount(attempt);
+      await releaseExpiredLocks(targeted);
+      const locked = await chargeSubject(targeted);
+      if (locked) return locked;
+      const verdict = await verifyPassword(targeted);
+      if (!verdict.ok) return refuse(targeted, verdict.reason);
+      const disabled = checkDisabled(verdict);
+      if (disabled) return refuse(targeted, disabled);
+      return recordSuccess(targeted, verdict);
     },
   };
+}
+
+function beginAttempt(deps: Deps, input: SignInAttempt): Attempt {
+  return {
+    deps,
+    input,
+    now: deps.clock.now(),
+    ipKey: { scope: 'ip', key: input.ip, accountId: null },
+    event: { type: 'login.failed', ip: input.ip, userAgent: input.userAgent ?? null, clientId: input.clientId ?? null },
+  };
+}
+
+const limitFor = (policy: LockoutPolicy, k: ThrottleKey) =>
+  k.scope === 'account' ? policy.accountThreshold : policy.threshold;
+
+/**
+ * Charges the client's address before any lookup or hashing, so one address can cause only
+ * so much work. Over its limit, the answer is 429 with the end of the window (RFC 6585 §4).
+ */
+async function chargeAddress({ deps, now, ipKey }: Attempt): Promise<SignInOutcome | undefined> {
+  const { db, policy } = deps;
+  if (await chargeAttempt(db, ipKey, now, policy.windowSeconds, policy.ipFailureLimit)) return undefined;
+  const state = await readThrottle(db, ipKey);
+  const ends = (state?.windowStartedAt.getTime() ?? now.getTime()) + policy.windowSeconds * 1000;
+  return { kind: 'throttled', retryAfterSeconds: Math.max(1, Math.ceil((ends - now.getTime()) / 1000)) };
+}
+
+async function findAccount(attempt: Attempt): Promise<Targeted> {
+  const { deps, input } = attempt;
+  const login = input.login.slice(0, 320);
+  const found = await findAccountForLogin(deps.db, login);
+  const accountId = found?.account.id ?? null;
+  const subject =
+    accountId ?? `unknown:${createHmac('sha256', deps.throttleKey).update(login.toLowerCase()).digest('base64url')}`;
+  const device = accountId ? input.devices.find((d) => d.accountId === accountId) : undefined;
+  return { ...attempt, found, accountId, subject, device, keys: subjectKeys(accountId, subject, input.ip, device) };
+}
+
+function subjectKeys(
+  accountId: string | null,
+  subject: string,
+  ip: string,
+  device: TrustedDevice | undefined,
+): ThrottleKey[] {
+  // A trusted device is counted on its own, so strangers' failures cannot lock it out.
+  if (device) return [{ scope: 'device', key: `${subject}|${device.deviceId}`, accountId }];
+  return [
+    { scope: 'account_ip', key: `${subject}|${ip}`, accountId },
+    { scope: 'account', key: subject, accountId },
+  ];
+}
+
+async function releaseExpiredLocks({ deps, now, event, accountId, keys }: Targeted): Promise<void> {
+  for (const k of keys) {
+    if (await releaseExpiredLock(deps.db, k, now))
+      deps.audit.record({ ...event, type: 'lockout.ended', accountId, details: { scope: k.scope } });
+  }
+}
+
+/**
+ * Charges every counter of the subject before the password is checked, each in one atomic
+ * statement, so parallel guesses cannot slip past the threshold. A locked or exhausted counter
+ * refuses the attempt and gives back what was already charged.
+ */
+async function chargeSubject(targeted: Targeted): Promise<SignInOutcome | undefined> {
+  const { deps, now, input, event, accountId, keys } = targeted;
+  const { db, policy, hasher } = deps;
+  const charged: ThrottleKey[] = [];
+  for (const k of keys) {
+    if (await chargeAttempt(db, k, now, policy.windowSeconds, limitFor(policy, k))) {
+      charged.push(k);
+      continue;
+    }
+    for (const c of charged) await refundAttempt(db, c, now);
+    // Locked: the password is not checked, but the answer costs what a check costs, or its
+    // speed would tell a locked (so existing) account from an unknown name. The per-IP
+    // charge above still bounds the hashing one address can cause.
+    await hasher.verifyDummy(input.password);
+    deps.audit.record({
+      ...event,
+      accountId,
+      details: { reason: 'locked', scope: k.scope, login: accountId ? undefined : 'unknown' },
+    });
+    return { kind: 'locked' };
+  }
+  return undefined;
+}
+
+interface Verified {
+  readonly ok: true;
+  readonly account: Account;
+  readonly needsRehash: boolean;
+}
+type Verdict = Verified | { readonly ok: false; readonly reason: RefusalReason };
+
+async function verifyPassword({ deps, input, found }: Targeted): Promise<Verdict> {
+  if (!found?.passwordHash) {
+    // Same work as a real check, so timing does not tell which accounts exist.
+    await deps.hasher.verifyDummy(input.password);
+    return { ok: false, reason: found ? 'no_password' : 'unknown_account' };
+  }
+  const { ok, needsRehash } = await deps.hasher.verify(found.passwordHash, input.password);
+  return ok ? { ok, account: found.account, needsRehash } : { ok, reason: 'wrong_password' };
+}
+
+/**
+ * Checked only once the password is right: a wrong password on a disabled account is refused,
+ * counted and timed like any other, and the audit reason `disabled` means the password was right.
+ */
+function checkDisabled({ account }: Verified): RefusalReason | undefined {
+  return account.disabled ? 'disabled' : undefined;
+}
+
+/**
+ * The owner proved the password: this browser's counters and the account-wide back-off start
+ * over, so strangers' failures cannot keep the account locked for good (a trusted device gets
+ * in while the account-wide lock holds, and its success ends that lock).
+ */
+async function recordSuccess(targeted: Targeted, verdict: Verified): Promise<SignInOutcome> {
+  const { deps, now, input, event, ipKey, subject, accountId, keys, device } = targeted;
+  const { db, hasher } = deps;
+  await clearThrottles(db, [
+    ...keys.filter((k) => k.scope !== 'account'),
+    { scope: 'account', key: subject, accountId },
+  ]);
+  await refundAttempt(db, ipKey, now);
+  const rehashed = verdict.needsRehash ? await hasher.hash(input.password) : undefined;
+  const account = (await recordLogin(db, verdict.account.id, now, rehashed)) ?? verdict.account;
+  deps.audit.record({
+    ...event,
+    type: 'login.succeeded',
+    accountId: account.id,
+    details: device ? { device: 'trusted' } : {},
+  });
+  return { kind: 'success', account, device };
+}
+
+/**
+ * Every refusal after the password step: the counters that reached their threshold lock, and
+ * the person sees the one generic failure whatever the reason (the audit log keeps it).
+ */
+async function refuse(targeted: Targeted, reason: RefusalReason): Promise<SignInOutcome> {
+  const { deps, now, event, ipKey, accountId, keys } = targeted;
+  const { db, policy, audit } = deps;
+  for (const k of keys) {
+    const until = await lockIfExhausted(db, k, now, limitFor(policy, k), policy.lockSeconds, policy.maxLockSeconds);
+    if (until)
+      audit.record({
+        ...event,
+        type: 'lockout.started',
+        accountId,
+        details: { scope: k.scope, until: until.toISOString() },
+      });
+  }
+  const ipState = await readThrottle(db, ipKey);
+  if (ipState && ipState.failures === policy.ipFailureLimit) {
+    audit.record({
+      ...event,
+      type: 'ip.throttled',
+      details: { failures: ipState.failures, windowSeconds: policy.windowSeconds },
+    });
+  }
+  audit.record({ ...event, accountId, details: { reason } });
+  return { kind: 'failed' };
 }
