@@ -48,6 +48,24 @@ describe('checkPassword', () => {
       expect(rejection('🔑'.repeat(129), {})).toMatch(/at most 128 characters/);
     });
 
+    // NIST SP 800-63B §5.1.1.2: "each Unicode code point SHALL be counted as a single character",
+    // so a letter written with a combining accent counts twice, as it is typed and stored.
+    it('counts code points, so a combining accent counts apart from its letter', () => {
+      const composed = '\u00e9'; // é, one code point
+      const combining = 'e\u0301'; // é, two code points
+
+      expect(rejection(composed.repeat(7), {})).toMatch(/at least 8 characters/);
+      expect(rejection(combining.repeat(4), {})).toBeUndefined();
+      expect(rejection(combining.repeat(64), {})).toBeUndefined();
+      expect(rejection(`${combining.repeat(64)}x`, {})).toMatch(/at most 128 characters/);
+    });
+
+    it('checks the length before anything else, so a short listed password is told it is short', () => {
+      expect(dictionary['passwords-common']).toContain('123456');
+      expect(rejection('123456', {})).toMatch(/at least 8 characters/);
+      expect(rejection('alice', { username: 'alice' })).toMatch(/at least 8 characters/);
+    });
+
     it('follows a custom policy', () => {
       const policy = { minLength: 12, maxLength: 16 };
 
@@ -71,6 +89,27 @@ describe('checkPassword', () => {
       expect(rejection('marguerite.zhou@EXAMPLE.COM', identity)).toMatch(/must not be the username or email/);
       expect(rejection('marguerite.zhou@example.org', identity)).toBeUndefined();
     });
+
+    it('folds case beyond ASCII', () => {
+      // Each side has capitals the other has in lower case, so both sides must be folded.
+      const identity = { username: 'Åsa.öberg-lindqvist', email: 'Élodie.müller@example.com' };
+
+      expect(rejection('åSA.ÖBERG-LINDQVIST', identity)).toMatch(/must not be the username or email/);
+      expect(rejection('élodie.MÜLLER@example.com', identity)).toMatch(/must not be the username or email/);
+    });
+
+    it('rejects only the whole username or email, not a password that contains one', () => {
+      const identity = { username: 'marguerite', email: 'mz@example.com' };
+
+      expect(rejection('marguerite keeps bees on the roof', identity)).toBeUndefined();
+      expect(rejection('mz@example.com is where I read mail', identity)).toBeUndefined();
+    });
+
+    it('compares with the username alone when there is no email, and the reverse', () => {
+      expect(rejection('Marguerite.Zhou', { username: 'marguerite.zhou' })).toMatch(/must not be/);
+      expect(rejection('MZ@example.com', { email: 'mz@example.com' })).toMatch(/must not be/);
+      expect(rejection('Marguerite.Zhou', {})).toBeUndefined();
+    });
   });
 
   describe('common passwords', () => {
@@ -85,6 +124,12 @@ describe('checkPassword', () => {
       expect(common).toContain('qwerty123');
       expect(common).not.toContain('QWERTY123');
       expect(rejection('QWERTY123', {})).toMatch(/commonly used passwords/);
+    });
+
+    it('checks the whole list, to its last entry', () => {
+      const last = common.filter((p) => [...p].length >= 8).at(-1)!;
+
+      expect(rejection(last, {})).toMatch(/commonly used passwords/);
     });
 
     it('does not reject a password for being merely similar to a listed one', () => {
