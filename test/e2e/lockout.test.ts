@@ -281,6 +281,21 @@ describe('per account across addresses, and the device cookie', () => {
     expect(await strangersLock()).toBeCloseTo(900, -1);
   }, 120_000); // some 60 sign-ins
 
+  it('tries refused by the account-wide lock do not count against their address, so the owner gets in when it ends', async () => {
+    await newUser('patient');
+    for (let a = 0; a < 5; a++) {
+      const bot = await client();
+      for (let i = 0; i < 4; i++) await attempt(bot, 'patient', `guess ${a}-${i}`);
+    }
+    // The owner, in a browser it never signed in with, tries five times while the lock holds ...
+    clock.advance(600);
+    const owner = await client();
+    for (let i = 0; i < 5; i++) expect(signedIn(await attempt(owner, 'patient', PASSWORD))).toBe(false);
+    // ... and gets in once it ends, although the window of its address's counter is still open.
+    clock.advance(301);
+    expect(signedIn(await attempt(owner, 'patient', PASSWORD))).toBe(true);
+  });
+
   it('a forged device cookie counts for nothing, even one naming the real account', async () => {
     const user = await newUser('target2');
     await newUser('mallory');
@@ -323,6 +338,15 @@ describe('per client IP across accounts (spraying)', () => {
 
     clock.advance(retryAfter + 1);
     expect(signedIn(await attempt(c, 'sprayed', PASSWORD))).toBe(true);
+  });
+
+  it('a sign-in that succeeds does not count toward the limit of its address', async () => {
+    await newUser('behind-nat');
+    const c = await client(`10.50.1.${nextIp++}`);
+    for (let i = 0; i < 49; i++) expect((await attempt(c, `nobody-nat${i}`, 'Winter2026!')).status).toBe(401);
+    expect(signedIn(await attempt(c, 'behind-nat', PASSWORD))).toBe(true);
+    expect((await attempt(c, 'nobody-nat49', 'Winter2026!')).status).toBe(401);
+    expect((await attempt(c, 'nobody-nat50', 'Winter2026!')).status).toBe(429);
   });
 });
 
