@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 
 import { parseCommandArgs, UsageError } from './cli/args.ts';
 import { auditCommand } from './cli/audit.command.ts';
+import { commandHelp } from './cli/command.ts';
 import { clientCommands } from './cli/client.command.ts';
 import { keysCommands } from './cli/keys.command.ts';
 import { resourceCommands } from './cli/resource.command.ts';
@@ -71,7 +72,7 @@ function resolve(argv: readonly string[]): { command: Command; rest: string[] } 
 function helpFor(topic: readonly string[]): string {
   if (topic.length === 0) return usage();
   const exact = COMMANDS.find((c) => c.name === topic.slice(0, 2).join(' ') || c.name === topic[0]);
-  if (exact) return exact.usage;
+  if (exact) return commandHelp(exact);
   if (COMMANDS.some((c) => c.name.split(' ')[0] === topic[0])) return usage(topic[0]);
   throw new UsageError(`unknown command "${topic.join(' ')}" ${HINT}`);
 }
@@ -98,7 +99,7 @@ export async function runCli(argv: readonly string[], ctx: CliContext): Promise<
     const { command, rest } = resolve(argv);
     const parsed = parseCommandArgs(command, rest);
     if (parsed.help) {
-      ctx.io.out(command.usage);
+      ctx.io.out(commandHelp(command));
       return 0;
     }
     await command.run(parsed, ctx);

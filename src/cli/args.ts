@@ -1,4 +1,4 @@
-import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
+import { parseArgs } from 'node:util';
 
 /** Bad command-line input: shown as one line, exit status 2, no stack. */
 export class UsageError extends Error {
@@ -8,27 +8,71 @@ export class UsageError extends Error {
   }
 }
 
-export interface CommandSpec {
-  /** The words that select the command, e.g. "user create". */
-  readonly name: string;
-  readonly summary: string;
-  /** Help text shown by `postern <name> --help`. */
-  readonly usage: string;
-  readonly options: ParseArgsOptionsConfig;
-  /** Names of the positional arguments, all required, in order. */
-  readonly positionals?: readonly string[];
+/** One option, declared once: parsing, its type in `run`, the required check and the help line come from it. */
+export interface OptionSpec {
+  readonly type: 'string' | 'boolean';
+  /** One sentence or a few for the help text. */
+  readonly description: string;
+  /** The placeholder in the help text, e.g. "URI" in `--redirect-uri URI` (string options). */
+  readonly value?: string;
+  readonly required?: boolean;
+  /** May be given several times; the value is then every occurrence, in order (string options). */
+  readonly multiple?: boolean;
+  readonly short?: string;
 }
 
-export type Values = Readonly<Record<string, string | boolean | string[] | undefined>>;
+export type OptionSpecs = Readonly<Record<string, OptionSpec>>;
 
-export interface ParsedArgs {
-  readonly values: Values;
-  readonly positionals: readonly string[];
+export interface PositionalSpec {
+  /** As shown in the help text, e.g. "USER". */
+  readonly name: string;
+  readonly description: string;
+}
+
+export type PositionalSpecs = readonly PositionalSpec[];
+
+/** What a command's `run` reads of an option: booleans are never undefined, repeatables never absent. */
+type ValueOf<O extends OptionSpec> = O['type'] extends 'boolean'
+  ? boolean
+  : O extends { readonly multiple: true }
+    ? string[]
+    : O extends { readonly required: true }
+      ? string
+      : string | undefined;
+
+/** The parsed options, typed from their declaration: an undeclared name does not compile. */
+export type Values<O extends OptionSpecs> = { readonly [K in keyof O]: ValueOf<O[K]> };
+
+/** One string per declared positional, in order. */
+export type Positionals<P extends PositionalSpecs> = { readonly [K in keyof P]: string };
+
+export interface CommandSpec<O extends OptionSpecs = OptionSpecs, P extends PositionalSpecs = PositionalSpecs> {
+  /** The words that select the command, e.g. "user create". */
+  readonly name: string;
+  /** One line for `postern help`. */
+  readonly summary: string;
+  /** Paragraphs shown by `postern <name> --help` between the usage line and the options. */
+  readonly description?: string;
+  readonly options: O;
+  /** All required, in order. */
+  readonly positionals?: P;
+}
+
+export interface ParsedArgs<O extends OptionSpecs = OptionSpecs, P extends PositionalSpecs = PositionalSpecs> {
+  readonly values: Values<O>;
+  readonly positionals: Positionals<P>;
   readonly help: boolean;
 }
 
+/** Every command has these, declared here once. */
+export const HELP_OPTION = { type: 'boolean', short: 'h', description: 'show this help' } as const satisfies OptionSpec;
+
 export function helpHint(name: string): string {
   return `(see "postern ${name} --help")`;
+}
+
+export function missingOption(command: string, name: string): UsageError {
+  return new UsageError(`missing required option --${name} ${helpHint(command)}`);
 }
 
 // node:util's messages are sentences over several lines; an operator needs one line that names the flag.
@@ -78,63 +122,91 @@ function separatePositionals(spec: CommandSpec, args: readonly string[]): string
   return dashValue ? [...options, '--', ...positionals] : [...args];
 }
 
-/** Strict parsing: unknown flags, missing values and extra arguments are usage errors. */
-export function parseCommandArgs(spec: CommandSpec, args: readonly string[]): ParsedArgs {
+type RawValue = string | boolean | (string | boolean)[] | undefined;
+
+/** parseArgs leaves absent options out; `run` gets false for a boolean and [] for a repeatable one. */
+function withDefaults(specs: OptionSpecs, raw: Readonly<Record<string, RawValue>>): Record<string, unknown> {
+  return Object.fromEntries(
+    Object.entries(specs).map(([name, spec]) => {
+      const value = raw[name];
+      if (spec.type === 'boolean') return [name, value === true];
+      return [name, spec.multiple ? (value ?? []) : value];
+    }),
+  );
+}
+
+const isBlank = (value: unknown): boolean =>
+  value === undefined ||
+  (typeof value === 'string' && value.trim() === '') ||
+  (Array.isArray(value) && value.every(isBlank));
+
+function checkRequired(spec: CommandSpec, values: Readonly<Record<string, unknown>>): void {
+  for (const [name, option] of Object.entries(spec.options)) {
+    if (option.required && isBlank(values[name])) throw missingOption(spec.name, name);
+  }
+}
+
+function checkPositionals(spec: CommandSpec, positionals: readonly string[]): void {
+  const expected = spec.positionals ?? [];
+  const missing = expected[positionals.length];
+  if (missing) throw new UsageError(`missing ${missing.name} ${helpHint(spec.name)}`);
+  const extra = positionals[expected.length];
+  if (extra !== undefined) throw new UsageError(`unexpected argument "${extra}" ${helpHint(spec.name)}`);
+}
+
+/**
+ * Strict parsing: unknown flags, missing values, missing required options and positionals, and
+ * extra arguments are usage errors.
+ */
+export function parseCommandArgs<O extends OptionSpecs, P extends PositionalSpecs>(
+  spec: CommandSpec<O, P>,
+  args: readonly string[],
+): ParsedArgs<O, P> {
   let parsed: ReturnType<typeof parseArgs>;
   try {
     parsed = parseArgs({
       args: separatePositionals(spec, args),
-      options: { ...spec.options, help: { type: 'boolean', short: 'h' } },
+      options: { ...spec.options, help: HELP_OPTION },
       strict: true,
       allowPositionals: true,
     });
   } catch (error) {
     throw new UsageError(`${describeParseError(error)} ${helpHint(spec.name)}`);
   }
-  const values = parsed.values as Values;
-  if (values.help) return { values, positionals: parsed.positionals, help: true };
-  const expected = spec.positionals ?? [];
-  const missing = expected[parsed.positionals.length];
-  if (missing) throw new UsageError(`missing ${missing} ${helpHint(spec.name)}`);
-  const extra = parsed.positionals[expected.length];
-  if (extra !== undefined) throw new UsageError(`unexpected argument "${extra}" ${helpHint(spec.name)}`);
-  return { values, positionals: parsed.positionals, help: false };
+  const values = withDefaults(spec.options, parsed.values);
+  const help = parsed.values.help === true;
+  if (!help) {
+    checkPositionals(spec, parsed.positionals);
+    checkRequired(spec, values);
+  }
+  // The one place the declaration meets parseArgs's untyped result: withDefaults and the checks
+  // above give every declared option the type Values<O> says, and P as many positionals as declared.
+  return {
+    values: values as Values<O>,
+    positionals: parsed.positionals as unknown as Positionals<P>,
+    help,
+  };
 }
 
-export function optionalString(values: Values, name: string): string | undefined {
-  const value = values[name];
-  return typeof value === 'string' ? value : undefined;
+const isGiven = (value: unknown): boolean =>
+  value !== undefined && value !== false && !(Array.isArray(value) && value.length === 0);
+
+/** Two options that cannot be given together; `command` names the command in the hint. */
+export function exclusive<V extends Readonly<Record<string, unknown>>>(
+  command: string,
+  values: V,
+  a: keyof V & string,
+  b: keyof V & string,
+): void {
+  if (isGiven(values[a]) && isGiven(values[b])) {
+    throw new UsageError(`use --${a} or --${b}, not both ${helpHint(command)}`);
+  }
 }
 
-export function requiredString(spec: CommandSpec, values: Values, name: string): string {
-  const value = optionalString(values, name);
-  if (value === undefined || value.trim() === '')
-    throw new UsageError(`missing required option --${name} ${helpHint(spec.name)}`);
-  return value;
-}
-
-export function flag(values: Values, name: string): boolean {
-  return values[name] === true;
-}
-
-/** A repeatable flag whose values may also be comma-separated: `--role a,b --role c`. */
-export function commaList(values: Values, name: string): string[] {
-  const raw = values[name];
-  const items = Array.isArray(raw) ? raw : typeof raw === 'string' ? [raw] : [];
+/** A repeatable option whose values may also be comma-separated: `--role a,b --role c`. */
+export function commaList(items: readonly string[]): string[] {
   return items
     .flatMap((item) => item.split(','))
     .map((item) => item.trim())
     .filter(Boolean);
-}
-
-/** A repeatable flag taken as given (URIs may contain commas). */
-export function repeated(values: Values, name: string): string[] {
-  const raw = values[name];
-  return Array.isArray(raw) ? raw : typeof raw === 'string' ? [raw] : [];
-}
-
-export function exclusive(spec: CommandSpec, values: Values, a: string, b: string): void {
-  if (values[a] !== undefined && values[b] !== undefined) {
-    throw new UsageError(`use --${a} or --${b}, not both ${helpHint(spec.name)}`);
-  }
 }

@@ -1,27 +1,9 @@
 import { AUDIT_EVENT_TYPES, type AuditEvent } from '../audit/audit-event.ts';
 import { PosternError } from '../shared/errors.ts';
-import { optionalString, UsageError, type CommandSpec } from './args.ts';
+import { UsageError } from './args.ts';
+import { defineCommand, JSON_OPTION } from './command.ts';
 import { table, toJson } from './output.ts';
-import { withServices, type Command } from './runtime.ts';
-
-const spec: CommandSpec = {
-  name: 'audit',
-  summary: 'read the audit log (newest first)',
-  usage: `Usage: postern audit [--account U] [--type T] [--since ISO] [--limit N] [--json]
-
-  --account U     events of one account (username, email or id)
-  --type T        one event type: ${AUDIT_EVENT_TYPES.join(', ')}
-  --since ISO     events at or after this time, e.g. 2026-11-23 or 2026-11-23T08:00:00Z
-  --limit N       at most N events (default 50, at most 10000)
-  --json          machine-readable output`,
-  options: {
-    account: { type: 'string' },
-    type: { type: 'string' },
-    since: { type: 'string' },
-    limit: { type: 'string' },
-    json: { type: 'boolean' },
-  },
-};
+import { withServices } from './runtime.ts';
 
 function parseLimit(raw: string | undefined): number {
   if (raw === undefined) return 50;
@@ -44,16 +26,28 @@ function summary(e: AuditEvent): string {
     .join(' ');
 }
 
-export const auditCommand: Command = {
-  ...spec,
+export const auditCommand = defineCommand({
+  name: 'audit',
+  summary: 'read the audit log (newest first)',
+  options: {
+    account: { type: 'string', value: 'U', description: 'events of one account (username, email or id)' },
+    type: { type: 'string', value: 'T', description: `one event type: ${AUDIT_EVENT_TYPES.join(', ')}` },
+    since: {
+      type: 'string',
+      value: 'ISO',
+      description: 'events at or after this time, e.g. 2026-11-23 or 2026-11-23T08:00:00Z',
+    },
+    limit: { type: 'string', value: 'N', description: 'at most N events (default 50, at most 10000)' },
+    json: JSON_OPTION,
+  },
   async run({ values }, ctx) {
-    const type = optionalString(values, 'type');
+    const type = values.type;
     if (type !== undefined && !(AUDIT_EVENT_TYPES as readonly string[]).includes(type)) {
       throw new UsageError(`unknown event type "${type}" (one of: ${AUDIT_EVENT_TYPES.join(', ')})`);
     }
-    const limit = parseLimit(optionalString(values, 'limit'));
-    const since = parseSince(optionalString(values, 'since'));
-    const login = optionalString(values, 'account');
+    const limit = parseLimit(values.limit);
+    const since = parseSince(values.since);
+    const login = values.account;
     const events = await withServices(ctx, async (c) => {
       const account =
         login === undefined ? undefined : ((await c.accounts.findByLogin(login)) ?? (await c.accounts.findById(login)));
@@ -80,4 +74,4 @@ export const auditCommand: Command = {
       ),
     );
   },
-};
+});

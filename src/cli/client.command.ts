@@ -11,18 +11,8 @@ import {
 } from '../clients/client-metadata.ts';
 import type { ClientRecord } from '../clients/client.ts';
 import { PosternError } from '../shared/errors.ts';
-import {
-  commaList,
-  exclusive,
-  flag,
-  helpHint,
-  optionalString,
-  repeated,
-  requiredString,
-  UsageError,
-  type CommandSpec,
-  type Values,
-} from './args.ts';
+import { commaList, exclusive, helpHint, missingOption, UsageError, type OptionSpecs, type Values } from './args.ts';
+import { defineCommand, JSON_OPTION } from './command.ts';
 import { fields, isoOrNever, listOrDash, table, toJson } from './output.ts';
 import { withServices, type CliContext, type Command } from './runtime.ts';
 
@@ -105,88 +95,129 @@ function describeClient(view: ClientView): string {
   ]);
 }
 
-const createSpec: CommandSpec = {
-  name: 'client create',
-  summary: 'register a client (prints a generated secret once)',
-  usage: `Usage: postern client create --id ID [--secret-stdin | --secret=S | --public] --grant-types G[,G...] [options]
+const CREATE = 'client create';
 
-Registers an OAuth client. A confidential client without --secret gets a generated secret,
-printed once: only its hash is stored.
-
-  --id ID                          client_id (letters, digits, ". _ : @ -")
-  --secret-stdin                   read the secret to use (at least 32 characters) instead of a generated
-                                   one from standard input (one trailing newline is dropped)
-  --secret=S                       the same, from the command line (visible in the process list and shell
-                                   history: a warning is printed); write --secret=S when S starts with "-"
-  --public                         a public client (SPA, native app): no secret, PKCE only
-  --grant-types G[,G...]           ${GRANT_TYPES.join(', ')}
-  --redirect-uri URI               repeatable; required for authorization_code
-  --post-logout-redirect-uri URI   repeatable
-  --scope "S S..."                 the only scopes it may ask for: OpenID Connect ones and its resources'
-                                   (default for code flow: "openid profile email offline_access");
-                                   without openid it cannot sign anyone in for an ID token
-  --first-party                    an app of your own: users are not asked for consent
-  --name NAME                      shown on the login and consent pages
-  --auth-method M                  ${SECRET_AUTH_METHODS.join(' | ')} (default client_secret_basic)
-  --resource URI                   repeatable: a resource server (API) this client may ask tokens for;
-                                   with exactly one, requests that name none get it
-  --introspects URI                repeatable: this client is that API: it may introspect and revoke
-                                   tokens meant for it
-  --jwks-uri URI                   authenticate with private_key_jwt, keys published at URI
-  --jwks-file F                    authenticate with private_key_jwt, keys from a JWK Set file
-  --refresh-rotation R             always (default) | never: a new refresh token on every use
-  --refresh-idle-seconds S         a refresh token unused this long expires (default POSTERN_REFRESH_IDLE_SECONDS)
-  --refresh-absolute-seconds S     no refresh token outlives this from sign-in (default POSTERN_REFRESH_ABSOLUTE_SECONDS)
-  --backchannel-logout-uri URI     receives a signed logout token when the user's session ends
-  --pkce P                         ${PKCE_POLICIES.join(' | ')} (default required); optional: a confidential
-                                   client may sign in without PKCE if it sends a nonce (RFC 9700 §2.1.1)
-  --response-types T[,T...]        ${RESPONSE_TYPES.join(', ')} (default code); id_token: an ID token posted to an https
-                                   redirect URI with response_mode=form_post (never in a URL fragment)
-  --role R                         repeatable (or comma-separated): the service's own roles, carried by its
-                                   client-credentials tokens for APIs created with --claims roles
-  --json                           print the client as JSON (with "clientSecret" when generated)`,
-  options: {
-    id: { type: 'string' },
-    secret: { type: 'string' },
-    'secret-stdin': { type: 'boolean' },
-    public: { type: 'boolean' },
-    'grant-types': { type: 'string', multiple: true },
-    'redirect-uri': { type: 'string', multiple: true },
-    'post-logout-redirect-uri': { type: 'string', multiple: true },
-    scope: { type: 'string' },
-    'first-party': { type: 'boolean' },
-    name: { type: 'string' },
-    'auth-method': { type: 'string' },
-    resource: { type: 'string', multiple: true },
-    introspects: { type: 'string', multiple: true },
-    'jwks-uri': { type: 'string' },
-    'jwks-file': { type: 'string' },
-    'refresh-rotation': { type: 'string' },
-    'refresh-idle-seconds': { type: 'string' },
-    'refresh-absolute-seconds': { type: 'string' },
-    'backchannel-logout-uri': { type: 'string' },
-    pkce: { type: 'string' },
-    'response-types': { type: 'string', multiple: true },
-    role: { type: 'string', multiple: true },
-    json: { type: 'boolean' },
+const createOptions = {
+  id: {
+    type: 'string',
+    value: 'ID',
+    required: true,
+    description: 'client_id (letters, digits, ". _ : @ -")',
   },
-};
+  'secret-stdin': {
+    type: 'boolean',
+    description:
+      'read the secret to use (at least 32 characters) instead of a generated one from standard input (one trailing newline is dropped)',
+  },
+  secret: {
+    type: 'string',
+    value: 'S',
+    description:
+      'the same, from the command line (visible in the process list and shell history: a warning is printed); write --secret=S when S starts with "-"',
+  },
+  public: { type: 'boolean', description: 'a public client (SPA, native app): no secret, PKCE only' },
+  'grant-types': {
+    type: 'string',
+    value: 'G[,G...]',
+    required: true,
+    multiple: true,
+    description: GRANT_TYPES.join(', '),
+  },
+  'redirect-uri': {
+    type: 'string',
+    value: 'URI',
+    multiple: true,
+    description: 'required for authorization_code',
+  },
+  'post-logout-redirect-uri': { type: 'string', value: 'URI', multiple: true, description: 'where logout may return' },
+  scope: {
+    type: 'string',
+    value: '"S S..."',
+    description: `the only scopes it may ask for: OpenID Connect ones and its resources' (default for code flow: "openid profile email offline_access"); without openid it cannot sign anyone in for an ID token`,
+  },
+  'first-party': { type: 'boolean', description: 'an app of your own: users are not asked for consent' },
+  name: { type: 'string', value: 'NAME', description: 'shown on the login and consent pages' },
+  'auth-method': {
+    type: 'string',
+    value: 'M',
+    description: `${SECRET_AUTH_METHODS.join(' | ')} (default client_secret_basic)`,
+  },
+  resource: {
+    type: 'string',
+    value: 'URI',
+    multiple: true,
+    description:
+      'a resource server (API) this client may ask tokens for; with exactly one, requests that name none get it',
+  },
+  introspects: {
+    type: 'string',
+    value: 'URI',
+    multiple: true,
+    description: 'this client is that API: it may introspect and revoke tokens meant for it',
+  },
+  'jwks-uri': { type: 'string', value: 'URI', description: 'authenticate with private_key_jwt, keys published at URI' },
+  'jwks-file': {
+    type: 'string',
+    value: 'F',
+    description: 'authenticate with private_key_jwt, keys from a JWK Set file',
+  },
+  'refresh-rotation': {
+    type: 'string',
+    value: 'R',
+    description: 'always (default) | never: a new refresh token on every use',
+  },
+  'refresh-idle-seconds': {
+    type: 'string',
+    value: 'S',
+    description: 'a refresh token unused this long expires (default POSTERN_REFRESH_IDLE_SECONDS)',
+  },
+  'refresh-absolute-seconds': {
+    type: 'string',
+    value: 'S',
+    description: 'no refresh token outlives this from sign-in (default POSTERN_REFRESH_ABSOLUTE_SECONDS)',
+  },
+  'backchannel-logout-uri': {
+    type: 'string',
+    value: 'URI',
+    description: "receives a signed logout token when the user's session ends",
+  },
+  pkce: {
+    type: 'string',
+    value: 'P',
+    description: `${PKCE_POLICIES.join(' | ')} (default required); optional: a confidential client may sign in without PKCE if it sends a nonce (RFC 9700 §2.1.1)`,
+  },
+  'response-types': {
+    type: 'string',
+    value: 'T[,T...]',
+    multiple: true,
+    description: `${RESPONSE_TYPES.join(', ')} (default code); id_token: an ID token posted to an https redirect URI with response_mode=form_post (never in a URL fragment)`,
+  },
+  role: {
+    type: 'string',
+    value: 'R',
+    multiple: true,
+    description:
+      "the service's own roles (comma-separated too), carried by its client-credentials tokens for APIs created with --claims roles",
+  },
+  json: { type: 'boolean', description: 'print the client as JSON (with "clientSecret" when generated)' },
+} as const satisfies OptionSpecs;
 
-function seconds(values: Values, name: string): number | undefined {
-  const raw = optionalString(values, name);
+type CreateValues = Values<typeof createOptions>;
+
+function seconds(raw: string | undefined, name: string): number | undefined {
   if (raw === undefined) return undefined;
   if (!/^\d+$/.test(raw)) throw new UsageError(`--${name} must be a whole number of seconds (got "${raw}")`);
   return Number(raw);
 }
 
 function readRefresh(
-  values: Values,
+  values: CreateValues,
 ): Pick<NewClient, 'refreshRotation' | 'refreshIdleSeconds' | 'refreshAbsoluteSeconds'> {
-  const rotation = optionalString(values, 'refresh-rotation');
+  const rotation = values['refresh-rotation'];
   if (rotation !== undefined && rotation !== 'always' && rotation !== 'never')
     throw new UsageError(`--refresh-rotation must be always or never (got "${rotation}")`);
-  const idle = seconds(values, 'refresh-idle-seconds');
-  const absolute = seconds(values, 'refresh-absolute-seconds');
+  const idle = seconds(values['refresh-idle-seconds'], 'refresh-idle-seconds');
+  const absolute = seconds(values['refresh-absolute-seconds'], 'refresh-absolute-seconds');
   return {
     ...(rotation ? { refreshRotation: rotation } : {}),
     ...(idle !== undefined ? { refreshIdleSeconds: idle } : {}),
@@ -215,70 +246,72 @@ const SECRET_WARNING =
  * is opened, so a missing one fails fast. Like --password-stdin, one trailing newline (what
  * `echo` and most secret stores add) is not part of it.
  */
-async function readSecret(spec: CommandSpec, values: Values, ctx: CliContext): Promise<string | undefined> {
-  exclusive(spec, values, 'secret', 'secret-stdin');
-  exclusive(spec, values, 'secret', 'public');
-  exclusive(spec, values, 'secret-stdin', 'public');
-  if (flag(values, 'secret-stdin')) {
+async function readSecret(values: CreateValues, ctx: CliContext): Promise<string | undefined> {
+  exclusive(CREATE, values, 'secret', 'secret-stdin');
+  exclusive(CREATE, values, 'secret', 'public');
+  exclusive(CREATE, values, 'secret-stdin', 'public');
+  if (values['secret-stdin']) {
     const secret = (await ctx.io.readStdin()).replace(/\r?\n$/, '');
     if (secret === '') throw new UsageError('--secret-stdin: standard input was empty');
     return secret;
   }
-  const secret = optionalString(values, 'secret');
+  const secret = values.secret;
   if (secret !== undefined) ctx.io.err(SECRET_WARNING);
   return secret;
 }
 
-function readNewClient(values: Values, secret: string | undefined): NewClient {
-  const spec = createSpec;
-  const grantTypes = commaList(values, 'grant-types');
-  if (grantTypes.length === 0) throw new UsageError(`missing required option --grant-types ${helpHint(spec.name)}`);
-  const authMethod = optionalString(values, 'auth-method');
-  if (authMethod !== undefined && flag(values, 'public'))
-    throw new UsageError(`--auth-method does not apply to a public client ${helpHint(spec.name)}`);
+function readNewClient(values: CreateValues, secret: string | undefined): NewClient {
+  // Declared required, but "--grant-types ," names none either.
+  const grantTypes = commaList(values['grant-types']);
+  if (grantTypes.length === 0) throw missingOption(CREATE, 'grant-types');
+  const authMethod = values['auth-method'];
+  if (authMethod !== undefined && values.public)
+    throw new UsageError(`--auth-method does not apply to a public client ${helpHint(CREATE)}`);
   if (authMethod !== undefined && !(SECRET_AUTH_METHODS as readonly string[]).includes(authMethod)) {
     throw new UsageError(`--auth-method must be one of ${SECRET_AUTH_METHODS.join(', ')} (got "${authMethod}")`);
   }
-  const scope = optionalString(values, 'scope');
-  const name = optionalString(values, 'name');
-  const jwksUri = optionalString(values, 'jwks-uri');
-  const jwks = readJwksFile(optionalString(values, 'jwks-file'));
-  const backchannel = optionalString(values, 'backchannel-logout-uri');
-  const pkce = optionalString(values, 'pkce');
+  const { scope, name, pkce } = values;
+  const jwksUri = values['jwks-uri'];
+  const jwks = readJwksFile(values['jwks-file']);
+  const backchannel = values['backchannel-logout-uri'];
   if (pkce !== undefined && !(PKCE_POLICIES as readonly string[]).includes(pkce))
     throw new UsageError(`--pkce must be ${PKCE_POLICIES.join(' or ')} (got "${pkce}")`);
-  const responseTypes = commaList(values, 'response-types');
+  const responseTypes = commaList(values['response-types']);
   return {
-    clientId: requiredString(spec, values, 'id'),
+    clientId: values.id,
     grantTypes,
-    redirectUris: repeated(values, 'redirect-uri'),
-    postLogoutRedirectUris: repeated(values, 'post-logout-redirect-uri'),
-    public: flag(values, 'public'),
-    firstParty: flag(values, 'first-party'),
+    redirectUris: values['redirect-uri'],
+    postLogoutRedirectUris: values['post-logout-redirect-uri'],
+    public: values.public,
+    firstParty: values['first-party'],
     ...(secret !== undefined ? { secret } : {}),
     ...(scope !== undefined ? { scope } : {}),
     ...(name !== undefined ? { name } : {}),
     ...(authMethod !== undefined ? { authMethod: authMethod as NonNullable<NewClient['authMethod']> } : {}),
-    resources: repeated(values, 'resource'),
-    resourceServerFor: repeated(values, 'introspects'),
+    resources: values.resource,
+    resourceServerFor: values.introspects,
     ...(jwksUri !== undefined ? { jwksUri } : {}),
     ...(jwks !== undefined ? { jwks } : {}),
     ...readRefresh(values),
     ...(backchannel !== undefined ? { backchannelLogoutUri: backchannel } : {}),
     ...(pkce !== undefined ? { pkce: pkce as NonNullable<NewClient['pkce']> } : {}),
     ...(responseTypes.length ? { responseTypes } : {}),
-    roles: commaList(values, 'role'),
+    roles: commaList(values.role),
   };
 }
 
-const create: Command = {
-  ...createSpec,
+const create = defineCommand({
+  name: CREATE,
+  summary: 'register a client (prints a generated secret once)',
+  description: `Registers an OAuth client. A confidential client without --secret gets a generated secret,
+printed once: only its hash is stored.`,
+  options: createOptions,
   async run({ values }, ctx) {
-    const secret = await readSecret(createSpec, values, ctx);
+    const secret = await readSecret(values, ctx);
     const input = readNewClient(values, secret);
     const { client, secret: generated } = await withServices(ctx, (c) => c.clients.create(input));
     const view = toClientView(client);
-    if (flag(values, 'json')) {
+    if (values.json) {
       ctx.io.out(toJson(generated === undefined ? view : { ...view, clientSecret: generated }));
       return;
     }
@@ -288,16 +321,15 @@ const create: Command = {
       ctx.io.out('Store this secret now: it will not be shown again (only its hash is kept).');
     }
   },
-};
+});
 
-const list: Command = {
+const list = defineCommand({
   name: 'client list',
   summary: 'list clients',
-  usage: 'Usage: postern client list [--json]',
-  options: { json: { type: 'boolean' } },
+  options: { json: JSON_OPTION },
   async run({ values }, ctx) {
     const views = (await withServices(ctx, (c) => c.clients.list())).map(toClientView);
-    if (flag(values, 'json')) return ctx.io.out(toJson(views));
+    if (values.json) return ctx.io.out(toJson(views));
     if (views.length === 0) return ctx.io.out('no clients');
     ctx.io.out(
       table(
@@ -306,34 +338,32 @@ const list: Command = {
       ),
     );
   },
-};
+});
 
-const show: Command = {
+const CLIENT_ID = { name: 'ID', description: 'the client_id' } as const;
+
+const show = defineCommand({
   name: 'client show',
   summary: 'show one client (never its secret)',
-  usage: 'Usage: postern client show ID [--json]',
-  options: { json: { type: 'boolean' } },
-  positionals: ['ID'],
-  async run({ values, positionals }, ctx) {
-    const id = positionals[0]!;
+  options: { json: JSON_OPTION },
+  positionals: [CLIENT_ID],
+  async run({ values, positionals: [id] }, ctx) {
     const client = await withServices(ctx, (c) => c.clients.find(id));
     if (!client) throw new PosternError('ERR_NOT_FOUND', `no client "${id}"`);
     const view = toClientView(client);
-    ctx.io.out(flag(values, 'json') ? toJson(view) : describeClient(view));
+    ctx.io.out(values.json ? toJson(view) : describeClient(view));
   },
-};
+});
 
-const remove: Command = {
+const remove = defineCommand({
   name: 'client delete',
   summary: 'delete a client',
-  usage: 'Usage: postern client delete ID',
   options: {},
-  positionals: ['ID'],
-  async run({ positionals }, ctx) {
-    const id = positionals[0]!;
+  positionals: [CLIENT_ID],
+  async run({ positionals: [id] }, ctx) {
     await withServices(ctx, (c) => c.clients.delete(id));
     ctx.io.out(`deleted client "${id}"`);
   },
-};
+});
 
 export const clientCommands: readonly Command[] = [create, list, show, remove];

@@ -2,7 +2,8 @@ import { loadConfig } from '../config/config.ts';
 import { deriveKeyEncryptionKey, resolveSecret } from '../config/secrets.ts';
 import type { SigningKeyRow } from '../db/tables.ts';
 import { reencryptStore } from '../keys/reencrypt.ts';
-import { flag, optionalString, requiredString, UsageError, type CommandSpec } from './args.ts';
+import { UsageError } from './args.ts';
+import { defineCommand, JSON_OPTION } from './command.ts';
 import { isoOrNever, table, toJson } from './output.ts';
 import { withDatabase, withServices, type Command } from './runtime.ts';
 
@@ -17,14 +18,14 @@ function keyView(k: SigningKeyRow) {
   };
 }
 
-const list: Command = {
+const list = defineCommand({
   name: 'keys list',
   summary: 'list the signing keys (next, current, retired)',
-  usage: 'Usage: postern keys list [--json]\n\nPrivate keys are never shown; they are stored encrypted.',
-  options: { json: { type: 'boolean' } },
+  description: 'Private keys are never shown; they are stored encrypted.',
+  options: { json: JSON_OPTION },
   async run({ values }, ctx) {
     const keys = await withServices(ctx, (c) => c.keys.list());
-    if (flag(values, 'json')) return ctx.io.out(toJson(keys.map(keyView)));
+    if (values.json) return ctx.io.out(toJson(keys.map(keyView)));
     ctx.io.out(
       table(
         ['KID', 'ALG', 'STATE', 'CREATED', 'ACTIVATED', 'RETIRE AFTER'],
@@ -39,70 +40,67 @@ const list: Command = {
       ),
     );
   },
-};
+});
 
-const rotateSpec: CommandSpec = {
+const rotate = defineCommand({
   name: 'keys rotate',
   summary: 'rotate now: the next key signs, the current one retires',
-  usage: `Usage: postern keys rotate [--alg A] [--force] [--json]
-
-A normal, early rotation (Postern also rotates by itself every POSTERN_KEY_ROTATION_SECONDS).
+  description: `A normal, early rotation (Postern also rotates by itself every POSTERN_KEY_ROTATION_SECONDS).
 Running instances follow within POSTERN_KEY_POLL_SECONDS. The retired key stays published
-until every token it signed has expired.
-
-  --alg A     one algorithm only (default: all)
-  --force     rotate even if the next key was published too recently for every JWKS cache to know it`,
-  options: { alg: { type: 'string' }, force: { type: 'boolean' }, json: { type: 'boolean' } },
-};
-
-const rotate: Command = {
-  ...rotateSpec,
+until every token it signed has expired.`,
+  options: {
+    alg: { type: 'string', value: 'A', description: 'one algorithm only (default: all)' },
+    force: {
+      type: 'boolean',
+      description: 'rotate even if the next key was published too recently for every JWKS cache to know it',
+    },
+    json: JSON_OPTION,
+  },
   async run({ values }, ctx) {
-    const alg = optionalString(values, 'alg');
-    const results = await withServices(ctx, (c) =>
-      c.keys.rotate({ ...(alg ? { alg } : {}), force: flag(values, 'force') }),
-    );
-    if (flag(values, 'json')) return ctx.io.out(toJson(results));
+    const alg = values.alg;
+    const results = await withServices(ctx, (c) => c.keys.rotate({ ...(alg ? { alg } : {}), force: values.force }));
+    if (values.json) return ctx.io.out(toJson(results));
     for (const r of results)
       ctx.io.out(
         `${r.alg}: ${r.activated} now signs; ${r.retired} is retired (still published until its tokens expire)`,
       );
   },
-};
+});
 
-const revoke: Command = {
+const revoke = defineCommand({
   name: 'keys revoke',
   summary: 'withdraw a compromised key at once',
-  usage: `Usage: postern keys revoke KID
-
-For a compromised key: it leaves JWKS at once (on every instance within POSTERN_KEY_POLL_SECONDS)
+  description: `For a compromised key: it leaves JWKS at once (on every instance within POSTERN_KEY_POLL_SECONDS)
 and, if it was signing, the next key takes over immediately. Every token it signed stops
 verifying: their holders must get new ones.`,
   options: {},
-  positionals: ['KID'],
-  async run({ positionals }, ctx) {
-    const { revoked, activated } = await withServices(ctx, (c) => c.keys.revoke(positionals[0]!));
+  positionals: [{ name: 'KID', description: 'the key id, as "postern keys list" shows it (it may start with "-")' }],
+  async run({ positionals: [kid] }, ctx) {
+    const { revoked, activated } = await withServices(ctx, (c) => c.keys.revoke(kid));
     ctx.io.out(
       `revoked ${revoked.alg} key ${revoked.kid} (${revoked.state}): it is no longer published, and tokens it signed no longer verify.`,
     );
     if (activated) ctx.io.out(`${activated} now signs ${revoked.alg}.`);
   },
-};
+});
 
-const reencrypt: Command = {
+const reencrypt = defineCommand({
   name: 'keys reencrypt',
   summary: 'move the encrypted key store to a new POSTERN_SECRET',
-  usage: `Usage: postern keys reencrypt --old-secret-env VAR
-
-Run with the NEW secret in POSTERN_SECRET and the old one in the environment variable VAR.
+  description: `Run with the NEW secret in POSTERN_SECRET and the old one in the environment variable VAR.
 Re-seals the signing keys and the installation key in one transaction (all or nothing; safe to
 run again). Sessions, client secrets and tokens stay valid. Then restart every instance with the
-new POSTERN_SECRET.
-
-  --old-secret-env VAR    the name of the variable holding the old secret (not the secret itself)`,
-  options: { 'old-secret-env': { type: 'string' } },
+new POSTERN_SECRET.`,
+  options: {
+    'old-secret-env': {
+      type: 'string',
+      value: 'VAR',
+      required: true,
+      description: 'the name of the variable holding the old secret (not the secret itself)',
+    },
+  },
   async run({ values }, ctx) {
-    const variable = requiredString(reencrypt, values, 'old-secret-env');
+    const variable = values['old-secret-env'];
     const old = ctx.env[variable];
     if (!old) throw new UsageError(`the environment variable ${variable} is not set (it must hold the old secret)`);
     const { secret } = resolveSecret(loadConfig(ctx.env));
@@ -114,6 +112,6 @@ new POSTERN_SECRET.
       `re-encrypted ${result.reencrypted} key(s) under the new POSTERN_SECRET${result.already ? ` (${result.already} already were)` : ''}; restart every instance with it`,
     );
   },
-};
+});
 
 export const keysCommands: readonly Command[] = [list, rotate, revoke, reencrypt];

@@ -1,24 +1,22 @@
 import { migrateToLatest, pendingMigrations } from '../db/migrator.ts';
-import { flag } from './args.ts';
+import { defineCommand } from './command.ts';
 import { toJson } from './output.ts';
-import { withDatabase, type Command } from './runtime.ts';
+import { withDatabase } from './runtime.ts';
 
 // Opens only the database, never the services: those refuse a schema that is behind, and
 // bringing it up to date is this command's whole job.
-export const migrateCommand: Command = {
+export const migrateCommand = defineCommand({
   name: 'migrate',
   summary: 'bring the database schema up to date',
-  usage: `Usage: postern migrate [--status] [--json]
-
-Applies every pending migration (safe to run again, and from several instances at once:
-Kysely's migrator takes a lock).
-
-  --status    list pending migrations without applying them
-  --json      print {"applied": [...]} or {"pending": [...]}`,
-  options: { status: { type: 'boolean' }, json: { type: 'boolean' } },
+  description: `Applies every pending migration (safe to run again, and from several instances at once:
+Kysely's migrator takes a lock).`,
+  options: {
+    status: { type: 'boolean', description: 'list pending migrations without applying them' },
+    json: { type: 'boolean', description: 'print {"applied": [...]} or {"pending": [...]}' },
+  },
   async run({ values }, ctx) {
-    const json = flag(values, 'json');
-    if (flag(values, 'status')) {
+    const json = values.json;
+    if (values.status) {
       const pending = await withDatabase(ctx, 'postern migrate --status', (h) => pendingMigrations(h.db));
       if (json) return ctx.io.out(toJson({ pending }));
       ctx.io.out(
@@ -36,4 +34,4 @@ Kysely's migrator takes a lock).
         : 'the database schema is up to date',
     );
   },
-};
+});

@@ -1,6 +1,7 @@
 import { ACCESS_TOKEN_CLAIMS, type ResourceServer } from '../clients/resource-server.ts';
 import { PosternError } from '../shared/errors.ts';
-import { commaList, flag, optionalString, requiredString, UsageError, type Values } from './args.ts';
+import { commaList, UsageError } from './args.ts';
+import { defineCommand, JSON_OPTION } from './command.ts';
 import { fields, isoOrNever, table, toJson } from './output.ts';
 import { withServices, type Command } from './runtime.ts';
 
@@ -15,50 +16,56 @@ function describe(rs: ResourceServer): string {
   ]);
 }
 
-function readTtl(values: Values): number | undefined {
-  const raw = optionalString(values, 'token-ttl');
+function readTtl(raw: string | undefined): number | undefined {
   if (raw === undefined) return undefined;
   if (!/^\d+$/.test(raw)) throw new UsageError(`--token-ttl must be a whole number of seconds (got "${raw}")`);
   return Number(raw);
 }
 
-function readFormat(values: Values): 'jwt' | 'opaque' | undefined {
-  const raw = optionalString(values, 'format');
+function readFormat(raw: string | undefined): 'jwt' | 'opaque' | undefined {
   if (raw !== undefined && raw !== 'jwt' && raw !== 'opaque')
     throw new UsageError(`--format must be jwt or opaque (got "${raw}")`);
   return raw;
 }
 
-const create: Command = {
+const create = defineCommand({
   name: 'resource create',
   summary: 'register a resource server (an API that accepts access tokens)',
-  usage: `Usage: postern resource create --id URI --scope "S S..." [--token-ttl SECONDS] [--format jwt|opaque] [--alg A] [--claims C[,C...]] [--json]
-
-  --id URI            the resource indicator (RFC 8707): an absolute URI, e.g. https://api.example.com;
-                      it is the "aud" of the tokens
-  --scope "S S..."    the scopes this API understands
-  --token-ttl S       access token lifetime in seconds (default 3600, 60 to 86400)
-  --format F          jwt (default; RFC 9068, verified offline with JWKS) or opaque (introspection)
-  --alg A             JWT signing algorithm (default ES256)
-  --claims C[,C...]   user claims the access tokens carry, for APIs that authorize by them
-                      (${ACCESS_TOKEN_CLAIMS.join(', ')}); repeatable; default none.
-                      roles: the user's roles, or a service's own (client create --role)`,
   options: {
-    id: { type: 'string' },
-    scope: { type: 'string' },
-    'token-ttl': { type: 'string' },
-    format: { type: 'string' },
-    alg: { type: 'string' },
-    claims: { type: 'string', multiple: true },
-    json: { type: 'boolean' },
+    id: {
+      type: 'string',
+      value: 'URI',
+      required: true,
+      description:
+        'the resource indicator (RFC 8707): an absolute URI, e.g. https://api.example.com; it is the "aud" of the tokens',
+    },
+    scope: { type: 'string', value: '"S S..."', required: true, description: 'the scopes this API understands' },
+    'token-ttl': {
+      type: 'string',
+      value: 'S',
+      description: 'access token lifetime in seconds (default 3600, 60 to 86400)',
+    },
+    format: {
+      type: 'string',
+      value: 'F',
+      description: 'jwt (default; RFC 9068, verified offline with JWKS) or opaque (introspection)',
+    },
+    alg: { type: 'string', value: 'A', description: 'JWT signing algorithm (default ES256)' },
+    claims: {
+      type: 'string',
+      value: 'C[,C...]',
+      multiple: true,
+      description: `user claims the access tokens carry, for APIs that authorize by them (${ACCESS_TOKEN_CLAIMS.join(', ')}); default none. roles: the user's roles, or a service's own (client create --role)`,
+    },
+    json: JSON_OPTION,
   },
   async run({ values }, ctx) {
-    const identifier = requiredString(create, values, 'id');
-    const scopes = requiredString(create, values, 'scope').trim().split(/\s+/);
-    const ttl = readTtl(values);
-    const format = readFormat(values);
-    const alg = optionalString(values, 'alg');
-    const claims = commaList(values, 'claims');
+    const identifier = values.id;
+    const scopes = values.scope.trim().split(/\s+/);
+    const ttl = readTtl(values['token-ttl']);
+    const format = readFormat(values.format);
+    const alg = values.alg;
+    const claims = commaList(values.claims);
     const rs = await withServices(ctx, (c) =>
       c.resources.create({
         identifier,
@@ -70,21 +77,20 @@ const create: Command = {
       }),
     );
     ctx.io.out(
-      flag(values, 'json')
+      values.json
         ? toJson(rs)
         : `created resource server ${rs.identifier} (${rs.tokenFormat}, scopes: ${rs.scopes.join(' ')})`,
     );
   },
-};
+});
 
-const list: Command = {
+const list = defineCommand({
   name: 'resource list',
   summary: 'list resource servers',
-  usage: 'Usage: postern resource list [--json]',
-  options: { json: { type: 'boolean' } },
+  options: { json: JSON_OPTION },
   async run({ values }, ctx) {
     const all = await withServices(ctx, (c) => c.resources.list());
-    if (flag(values, 'json')) return ctx.io.out(toJson(all));
+    if (values.json) return ctx.io.out(toJson(all));
     if (all.length === 0) return ctx.io.out('no resource servers');
     ctx.io.out(
       table(
@@ -93,32 +99,31 @@ const list: Command = {
       ),
     );
   },
-};
+});
 
-const show: Command = {
+const RESOURCE = { name: 'URI', description: 'the resource indicator the API was created with' } as const;
+
+const show = defineCommand({
   name: 'resource show',
   summary: 'show one resource server',
-  usage: 'Usage: postern resource show URI [--json]',
-  options: { json: { type: 'boolean' } },
-  positionals: ['URI'],
-  async run({ values, positionals }, ctx) {
-    const id = positionals[0]!;
+  options: { json: JSON_OPTION },
+  positionals: [RESOURCE],
+  async run({ values, positionals: [id] }, ctx) {
     const rs = await withServices(ctx, (c) => c.resources.find(id));
     if (!rs) throw new PosternError('ERR_NOT_FOUND', `no resource server "${id}"`);
-    ctx.io.out(flag(values, 'json') ? toJson(rs) : describe(rs));
+    ctx.io.out(values.json ? toJson(rs) : describe(rs));
   },
-};
+});
 
-const remove: Command = {
+const remove = defineCommand({
   name: 'resource delete',
   summary: 'delete a resource server (clients can no longer get tokens for it)',
-  usage: 'Usage: postern resource delete URI',
   options: {},
-  positionals: ['URI'],
-  async run({ positionals }, ctx) {
-    await withServices(ctx, (c) => c.resources.delete(positionals[0]!));
-    ctx.io.out(`deleted resource server ${positionals[0]}`);
+  positionals: [RESOURCE],
+  async run({ positionals: [id] }, ctx) {
+    await withServices(ctx, (c) => c.resources.delete(id));
+    ctx.io.out(`deleted resource server ${id}`);
   },
-};
+});
 
 export const resourceCommands: readonly Command[] = [create, list, show, remove];

@@ -1,13 +1,11 @@
 import { loadConfig } from '../config/config.ts';
 import { main } from '../main.ts';
-import type { Command } from './runtime.ts';
+import { defineCommand } from './command.ts';
 
-export const serveCommand: Command = {
+export const serveCommand = defineCommand({
   name: 'serve',
   summary: 'run the identity provider (same as `node src/main.ts`)',
-  usage: `Usage: postern serve
-
-Runs the HTTP server with the settings from the environment (PORT, HOST, POSTERN_ISSUER,
+  description: `Runs the HTTP server with the settings from the environment (PORT, HOST, POSTERN_ISSUER,
 DATABASE_URL or POSTERN_DATA_DIR, POSTERN_SECRET, LOG_LEVEL, ...). SIGTERM or SIGINT stops it
 gracefully. With PostgreSQL, run "postern migrate" first (or set POSTERN_MIGRATE_ON_START=true).`,
   options: {},
@@ -17,4 +15,4 @@ gracefully. With PostgreSQL, run "postern migrate" first (or set POSTERN_MIGRATE
     // main() logs, listens, handles signals and sets process.exitCode itself.
     await main(ctx.env as NodeJS.ProcessEnv);
   },
-};
+});

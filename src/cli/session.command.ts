@@ -1,7 +1,7 @@
 import type { Container } from '../container.ts';
 import type { BackchannelDelivery } from '../oidc/backchannel-logout.ts';
 import { PosternError } from '../shared/errors.ts';
-import { flag, optionalString } from './args.ts';
+import { defineCommand, JSON_OPTION, USER_ARGUMENT } from './command.ts';
 import { isoOrNever, table, toJson } from './output.ts';
 import { withServices, type CliContext, type Command } from './runtime.ts';
 
@@ -34,18 +34,16 @@ export function reportDeliveries(ctx: CliContext, deliveries: readonly Backchann
     .join('');
 }
 
-const sessions: Command = {
+const sessions = defineCommand({
   name: 'user sessions',
   summary: "list a user's sign-in sessions and grants",
-  usage: `Usage: postern user sessions USER [--json]
-
-Sessions are browser sign-ins; grants are what each app was given (refresh tokens live on a
+  description: `Sessions are browser sign-ins; grants are what each app was given (refresh tokens live on a
 grant, and may outlive the session with offline_access).`,
-  options: { json: { type: 'boolean' } },
-  positionals: ['USER'],
-  async run({ values, positionals }, ctx) {
-    const result = await withServices(ctx, async (c) => c.sessions.list((await accountFor(c, positionals[0]!)).id));
-    if (flag(values, 'json')) return ctx.io.out(toJson(result));
+  options: { json: JSON_OPTION },
+  positionals: [USER_ARGUMENT],
+  async run({ values, positionals: [login] }, ctx) {
+    const result = await withServices(ctx, async (c) => c.sessions.list((await accountFor(c, login)).id));
+    if (values.json) return ctx.io.out(toJson(result));
     ctx.io.out(
       result.sessions.length === 0
         ? 'sessions: none'
@@ -76,35 +74,36 @@ grant, and may outlive the session with offline_access).`,
           ),
     );
   },
-};
+});
 
-const logout: Command = {
+const logout = defineCommand({
   name: 'user logout',
   summary: "end a user's sessions and revoke their tokens",
-  usage: `Usage: postern user logout USER [--client C] [--json]
-
-Ends every session of the user and revokes every grant with all tokens issued from it
+  description: `Ends every session of the user and revokes every grant with all tokens issued from it
 (refresh tokens included). With --client, only that app's. Apps registered with a back-channel
 logout URI are sent a logout token; the command waits for each (retried after 1, 2 and 4 s,
 10 s at most) and warns on stderr for each one that was not delivered (the exit status stays 0:
-the logout itself is done). --json lists every delivery.`,
-  options: { client: { type: 'string' }, json: { type: 'boolean' } },
-  positionals: ['USER'],
-  async run({ values, positionals }, ctx) {
-    const clientId = optionalString(values, 'client');
+the logout itself is done).`,
+  options: {
+    client: { type: 'string', value: 'C', description: "only this app's sessions and grants (a client id)" },
+    json: { type: 'boolean', description: 'print the result as JSON, with every back-channel delivery' },
+  },
+  positionals: [USER_ARGUMENT],
+  async run({ values, positionals: [login] }, ctx) {
+    const clientId = values.client;
     const { username, result } = await withServices(ctx, async (c) => {
-      const account = await accountFor(c, positionals[0]!);
+      const account = await accountFor(c, login);
       return {
         username: account.username,
         result: await c.sessions.logout(account.id, { ...(clientId ? { clientId } : {}), reason: 'admin logout' }),
       };
     });
     const deliveries = reportDeliveries(ctx, result.deliveries);
-    if (flag(values, 'json')) return ctx.io.out(toJson(result));
+    if (values.json) return ctx.io.out(toJson(result));
     ctx.io.out(
       `logged out "${username}"${clientId ? ` from ${clientId}` : ''}: ${result.sessions} session(s) ended, ${result.grants} grant(s) revoked${deliveries}`,
     );
   },
-};
+});
 
 export const sessionCommands: readonly Command[] = [sessions, logout];

@@ -4,14 +4,13 @@ import { parseCommandArgs, UsageError, type CommandSpec } from '../../src/cli/ar
 
 // Key ids are base64url: about one in 64 starts with "-", and `postern keys revoke KID` must
 // still take it as the key id (a CI run met one).
-const revoke: CommandSpec = {
+const revoke = {
   name: 'keys revoke',
   summary: '',
-  usage: '',
-  options: { alg: { type: 'string' }, json: { type: 'boolean' } },
-  positionals: ['KID'],
-};
-const pair: CommandSpec = { ...revoke, positionals: ['A', 'B'] };
+  options: { alg: { type: 'string', description: '' }, json: { type: 'boolean', description: '' } },
+  positionals: [{ name: 'KID', description: '' }],
+} as const satisfies CommandSpec;
+const pair = { ...revoke, positionals: [revoke.positionals[0], { name: 'B', description: '' }] } as const;
 
 describe('parseCommandArgs', () => {
   it.each(['-8Jq0TQdc', '--8Jq_TQdc', '-Ab', 'plain'])('takes %j as the positional it is', (kid) => {
@@ -35,12 +34,11 @@ describe('parseCommandArgs', () => {
   });
 
   // A client secret may start with "-": written --secret=VALUE it is taken whole (issue 10, point 9).
-  const create: CommandSpec = {
+  const create = {
     name: 'client create',
     summary: '',
-    usage: '',
-    options: { secret: { type: 'string' }, id: { type: 'string' } },
-  };
+    options: { secret: { type: 'string', description: '' }, id: { type: 'string', description: '' } },
+  } as const satisfies CommandSpec;
   it.each(['-starts-with-a-dash-0123456789abcdef', '--two-dashes=and-an-equals-sign-0123456789'])(
     'takes --secret=%s whole',
     (secret) => {
