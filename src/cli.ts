@@ -2,28 +2,11 @@
 import { readFileSync } from 'node:fs';
 
 import { parseCommandArgs, UsageError } from './cli/args.ts';
-import { auditCommand } from './cli/audit.command.ts';
 import { commandHelp } from './cli/command.ts';
-import { clientCommands } from './cli/client.command.ts';
-import { keysCommands } from './cli/keys.command.ts';
-import { resourceCommands } from './cli/resource.command.ts';
-import { migrateCommand } from './cli/migrate.command.ts';
+import { COMMANDS } from './cli/commands.ts';
 import { describeError, exitCodeFor, type CliContext, type CliIo, type Command } from './cli/runtime.ts';
-import { serveCommand } from './cli/serve.command.ts';
-import { sessionCommands } from './cli/session.command.ts';
-import { userCommands } from './cli/user.command.ts';
 
 // `postern`: the admin command. An entry point like main.ts: it alone binds stdio and the exit code.
-const COMMANDS: readonly Command[] = [
-  serveCommand,
-  migrateCommand,
-  ...clientCommands,
-  ...resourceCommands,
-  ...userCommands,
-  ...sessionCommands,
-  ...keysCommands,
-  auditCommand,
-];
 const HINT = '(run "postern help" for usage)';
 
 function usage(group?: string): string {
