@@ -358,11 +358,11 @@ const show = defineCommand({
 const remove = defineCommand({
   name: 'client delete',
   summary: 'delete a client',
-  options: {},
+  options: { json: { type: 'boolean', description: 'print {"deleted": ID}' } },
   positionals: [CLIENT_ID],
-  async run({ positionals: [id] }, ctx) {
+  async run({ values, positionals: [id] }, ctx) {
     await withServices(ctx, (c) => c.clients.delete(id));
-    ctx.io.out(`deleted client "${id}"`);
+    ctx.io.out(values.json ? toJson({ deleted: id }) : `deleted client "${id}"`);
   },
 });
 

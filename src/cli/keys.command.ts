@@ -73,10 +73,13 @@ const revoke = defineCommand({
   description: `For a compromised key: it leaves JWKS at once (on every instance within POSTERN_KEY_POLL_SECONDS)
 and, if it was signing, the next key takes over immediately. Every token it signed stops
 verifying: their holders must get new ones.`,
-  options: {},
+  options: {
+    json: { type: 'boolean', description: 'print {"revoked": key, "activated": KID} (activated: if it was signing)' },
+  },
   positionals: [{ name: 'KID', description: 'the key id, as "postern keys list" shows it (it may start with "-")' }],
-  async run({ positionals: [kid] }, ctx) {
+  async run({ values, positionals: [kid] }, ctx) {
     const { revoked, activated } = await withServices(ctx, (c) => c.keys.revoke(kid));
+    if (values.json) return ctx.io.out(toJson({ revoked: keyView(revoked), activated: activated ?? null }));
     ctx.io.out(
       `revoked ${revoked.alg} key ${revoked.kid} (${revoked.state}): it is no longer published, and tokens it signed no longer verify.`,
     );
@@ -98,6 +101,7 @@ new POSTERN_SECRET.`,
       required: true,
       description: 'the name of the variable holding the old secret (not the secret itself)',
     },
+    json: { type: 'boolean', description: 'print {"reencrypted": N, "already": N}' },
   },
   async run({ values }, ctx) {
     const variable = values['old-secret-env'];
@@ -108,6 +112,7 @@ new POSTERN_SECRET.`,
     const result = await withDatabase(ctx, 'postern keys reencrypt', (h) =>
       reencryptStore(h.db, deriveKeyEncryptionKey(old), deriveKeyEncryptionKey(secret)),
     );
+    if (values.json) return ctx.io.out(toJson(result));
     ctx.io.out(
       `re-encrypted ${result.reencrypted} key(s) under the new POSTERN_SECRET${result.already ? ` (${result.already} already were)` : ''}; restart every instance with it`,
     );

@@ -118,11 +118,11 @@ const show = defineCommand({
 const remove = defineCommand({
   name: 'resource delete',
   summary: 'delete a resource server (clients can no longer get tokens for it)',
-  options: {},
+  options: { json: { type: 'boolean', description: 'print {"deleted": URI}' } },
   positionals: [RESOURCE],
-  async run({ positionals: [id] }, ctx) {
+  async run({ values, positionals: [id] }, ctx) {
     await withServices(ctx, (c) => c.resources.delete(id));
-    ctx.io.out(`deleted resource server ${id}`);
+    ctx.io.out(values.json ? toJson({ deleted: id }) : `deleted resource server ${id}`);
   },
 });
 

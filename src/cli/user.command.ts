@@ -1,8 +1,8 @@
 import type { Account, Profile } from '../accounts/account.ts';
-import type { NewAccount } from '../accounts/account.service.ts';
+import type { AccessRevoked, NewAccount } from '../accounts/account.service.ts';
 import type { LogoutResult } from '../oidc/session-admin.ts';
 import { PosternError } from '../shared/errors.ts';
-import { commaList, exclusive, helpHint, UsageError, type OptionSpecs, type Values } from './args.ts';
+import { commaList, exclusive, helpHint, UsageError, type OptionSpec, type OptionSpecs, type Values } from './args.ts';
 import { defineCommand, JSON_OPTION, USER_ARGUMENT } from './command.ts';
 import { fields, isoOrNever, listOrDash, table, toJson } from './output.ts';
 import { withServices, type CliContext, type Command } from './runtime.ts';
@@ -161,9 +161,24 @@ const ENDS_SESSIONS = `Ends every session of the user and revokes every grant, a
 waiting for back-channel logout to be delivered (a warning on stderr for each that was not).`;
 
 /** Disabling an account or changing its password ends its sessions: say so, with back-channel logout. */
-function revokedSummary(ctx: CliContext, revoked: LogoutResult): string {
-  return `${revoked.sessions} session(s) ended, ${revoked.grants} grant(s) revoked${reportDeliveries(ctx, revoked.deliveries)}`;
+/**
+ * Disabling an account or changing its password ends its sessions: say so, with back-channel
+ * logout (a warning on stderr for each delivery that failed, in JSON too).
+ */
+function reportChange(ctx: CliContext, json: boolean, done: string, change: AccessRevoked<LogoutResult>): void {
+  const { account, revoked } = change;
+  const deliveries = revoked ? reportDeliveries(ctx, revoked.deliveries) : '';
+  if (json) return ctx.io.out(toJson({ account: toUserView(account), ...(revoked ? { revoked } : {}) }));
+  const summary = revoked
+    ? `: ${revoked.sessions} session(s) ended, ${revoked.grants} grant(s) revoked${deliveries}`
+    : '';
+  ctx.io.out(`${done} user "${account.username}"${summary}`);
 }
+
+const USER_JSON = {
+  type: 'boolean',
+  description: 'print {"account": ..., "revoked": ...} (revoked: sessions, grants and back-channel deliveries)',
+} as const satisfies OptionSpec;
 
 function setDisabledCommand(disabled: boolean): Command {
   const verb = disabled ? 'disable' : 'enable';
@@ -171,11 +186,11 @@ function setDisabledCommand(disabled: boolean): Command {
     name: `user ${verb}`,
     summary: disabled ? 'stop a user from signing in' : 'let a disabled user sign in again',
     ...(disabled ? { description: ENDS_SESSIONS } : {}),
-    options: {},
+    options: { json: USER_JSON },
     positionals: [USER_ARGUMENT],
-    async run({ positionals: [login] }, ctx) {
-      const { account, revoked } = await withServices(ctx, (c) => c.accounts.setDisabled(login, disabled));
-      ctx.io.out(`${verb}d user "${account.username}"${revoked ? `: ${revokedSummary(ctx, revoked)}` : ''}`);
+    async run({ values, positionals: [login] }, ctx) {
+      const change = await withServices(ctx, (c) => c.accounts.setDisabled(login, disabled));
+      reportChange(ctx, values.json, `${verb}d`, change);
     },
   });
 }
@@ -184,22 +199,23 @@ const setPassword = defineCommand({
   name: 'user set-password',
   summary: "set a user's password",
   description: `${PASSWORD_REQUIRED}\n\n${ENDS_SESSIONS}`,
-  options: passwordOptions,
+  options: { ...passwordOptions, json: USER_JSON },
   positionals: [USER_ARGUMENT],
   async run({ values, positionals: [login] }, ctx) {
     const password = await readPassword('user set-password', values, ctx);
-    const { account, revoked } = await withServices(ctx, (c) => c.accounts.setPassword(login, password));
-    ctx.io.out(`password changed for user "${account.username}"${revoked ? `: ${revokedSummary(ctx, revoked)}` : ''}`);
+    const change = await withServices(ctx, (c) => c.accounts.setPassword(login, password));
+    reportChange(ctx, values.json, 'password changed for', change);
   },
 });
 
 const unlock = defineCommand({
   name: 'user unlock',
   summary: "clear a user's sign-in lockout and failure counters",
-  options: {},
+  options: { json: { type: 'boolean', description: 'print {"account": ..., "cleared": N}' } },
   positionals: [USER_ARGUMENT],
-  async run({ positionals: [login] }, ctx) {
+  async run({ values, positionals: [login] }, ctx) {
     const { account, cleared } = await withServices(ctx, (c) => c.accounts.unlock(login));
+    if (values.json) return ctx.io.out(toJson({ account: toUserView(account), cleared }));
     ctx.io.out(`unlocked user "${account.username}" (${cleared} lock(s) or counter(s) cleared)`);
   },
 });

@@ -25,6 +25,12 @@ describe('generated help', () => {
       expect(help).toMatch(/^ {2}-h, --help\b/m);
     },
   );
+
+  // `serve` prints no result: it logs (LOG_FORMAT=json for JSON lines).
+  it('gives every command but serve a --json option', () => {
+    const without = COMMANDS.filter((c) => c.options.json?.type !== 'boolean').map((c) => c.name);
+    expect(without).toEqual(['serve']);
+  });
 });
 
 describe('defineCommand', () => {
