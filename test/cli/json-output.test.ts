@@ -1,22 +1,13 @@
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 
-import { baseEnv, expectOk, run } from '../support/cli.ts';
-import { createTestDatabase, type TestDatabase } from '../support/database.ts';
+import { expectOk, run, useCliDatabase } from '../support/cli.ts';
 import { TEST_SECRET } from '../support/server.ts';
 
 // `--json` on every command that prints a result (all but `serve`), on a real database: scripts
 // can read what a change did, not only what a listing shows.
-let db: TestDatabase;
-let env: Record<string, string>;
-beforeAll(async () => {
-  db = await createTestDatabase();
-  env = baseEnv(db);
-});
-afterAll(async () => {
-  await db?.drop();
-});
+const database = useCliDatabase();
 
-async function json(args: readonly string[], e = env, input?: string): Promise<unknown> {
+async function json(args: readonly string[], e = database.env, input?: string): Promise<unknown> {
   const outcome = await run([...args, '--json'], e, input);
   expectOk(outcome);
   return JSON.parse(outcome.stdout);
@@ -42,7 +33,11 @@ it('prints what unlock, disable, enable and set-password did, as JSON', { timeou
     revoked: { sessions: 0, grants: 0, deliveries: [] },
   });
   expect(await json(['user', 'enable', 'alice'])).toMatchObject({ account: { disabled: false } });
-  const changed = await json(['user', 'set-password', 'alice', '--password-stdin'], env, 'another long passphrase\n');
+  const changed = await json(
+    ['user', 'set-password', 'alice', '--password-stdin'],
+    database.env,
+    'another long passphrase\n',
+  );
   expect(changed).toMatchObject({ account: { username: 'alice' }, revoked: { sessions: 0, grants: 0 } });
   expect(JSON.stringify(changed)).not.toMatch(/passphrase|argon|hash/i);
 });
@@ -59,7 +54,7 @@ it('prints what delete, revoke and reencrypt did, as JSON', { timeout: 120_000 }
   expect(revoked).toEqual({ revoked: expect.objectContaining({ kid: next.kid, state: 'next' }), activated: null });
   expect(JSON.stringify(revoked)).not.toMatch(/private/i);
 
-  const moved = { ...env, POSTERN_SECRET: 'a-new-secret-of-at-least-thirty-two-characters', OLD: TEST_SECRET };
+  const moved = { ...database.env, POSTERN_SECRET: 'a-new-secret-of-at-least-thirty-two-characters', OLD: TEST_SECRET };
   expect(await json(['keys', 'reencrypt', '--old-secret-env', 'OLD'], moved)).toEqual({
     reencrypted: expect.any(Number),
     already: 0,

@@ -1,9 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-import { expect } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
 
-import type { TestDatabase } from './database.ts';
+import { createTestDatabase, type TestDatabase } from './database.ts';
 import { TEST_SECRET } from './server.ts';
 
 // The real `postern` command, spawned as a child process on a real database, as an operator runs it.
@@ -75,4 +75,18 @@ export async function waitForHealth(url: string, server: ChildProcess, output: (
     await new Promise((r) => setTimeout(r, 200));
   }
   throw new Error(`serve did not become healthy: ${output()}`);
+}
+
+/** A database of its own for the tests of one file, dropped after them; `env` is set once beforeAll has run. */
+export function useCliDatabase(): { readonly env: Record<string, string> } {
+  let database: TestDatabase | undefined;
+  const state = { env: {} as Record<string, string> };
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    state.env = baseEnv(database);
+  });
+  afterAll(async () => {
+    await database?.drop();
+  });
+  return state;
 }
