@@ -183,7 +183,7 @@ export function parseCommandArgs<O extends OptionSpecs, P extends PositionalSpec
   // above give every declared option the type Values<O> says, and P as many positionals as declared.
   return {
     values: values as Values<O>,
-    positionals: parsed.positionals as unknown as Positionals<P>,
+    positionals: parsed.positionals as Positionals<P>,
     help,
   };
 }

@@ -13,7 +13,7 @@ async function json(args: readonly string[], e = database.env, input?: string): 
   return JSON.parse(outcome.stdout);
 }
 
-it('prints what unlock, disable, enable and set-password did, as JSON', { timeout: 120_000 }, async () => {
+it('prints what unlock, disable, enable and set-password did, as JSON', { timeout: 240_000 }, async () => {
   await json([
     'user',
     'create',
@@ -42,7 +42,7 @@ it('prints what unlock, disable, enable and set-password did, as JSON', { timeou
   expect(JSON.stringify(changed)).not.toMatch(/passphrase|argon|hash/i);
 });
 
-it('prints what delete, revoke and reencrypt did, as JSON', { timeout: 120_000 }, async () => {
+it('prints what delete, revoke and reencrypt did, as JSON', { timeout: 240_000 }, async () => {
   await json(['client', 'create', '--id', 'svc', '--grant-types', 'client_credentials']);
   await json(['resource', 'create', '--id', 'https://api.example.com', '--scope', 'read']);
   expect(await json(['client', 'delete', 'svc'])).toEqual({ deleted: 'svc' });
