@@ -14,16 +14,7 @@ async function json(args: readonly string[], e = database.env, input?: string): 
 }
 
 it('prints what unlock, disable, enable and set-password did, as JSON', { timeout: 240_000 }, async () => {
-  await json([
-    'user',
-    'create',
-    '--username',
-    'alice',
-    '--email',
-    'alice@example.com',
-    '--password',
-    'a long passphrase',
-  ]);
+  await json([...'user create --username alice --email alice@example.com --password'.split(' '), 'a long passphrase']);
   expect(await json(['user', 'unlock', 'alice'])).toEqual({
     account: expect.objectContaining({ username: 'alice' }),
     cleared: 0,
