@@ -150,9 +150,10 @@ describe('per account and client IP', () => {
     const [last] = await events('login.failed', user.id);
     expect(last!.details).toMatchObject({ reason: 'locked' });
 
-    clock.advance(899);
+    // The test clock runs on real time too: leave slack for a loaded machine between the lock and here.
+    clock.advance(885);
     expect(signedIn(await attempt(c, 'lock1', PASSWORD))).toBe(false);
-    clock.advance(2);
+    clock.advance(16);
     expect(signedIn(await attempt(c, 'lock1', PASSWORD))).toBe(true);
     expect(await events('lockout.ended', user.id)).toHaveLength(1);
   });
