@@ -57,7 +57,7 @@ export async function startServer(
   logger: Logger,
   options: { clock?: Clock; database?: DatabaseHandle } = {},
 ): Promise<RunningServer> {
-  const container = await createContainer(config, { logger, role: 'server', ...options });
+  const container = await createContainer(config, { logger, ...options });
   const server = http.createServer(container.app.callback());
   // Behind a load balancer, idle keep-alive sockets must outlive the balancer's own timeout.
   server.keepAliveTimeout = 65_000;

@@ -60,6 +60,11 @@ export async function listAccounts(db: Executor, limit = 1000): Promise<Account[
   return rows.map(toAccount);
 }
 
+/** Whether any account exists (a new installation has none). */
+export async function hasAccounts(db: Executor): Promise<boolean> {
+  return (await db.selectFrom('accounts').select('id').limit(1).executeTakeFirst()) !== undefined;
+}
+
 export async function updateAccount(db: Executor, id: string, update: AccountUpdate): Promise<Account | undefined> {
   const row = await db
     .updateTable('accounts')

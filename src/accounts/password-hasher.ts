@@ -1,6 +1,11 @@
 import argon2 from 'argon2';
 
-import type { Argon2Params } from '../config/config.ts';
+/** argon2id cost (RFC 9106 §4; POSTERN_ARGON2_*). */
+export interface Argon2Params {
+  readonly memoryKiB: number;
+  readonly iterations: number;
+  readonly parallelism: number;
+}
 
 export interface PasswordHasher {
   hash(password: string): Promise<string>;

@@ -4,10 +4,10 @@ import type { Kysely } from 'kysely';
 
 import type { AuditEventInput } from '../audit/audit-event.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
-import type { LockoutPolicy } from '../config/config.ts';
 import type { Database } from '../db/tables.ts';
 import type { Clock } from '../shared/clock.ts';
 import type { Account } from './account.ts';
+import type { LockoutPolicy } from './lockout-policy.ts';
 import { findAccountForLogin, recordLogin } from './account.repository.ts';
 import type { PasswordHasher } from './password-hasher.ts';
 import {

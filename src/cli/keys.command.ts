@@ -5,7 +5,7 @@ import { reencryptStore } from '../keys/reencrypt.ts';
 import { UsageError } from './args.ts';
 import { defineCommand, JSON_OPTION } from './command.ts';
 import { isoOrNever, table, toJson } from './output.ts';
-import { withDatabase, withServices, type Command } from './runtime.ts';
+import { withDatabase, withEngine, type Command } from './runtime.ts';
 
 function keyView(k: SigningKeyRow) {
   return {
@@ -24,7 +24,7 @@ const list = defineCommand({
   description: 'Private keys are never shown; they are stored encrypted.',
   options: { json: JSON_OPTION },
   async run({ values }, ctx) {
-    const keys = await withServices(ctx, (c) => c.keys.list());
+    const keys = await withEngine(ctx, (c) => c.keys.list());
     if (values.json) return ctx.io.out(toJson(keys.map(keyView)));
     ctx.io.out(
       table(
@@ -58,7 +58,7 @@ until every token it signed has expired.`,
   },
   async run({ values }, ctx) {
     const alg = values.alg;
-    const results = await withServices(ctx, (c) => c.keys.rotate({ ...(alg ? { alg } : {}), force: values.force }));
+    const results = await withEngine(ctx, (c) => c.keys.rotate({ ...(alg ? { alg } : {}), force: values.force }));
     if (values.json) return ctx.io.out(toJson(results));
     for (const r of results)
       ctx.io.out(
@@ -78,7 +78,7 @@ verifying: their holders must get new ones.`,
   },
   positionals: [{ name: 'KID', description: 'the key id, as "postern keys list" shows it (it may start with "-")' }],
   async run({ values, positionals: [kid] }, ctx) {
-    const { revoked, activated } = await withServices(ctx, (c) => c.keys.revoke(kid));
+    const { revoked, activated } = await withEngine(ctx, (c) => c.keys.revoke(kid));
     if (values.json) return ctx.io.out(toJson({ revoked: keyView(revoked), activated: activated ?? null }));
     ctx.io.out(
       `revoked ${revoked.alg} key ${revoked.kid} (${revoked.state}): it is no longer published, and tokens it signed no longer verify.`,

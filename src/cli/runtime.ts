@@ -1,7 +1,7 @@
 import { pino, type DestinationStream } from 'pino';
 
 import { loadConfig, type Config } from '../config/config.ts';
-import { createContainer, type Container } from '../container.ts';
+import { createCommandContainer, type CommandContainer } from '../container/command.ts';
 import { connectDatabase, type DatabaseHandle } from '../db/connect.ts';
 import { ConfigError, isPosternError } from '../shared/errors.ts';
 import { createLogger, type Logger } from '../shared/logger.ts';
@@ -62,11 +62,31 @@ function terminalLines(): DestinationStream {
   };
 }
 
-/** Config, logger and every service, for commands that read or change data; always closed. */
-export async function withServices<T>(ctx: CliContext, fn: (container: Container) => Promise<T>): Promise<T> {
+/** What a command's services are: every domain service, over an open database. */
+export type Services = CommandContainer;
+
+/**
+ * Config, logger and every domain service, for commands that read or change data; always
+ * closed. The protocol engine (key ring, provider) is built only if an operation needs it
+ * (back-channel logout, checking a new client), so reads never load it or make a key.
+ */
+export function withServices<T>(ctx: CliContext, fn: (services: Services) => Promise<T>): Promise<T> {
+  return withContainer(ctx, 'on-demand', fn);
+}
+
+/** The same, with the engine built first: for commands about the signing keys it completes. */
+export function withEngine<T>(ctx: CliContext, fn: (services: Services) => Promise<T>): Promise<T> {
+  return withContainer(ctx, 'now', fn);
+}
+
+async function withContainer<T>(
+  ctx: CliContext,
+  engine: 'on-demand' | 'now',
+  fn: (services: Services) => Promise<T>,
+): Promise<T> {
   const config = loadConfig(ctx.env);
   const logger = createCliLogger(config, ctx.env);
-  const container = await createContainer(config, { logger, role: 'cli' });
+  const container = await createCommandContainer(config, { logger, engine });
   try {
     if (container.secretGenerated) {
       logger.warn(

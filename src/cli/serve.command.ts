@@ -1,5 +1,4 @@
 import { loadConfig } from '../config/config.ts';
-import { main } from '../main.ts';
 import { defineCommand } from './command.ts';
 
 export const serveCommand = defineCommand({
@@ -12,6 +11,8 @@ gracefully. With PostgreSQL, run "postern migrate" first (or set POSTERN_MIGRATE
   async run(_args, ctx) {
     // Checked here too so a bad setting reads the same as for every other command.
     loadConfig(ctx.env);
+    // Loaded here, not at the top: the other commands never load the server (or the engine).
+    const { main } = await import('../main.ts');
     // main() logs, listens, handles signals and sets process.exitCode itself.
     await main(ctx.env as NodeJS.ProcessEnv);
   },

@@ -1,11 +1,10 @@
-import type { Container } from '../container.ts';
 import type { BackchannelDelivery } from '../oidc/backchannel-logout.ts';
 import { PosternError } from '../shared/errors.ts';
 import { defineCommand, JSON_OPTION, USER_ARGUMENT } from './command.ts';
 import { isoOrNever, table, toJson } from './output.ts';
-import { withServices, type CliContext, type Command } from './runtime.ts';
+import { withServices, type CliContext, type Command, type Services } from './runtime.ts';
 
-async function accountFor(c: Container, login: string) {
+async function accountFor(c: Services, login: string) {
   const account = (await c.accounts.findByLogin(login)) ?? (await c.accounts.findById(login));
   if (!account) throw new PosternError('ERR_NOT_FOUND', `no account "${login}"`);
   return account;

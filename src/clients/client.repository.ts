@@ -46,6 +46,11 @@ export async function listClients(db: Executor): Promise<ClientRecord[]> {
   return rows.map(toClient);
 }
 
+/** Whether any client is registered (a new installation has none). */
+export async function hasClients(db: Executor): Promise<boolean> {
+  return (await db.selectFrom('clients').select('client_id').limit(1).executeTakeFirst()) !== undefined;
+}
+
 export async function deleteClient(db: Executor, clientId: string): Promise<boolean> {
   const result = await db.deleteFrom('clients').where('client_id', '=', clientId).executeTakeFirst();
   return result.numDeletedRows > 0n;

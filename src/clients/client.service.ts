@@ -4,8 +4,8 @@ import type { AuditLog } from '../audit/audit-log.ts';
 import type { Database } from '../db/tables.ts';
 import { isUniqueViolation } from '../db/unique-violation.ts';
 import { invalid, PosternError } from '../shared/errors.ts';
-import type { TtlCache } from '../shared/ttl-cache.ts';
 import type { ClientRecord } from './client.ts';
+import type { ClientDirectory } from './client-directory.ts';
 import { buildMetadata, OIDC_SCOPES, type NewClient } from './client-metadata.ts';
 import { deleteClient, findClient, insertClient, listClients } from './client.repository.ts';
 import { generateClientSecret, hashClientSecret, MIN_CLIENT_SECRET_LENGTH } from './client-secret.ts';
@@ -16,7 +16,7 @@ export type { NewClient } from './client-metadata.ts';
 export interface ClientService {
   /** `secret` is returned once, when Postern generated it; only its hash is stored. */
   create(input: NewClient): Promise<{ client: ClientRecord; secret?: string }>;
-  /** Cached for a few seconds (POSTERN_CACHE_SECONDS): this is on every token request. */
+  /** Through the client directory: cached for a few seconds (POSTERN_CACHE_SECONDS). */
   find(clientId: string): Promise<ClientRecord | undefined>;
   list(): Promise<ClientRecord[]>;
   delete(clientId: string): Promise<void>;
@@ -50,9 +50,9 @@ export function createClientService(deps: {
   validate: MetadataValidator;
   audit: AuditLog;
   resources: ResourceServerService;
-  cache: TtlCache<ClientRecord | undefined>;
+  directory: ClientDirectory;
 }): ClientService {
-  const { db, clientSecretKey, validate, audit, cache } = deps;
+  const { db, clientSecretKey, validate, audit, directory } = deps;
   return {
     async create(input) {
       if (input.secret !== undefined && input.secret.length < MIN_CLIENT_SECRET_LENGTH) {
@@ -82,7 +82,7 @@ export function createClientService(deps: {
           metadata: stored,
           firstParty: input.firstParty ?? false,
         });
-        cache.delete(client.clientId);
+        directory.forget(client.clientId);
         audit.record({
           type: 'client.created',
           clientId: client.clientId,
@@ -95,11 +95,11 @@ export function createClientService(deps: {
         throw error;
       }
     },
-    find: (clientId) => cache.get(clientId, () => findClient(db, clientId)),
+    find: (clientId) => directory.find(clientId),
     list: () => listClients(db),
     async delete(clientId) {
       if (!(await deleteClient(db, clientId))) throw new PosternError('ERR_NOT_FOUND', `no client "${clientId}"`);
-      cache.delete(clientId);
+      directory.forget(clientId);
       audit.record({ type: 'client.deleted', clientId });
     },
   };

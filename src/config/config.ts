@@ -1,45 +1,10 @@
 import path from 'node:path';
 
+import type { LockoutPolicy } from '../accounts/lockout-policy.ts';
+import type { Argon2Params } from '../accounts/password-hasher.ts';
+import type { KeyPolicy } from '../keys/key-lifecycle.ts';
+import type { RefreshPolicy } from '../oidc/refresh-policy.ts';
 import { ConfigError } from '../shared/errors.ts';
-
-export interface Argon2Params {
-  readonly memoryKiB: number;
-  readonly iterations: number;
-  readonly parallelism: number;
-}
-
-export interface LockoutPolicy {
-  /** Failures per account and client IP (or per device cookie) before a lock. */
-  readonly threshold: number;
-  readonly windowSeconds: number;
-  readonly lockSeconds: number;
-  readonly maxLockSeconds: number;
-  /** Failures per account from all untrusted clients before the account is locked for them all. */
-  readonly accountThreshold: number;
-  /** Failures per client IP across accounts before it is throttled (429) for the window. */
-  readonly ipFailureLimit: number;
-  /** Say "locked" instead of the generic failure message (reveals which accounts exist). */
-  readonly reveal: boolean;
-}
-
-export interface KeySettings {
-  /** RS256 and ES256 always; POSTERN_SIGNING_ALGS may add PS256 and EdDSA. */
-  readonly algs: readonly string[];
-  readonly rotationSeconds: number;
-  readonly jwksCacheSeconds: number;
-  readonly pollSeconds: number;
-}
-
-export interface RefreshPolicy {
-  /** A refresh token unused this long expires; each use (rotation) starts a new window. */
-  readonly idleSeconds: number;
-  /** No refresh token outlives this, counted from the original sign-in. */
-  readonly absoluteSeconds: number;
-  /** A rotated token presented again this soon (a race, a retry) is answered, not treated as theft. */
-  readonly graceSeconds: number;
-  /** ... at most this many times. */
-  readonly graceMaxRepeats: number;
-}
 
 export interface Config {
   readonly nodeEnv: string;
@@ -64,7 +29,7 @@ export interface Config {
   readonly sweepIntervalSeconds: number;
   readonly ttl: TokenLifetimes;
   readonly lockout: LockoutPolicy;
-  readonly keys: KeySettings;
+  readonly keys: KeyPolicy;
   /** How long instances may serve client and resource-server records from memory. */
   readonly cacheSeconds: number;
   readonly refresh: RefreshPolicy;
@@ -220,7 +185,7 @@ function readMetrics(r: Reader): Config['metrics'] {
 
 const EXTRA_ALGS = ['PS256', 'EdDSA'];
 
-function readKeys(r: Reader): KeySettings {
+function readKeys(r: Reader): KeyPolicy {
   const extra = (r.string('POSTERN_SIGNING_ALGS') ?? '')
     .split(',')
     .map((a) => a.trim())

@@ -1,8 +1,7 @@
 import path from 'node:path';
 
-import { PGlite } from '@electric-sql/pglite';
 import { Kysely, PostgresDialect } from 'kysely';
-import pg from 'pg';
+import type pg from 'pg';
 
 import type { Logger } from '../shared/logger.ts';
 import { lockDataDir } from './data-dir-lock.ts';
@@ -28,12 +27,14 @@ export interface ConnectOptions {
   readonly poolSize?: number;
 }
 
+// Each engine's driver is loaded only when it is used: a command starts faster without the other.
 export async function connectDatabase(options: ConnectOptions): Promise<DatabaseHandle> {
   if (options.databaseUrl) return connectPostgres(options.databaseUrl, options);
   return connectEmbedded(options);
 }
 
-function connectPostgres(url: string, options: ConnectOptions): DatabaseHandle {
+async function connectPostgres(url: string, options: ConnectOptions): Promise<DatabaseHandle> {
+  const { default: pg } = await import('pg');
   const pool = new pg.Pool({
     connectionString: url,
     max: options.poolSize ?? 10,
@@ -53,6 +54,7 @@ function connectPostgres(url: string, options: ConnectOptions): DatabaseHandle {
 async function connectEmbedded(options: ConnectOptions): Promise<DatabaseHandle> {
   const lock = lockDataDir(options.dataDir, options.purpose);
   try {
+    const { PGlite } = await import('@electric-sql/pglite');
     const pglite = await PGlite.create(path.join(options.dataDir, 'pgdata'));
     const db = new Kysely<Database>({ dialect: new PGliteDialect(pglite) });
     return {

@@ -51,9 +51,41 @@ export async function assertSchemaCurrent(db: Kysely<Database>): Promise<void> {
   }
 }
 
+/**
+ * The migrations this code ships, by name, oldest first: the file names, read the way Kysely's
+ * FileMigrationProvider reads them, without loading the files (loading them all is most of a
+ * command's start-up cost).
+ */
+export async function knownMigrations(): Promise<string[]> {
+  const files = await fs.readdir(MIGRATIONS_DIR);
+  return files
+    .filter((f) => /\.(m?ts|m?js)$/.test(f) && !/\.d\.m?ts$/.test(f))
+    .map((f) => f.slice(0, f.lastIndexOf('.')))
+    .sort();
+}
+
 /** The newest migration this code knows. */
-export async function latestKnownMigration(db: Kysely<Database>): Promise<string | undefined> {
-  return (await createMigrator(db).getMigrations()).at(-1)?.name;
+export async function latestKnownMigration(): Promise<string | undefined> {
+  return (await knownMigrations()).at(-1);
+}
+
+/**
+ * One query: the applied migrations are exactly the ones this code ships, so there is nothing
+ * for the migrator to do or check. Anything else (a new database, a pending migration, one this
+ * code does not know) is left to the migrator, which explains it.
+ */
+export async function schemaMatchesCode(db: Kysely<Database>): Promise<boolean> {
+  const known = await knownMigrations();
+  let applied: string[];
+  try {
+    const { rows } = await sql<{ name: string }>`select name from postern_migrations`.execute(db);
+    applied = rows.map((r) => r.name).sort();
+  } catch (error) {
+    // 42P01 undefined_table: a database that was never migrated.
+    if ((error as { code?: unknown }).code === '42P01') return false;
+    throw error;
+  }
+  return applied.length === known.length && applied.every((name, i) => name === known[i]);
 }
 
 /**

@@ -4,7 +4,9 @@ import Router from '@koa/router';
 import { createRemoteJWKSet, jwtVerify, type JWTPayload } from 'jose';
 import type { Context } from 'koa';
 
-import { PosternError } from '../shared/errors.ts';
+import type { AccountService } from '../accounts/account.service.ts';
+import type { ClientService } from '../clients/client.service.ts';
+import { isPosternError, PosternError } from '../shared/errors.ts';
 import { sendPage, type Views } from './views.ts';
 
 // A small relying party living inside Postern, so a first run can show the whole journey.
@@ -14,6 +16,57 @@ const COOKIE = 'postern_demo';
 
 export function demoRedirectUris(issuer: string) {
   return { redirectUri: `${issuer}/demo/callback`, postLogoutRedirectUri: `${issuer}/demo` };
+}
+
+/** The demo user and app a first start created; the password is shown once, by the caller. */
+export interface DemoSeed {
+  readonly username: string;
+  readonly password: string;
+  readonly clientId: string;
+}
+
+/**
+ * On a new installation (no account and no client yet), a demo app and a demo user with a
+ * random password. Two instances starting together on a new database: one seeds, the other
+ * finds it done and returns undefined.
+ */
+export async function seedDemo(deps: {
+  issuer: string;
+  accounts: AccountService;
+  clients: ClientService;
+  isNewInstallation: () => Promise<boolean>;
+}): Promise<DemoSeed | undefined> {
+  if (!(await deps.isNewInstallation())) return undefined;
+  try {
+    return await createDemo(deps);
+  } catch (error) {
+    if (isPosternError(error, 'ERR_DUPLICATE')) return undefined;
+    throw error;
+  }
+}
+
+async function createDemo(deps: { issuer: string; accounts: AccountService; clients: ClientService }) {
+  const { redirectUri, postLogoutRedirectUri } = demoRedirectUris(deps.issuer);
+  await deps.clients.create({
+    clientId: DEMO_CLIENT_ID,
+    name: 'Postern demo app',
+    public: true,
+    grantTypes: ['authorization_code'],
+    redirectUris: [redirectUri],
+    postLogoutRedirectUris: [postLogoutRedirectUri],
+    scope: 'openid profile email roles',
+    firstParty: true,
+  });
+  const password = randomBytes(12).toString('base64url');
+  await deps.accounts.create({
+    username: 'demo',
+    email: 'demo@example.com',
+    emailVerified: true,
+    password,
+    profile: { name: 'Demo User', givenName: 'Demo', familyName: 'User' },
+    roles: ['demo'],
+  });
+  return { username: 'demo', password, clientId: DEMO_CLIENT_ID };
 }
 
 interface Pending {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 
-import { sql, type Kysely } from 'kysely';
+import { sql, type Kysely, type Transaction } from 'kysely';
 
 import type { Database } from '../db/tables.ts';
 import { PosternError } from '../shared/errors.ts';
@@ -54,9 +54,12 @@ export async function keyEncryptionKeyIsCurrent(db: Kysely<Database>, keyEncrypt
   }
 }
 
-/** Re-seals the installation key under a new key-encryption key, in the caller's transaction. */
+/**
+ * Re-seals the installation key under a new key-encryption key. In the caller's transaction,
+ * which holds the key-store lock: the signing keys move with it, all or none.
+ */
 export async function resealInstallationKey(
-  db: Kysely<Database>,
+  db: Transaction<Database>,
   from: Buffer,
   to: Buffer,
 ): Promise<'resealed' | 'already'> {

@@ -6,6 +6,7 @@ import type { SigningKeyRow } from '../db/tables.ts';
 //   retired  published, not signing, until every token it could have signed has expired
 //   deleted
 
+/** What the operator sets (POSTERN_SIGNING_ALGS, POSTERN_KEY_*); read by config/config.ts. */
 export interface KeyPolicy {
   readonly algs: readonly string[];
   readonly rotationSeconds: number;
@@ -13,8 +14,6 @@ export interface KeyPolicy {
   readonly jwksCacheSeconds: number;
   /** How often instances look for key changes: the time a new key takes to reach every JWKS response. */
   readonly pollSeconds: number;
-  /** Longest lifetime of a token signed with these keys, plus clock tolerance. */
-  readonly retireSeconds: number;
 }
 
 const seconds = (s: number) => s * 1000;

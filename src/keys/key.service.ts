@@ -1,4 +1,4 @@
-import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from 'jose';
+import type { JWK } from 'jose';
 import type { Kysely, Transaction } from 'kysely';
 
 import type { AuditLog } from '../audit/audit-log.ts';
@@ -44,6 +44,8 @@ export interface KeyService {
 }
 
 async function makeKey(alg: string): Promise<{ kid: string; publicJwk: JWK; privateJwk: JWK }> {
+  // Loaded when a key is made, which most commands never do.
+  const { calculateJwkThumbprint, exportJWK, generateKeyPair } = await import('jose');
   const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true });
   const publicJwk = await exportJWK(publicKey);
   const kid = await calculateJwkThumbprint(publicJwk);
@@ -74,6 +76,8 @@ export function createKeyService(deps: {
   clock: Clock;
   audit: AuditLog;
   policy: KeyPolicy;
+  /** How long a retired key stays published: the longest lifetime of a token it signed, plus clock tolerance. */
+  retireSeconds: number;
   logger: Logger;
 }): KeyService {
   const { db, keyEncryptionKey, clock, audit, policy, logger } = deps;
@@ -102,7 +106,7 @@ export function createKeyService(deps: {
 
   /** next -> current, current -> retired, and a new next; in the caller's transaction. */
   async function promote(trx: Transaction<Database>, alg: string, now: Date) {
-    const retireAfter = new Date(now.getTime() + policy.retireSeconds * 1000);
+    const retireAfter = new Date(now.getTime() + deps.retireSeconds * 1000);
     const retired = await retireCurrentKey(trx, alg, retireAfter);
     const activated = await activateNextKey(trx, alg, now);
     if (!activated) throw new PosternError('ERR_NOT_FOUND', `no next ${alg} key to activate`);

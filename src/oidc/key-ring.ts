@@ -18,6 +18,8 @@ export interface KeyRing {
   keySet(): SigningKeySet;
   /** Looks for changes now (tests; the timer does it every poll interval). */
   refresh(): Promise<boolean>;
+  /** Starts looking every poll interval (a server's job; a command takes one snapshot). */
+  watch(): void;
   stop(): Promise<void>;
 }
 
@@ -37,8 +39,6 @@ export async function createKeyRing(deps: {
   keys: KeyService;
   buildProvider: (set: SigningKeySet) => Provider;
   logger: Logger;
-  /** Only servers run the timer; commands take one snapshot. */
-  watch: boolean;
 }): Promise<KeyRing> {
   const { keys, logger } = deps;
   await keys.ensureKeys();
@@ -63,22 +63,24 @@ export async function createKeyRing(deps: {
   }
 
   let running: Promise<unknown> | undefined;
-  const timer = deps.watch
-    ? setInterval(() => {
-        running ??= refresh()
-          .catch((error: Error) => logger.warn({ err: error.message }, 'checking signing keys failed; will retry'))
-          .finally(() => {
-            running = undefined;
-          });
-      }, keys.policy.pollSeconds * 1000)
-    : undefined;
-  timer?.unref();
+  let timer: NodeJS.Timeout | undefined;
+  const check = () => {
+    running ??= refresh()
+      .catch((error: Error) => logger.warn({ err: error.message }, 'checking signing keys failed; will retry'))
+      .finally(() => {
+        running = undefined;
+      });
+  };
 
   return {
     provider: () => provider,
     jwks: () => jwks,
     keySet: () => set,
     refresh,
+    watch() {
+      timer ??= setInterval(check, keys.policy.pollSeconds * 1000);
+      timer.unref();
+    },
     async stop() {
       if (timer) clearInterval(timer);
       await running;

@@ -1,7 +1,18 @@
 import type { KoaContextWithOIDC } from 'oidc-provider';
 
-import type { RefreshPolicy } from '../config/config.ts';
 import { epochSeconds, type Clock } from '../shared/clock.ts';
+
+/** Refresh-token lifetimes and reuse (POSTERN_REFRESH_*; a client may override the first two). */
+export interface RefreshPolicy {
+  /** A refresh token unused this long expires; each use (rotation) starts a new window. */
+  readonly idleSeconds: number;
+  /** No refresh token outlives this, counted from the original sign-in. */
+  readonly absoluteSeconds: number;
+  /** A rotated token presented again this soon (a race, a retry) is answered, not treated as theft. */
+  readonly graceSeconds: number;
+  /** ... at most this many times. */
+  readonly graceMaxRepeats: number;
+}
 
 type Client = { metadata(): Record<string, unknown>; grantTypeAllowed(type: string): boolean };
 type Token = { iiat?: number; iat?: number };

@@ -36,7 +36,8 @@ export interface SessionAdmin {
 
 export function createSessionAdmin(deps: {
   db: Kysely<Database>;
-  provider: () => Provider;
+  /** The engine, for back-channel logout only: a command builds it then, and only then. */
+  provider: () => Promise<Provider>;
   audit: AuditLog;
   clock: Clock;
   logger: Logger;
@@ -58,7 +59,8 @@ export function createSessionAdmin(deps: {
     const deliveries: Promise<BackchannelDelivery>[] = [];
     for (const session of sessions) {
       for (const id of session.clients.filter((c) => !clientId || c === clientId)) {
-        const client = (await deps.provider().Client.find(id)) as LogoutTokenRecipient | undefined;
+        const { Client } = await deps.provider();
+        const client = (await Client.find(id)) as LogoutTokenRecipient | undefined;
         if (!client?.backchannelLogoutUri) continue;
         const sent = deliverLogoutToken(client, accountId, session.sids[id] ?? '', delivery);
         deliveries.push(delivery.wait ? sent : Promise.resolve({ clientId: client.clientId, status: 'queued' }));
@@ -81,7 +83,8 @@ export function createSessionAdmin(deps: {
         (g) => !options.clientId || g.clientId === options.clientId,
       );
       const pending = await notify(accountId, sessions, options.clientId);
-      for (const grant of grants) await deleteGrant(db, grant.grantId);
+      // Each grant goes with everything issued from it, or not at all.
+      for (const grant of grants) await db.transaction().execute((trx) => deleteGrant(trx, grant.grantId));
       for (const session of sessions) {
         if (options.clientId) await removeClientFromSession(db, session.id, options.clientId);
         else await deleteSession(db, session.id);

@@ -1,4 +1,4 @@
-import { sql, type Kysely } from 'kysely';
+import { sql, type Kysely, type Transaction } from 'kysely';
 
 import type { Database } from '../db/tables.ts';
 
@@ -118,13 +118,11 @@ export async function listSessions(db: Kysely<Database>, accountId: string, now:
   });
 }
 
-/** A grant and everything issued from it: tokens, codes, its activity row. */
-export async function deleteGrant(db: Kysely<Database>, grantId: string): Promise<void> {
-  await db.transaction().execute(async (trx) => {
-    await trx.deleteFrom('oidc_payloads').where('grant_id', '=', grantId).execute();
-    await trx.deleteFrom('oidc_payloads').where('kind', '=', 'Grant').where('id', '=', grantId).execute();
-    await trx.deleteFrom('grant_activity').where('grant_id', '=', grantId).execute();
-  });
+/** A grant and everything issued from it: tokens, codes, its activity row; all or none, in the caller's transaction. */
+export async function deleteGrant(trx: Transaction<Database>, grantId: string): Promise<void> {
+  await trx.deleteFrom('oidc_payloads').where('grant_id', '=', grantId).execute();
+  await trx.deleteFrom('oidc_payloads').where('kind', '=', 'Grant').where('id', '=', grantId).execute();
+  await trx.deleteFrom('grant_activity').where('grant_id', '=', grantId).execute();
 }
 
 export async function deleteSession(db: Kysely<Database>, id: string): Promise<void> {

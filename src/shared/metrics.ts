@@ -7,8 +7,6 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 // POSTERN_METRICS_PER_CLIENT=true.
 
 export interface MetricsSources {
-  /** Seconds since each current signing key was activated, by algorithm. */
-  keyAges(): { alg: string; seconds: number }[];
   /** The PostgreSQL pool (absent for the embedded database). */
   pool(): { total: number; idle: number; waiting: number } | undefined;
 }
@@ -39,16 +37,6 @@ export function createMetrics(options: { perClient: boolean; sources: MetricsSou
   collectDefaultMetrics({ register: registry, prefix: 'postern_' });
   const registers = [registry];
   const { sources } = options;
-  new Gauge({
-    name: 'postern_signing_key_age_seconds',
-    help: 'Age of the current signing key, by algorithm',
-    labelNames: ['alg'],
-    registers,
-    collect() {
-      this.reset();
-      for (const { alg, seconds } of sources.keyAges()) this.set({ alg }, seconds);
-    },
-  });
   new Gauge({
     name: 'postern_db_pool_connections',
     help: 'PostgreSQL pool connections by state',
@@ -119,6 +107,23 @@ export function createMetrics(options: { perClient: boolean; sources: MetricsSou
       registers,
     }),
   };
+}
+
+/**
+ * Seconds since each current signing key was activated, by algorithm. Registered by the part
+ * that holds the keys, once it exists (the keys are loaded after the metrics are made).
+ */
+export function watchSigningKeyAges(metrics: Metrics, keyAges: () => { alg: string; seconds: number }[]): void {
+  new Gauge({
+    name: 'postern_signing_key_age_seconds',
+    help: 'Age of the current signing key, by algorithm',
+    labelNames: ['alg'],
+    registers: [metrics.registry],
+    collect() {
+      this.reset();
+      for (const { alg, seconds } of keyAges()) this.set({ alg }, seconds);
+    },
+  });
 }
 
 /** Audit events are the source of the security series. */

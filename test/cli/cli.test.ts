@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findAccountForLogin } from '../../src/accounts/account.repository.ts';
 import { createPasswordHasher } from '../../src/accounts/password-hasher.ts';
 import { loadConfig } from '../../src/config/config.ts';
-import { createContainer } from '../../src/container.ts';
+import { createCommandContainer } from '../../src/container/command.ts';
 import { createLogger } from '../../src/shared/logger.ts';
 import { baseEnv, expectOk, expectOneLineError, ROOT, run, waitForHealth } from '../support/cli.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
@@ -308,9 +308,9 @@ describe('postern CLI', () => {
 
     // What was stored is exactly what was given (the trailing newline from stdin is not part of it).
     const config = loadConfig(env);
-    const container = await createContainer(config, {
+    const container = await createCommandContainer(config, {
       logger: createLogger({ level: 'silent', destination: { write() {} } }),
-      role: 'cli',
+      engine: 'on-demand',
     });
     try {
       const hasher = createPasswordHasher(config.argon2);

@@ -1,0 +1,119 @@
+import type Provider from 'oidc-provider';
+
+import { hasAccounts } from '../accounts/account.repository.ts';
+import { createAccountService, type AccountService } from '../accounts/account.service.ts';
+import { createPasswordHasher } from '../accounts/password-hasher.ts';
+import { createSignInService, type SignInService } from '../accounts/sign-in.service.ts';
+import type { AuditEventInput } from '../audit/audit-event.ts';
+import { createAuditLog, type AuditLog } from '../audit/audit-log.ts';
+import { createClientDirectory, type ClientDirectory } from '../clients/client-directory.ts';
+import { hasClients } from '../clients/client.repository.ts';
+import { createClientService, type ClientService } from '../clients/client.service.ts';
+import type { ResourceServer } from '../clients/resource-server.ts';
+import {
+  createResourceServerService,
+  MAX_RESOURCE_TOKEN_TTL,
+  type ResourceServerService,
+} from '../clients/resource-server.service.ts';
+import type { Config } from '../config/config.ts';
+import { createKeyService, type KeyService } from '../keys/key.service.ts';
+import { createSessionAdmin, type LogoutResult, type SessionAdmin } from '../oidc/session-admin.ts';
+import { createTtlCache } from '../shared/ttl-cache.ts';
+import type { EngineLink } from './engine-link.ts';
+import type { Storage } from './storage.ts';
+
+// Stage 2 of the composition root: the services the server, the commands (and later the admin
+// API) share. Needs the storage stage; reaches the engine only through the link.
+
+export interface Domain {
+  readonly audit: AuditLog;
+  readonly accounts: AccountService<LogoutResult>;
+  readonly signIn: SignInService;
+  readonly keys: KeyService;
+  readonly resources: ResourceServerService;
+  /** Client records as the engine's adapter reads them (built before the engine, which needs it). */
+  readonly clientDirectory: ClientDirectory;
+  readonly clients: ClientService;
+  readonly sessions: SessionAdmin;
+  /** No account and no client yet: a new installation (the demo is seeded only then). */
+  isNewInstallation(): Promise<boolean>;
+}
+
+/** A retired key stays published until the longest-lived token it signed has expired. */
+const CLOCK_TOLERANCE_SECONDS = 60;
+
+function keyRetireSeconds(config: Config): number {
+  // ID tokens, access tokens, and the JWTs of resource servers, whose lifetime is theirs to set.
+  return Math.max(config.ttl.idToken, config.ttl.accessToken, MAX_RESOURCE_TOKEN_TTL) + CLOCK_TOLERANCE_SECONDS;
+}
+
+export function buildDomain(
+  storage: Storage,
+  options: {
+    engine: EngineLink<{ provider(): Provider }>;
+    /** Sees every audit event (the server's metrics). */
+    observe?: (event: AuditEventInput) => void;
+    /** A command exits when it is done: it waits for back-channel logout, and reports it. */
+    waitForBackchannelLogout: boolean;
+  },
+): Domain {
+  const { config, clock, logger, derived, keyEncryptionKey } = storage;
+  const db = storage.db.db;
+  const { engine } = options;
+  const hasher = createPasswordHasher(config.argon2);
+  const audit = createAuditLog({ db, clock, logger, ...(options.observe ? { observe: options.observe } : {}) });
+  const sessions = createSessionAdmin({
+    db,
+    provider: engine.provider,
+    audit,
+    clock,
+    logger,
+    waitForBackchannelLogout: options.waitForBackchannelLogout,
+  });
+  // A changed password or a disabled account ends every session and grant.
+  const accounts = createAccountService({
+    db,
+    hasher,
+    audit,
+    revokeAccess: (id, reason) => sessions.logout(id, { reason }),
+  });
+  const signIn = createSignInService({
+    db,
+    hasher,
+    clock,
+    audit,
+    policy: config.lockout,
+    throttleKey: derived.throttleKey,
+  });
+  const keys = createKeyService({
+    db,
+    keyEncryptionKey,
+    clock,
+    audit,
+    policy: config.keys,
+    retireSeconds: keyRetireSeconds(config),
+    logger,
+  });
+  const cacheOptions = { ttlMs: config.cacheSeconds * 1000, max: 10_000, clock };
+  const resources = createResourceServerService({
+    db,
+    audit,
+    cache: createTtlCache<ResourceServer | undefined>(cacheOptions),
+    signingAlgs: config.keys.algs,
+  });
+  const clientDirectory = createClientDirectory({ db, clock, ttlSeconds: config.cacheSeconds });
+  const clients = createClientService({
+    db,
+    clientSecretKey: derived.clientSecretKey,
+    // The engine checks a client's metadata when it loads it: check it the same way before storing.
+    validate: async (metadata) => {
+      const { Client } = await engine.provider();
+      await Client.validate(metadata as never);
+    },
+    audit,
+    resources,
+    directory: clientDirectory,
+  });
+  const isNewInstallation = async () => !(await hasAccounts(db)) && !(await hasClients(db));
+  return { audit, accounts, signIn, keys, resources, clientDirectory, clients, sessions, isNewInstallation };
+}

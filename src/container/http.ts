@@ -1,0 +1,47 @@
+import type Koa from 'koa';
+
+import { schemaIsCurrent } from '../db/migrator.ts';
+import type { DatabaseHandle } from '../db/connect.ts';
+import { createHttpApp } from '../http/app.ts';
+import type { Metrics } from '../shared/metrics.ts';
+import type { Domain } from './domain.ts';
+import type { Protocol } from './protocol.ts';
+import type { Storage } from './storage.ts';
+
+// Stage 4 of the composition root: the Koa app in front of everything. Needs the three stages
+// before it; nothing needs it but the server.
+
+/** /readyz: answers within 2 s whatever the database does. */
+async function readiness(db: DatabaseHandle, latestMigration: string | undefined, keysLoaded: () => boolean) {
+  const timeout = new Promise<'down'>((resolve) => setTimeout(() => resolve('down'), 2000).unref());
+  const check = schemaIsCurrent(db.db, latestMigration).then(
+    (current) => (current ? 'current' : 'behind'),
+    () => 'down' as const,
+  );
+  const schema = await Promise.race([check, timeout]);
+  const checks = { database: schema !== 'down', schema: schema === 'current', keys: keysLoaded() };
+  return { ok: checks.database && checks.schema && checks.keys, checks };
+}
+
+export function buildHttp(
+  storage: Storage,
+  domain: Domain,
+  protocol: Protocol,
+  options: { metrics: Metrics; latestMigration: string | undefined },
+): Koa {
+  const { config, logger, db, derived } = storage;
+  const { keyRing } = protocol;
+  return createHttpApp({
+    config,
+    logger,
+    views: protocol.views,
+    accounts: domain.accounts,
+    signIn: domain.signIn,
+    provider: protocol.provider,
+    jwks: () => keyRing.jwks(),
+    metrics: options.metrics,
+    csrfKey: derived.csrfKey,
+    cookieKeys: derived.cookieKeys,
+    ready: () => readiness(db, options.latestMigration, () => keyRing.keySet().providerKeys.length > 0),
+  });
+}
