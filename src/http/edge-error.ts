@@ -4,7 +4,7 @@ import { HttpError } from 'koa';
 import type { Context } from 'koa';
 import { errors } from 'oidc-provider';
 
-import { isDatabaseUnavailable } from '../db/unavailable.ts';
+import { isDatabaseUnavailable } from '../shared/database-unavailable.ts';
 import { type ErrorCode, type FieldError, PosternError } from '../shared/errors.ts';
 import { errorPageData, type Views } from './views.ts';
 

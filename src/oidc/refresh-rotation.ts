@@ -7,7 +7,7 @@ import Provider from 'oidc-provider';
 import type { Database } from '../db/tables.ts';
 import type { Clock } from '../shared/clock.ts';
 import type { Logger } from '../shared/logger.ts';
-import { isDatabaseUnavailable } from '../db/unavailable.ts';
+import { isDatabaseUnavailable } from '../shared/database-unavailable.ts';
 import type { RecordProtection } from './record-protection.ts';
 import { TemporarilyUnavailable } from './unavailable.ts';
 

@@ -1,6 +1,6 @@
 import { errors } from 'oidc-provider';
 
-import { isDatabaseUnavailable } from '../db/unavailable.ts';
+import { isDatabaseUnavailable } from '../shared/database-unavailable.ts';
 
 /** Seconds a client should wait before retrying a 503 (the database is away; RFC 9110 §10.2.3). */
 export const RETRY_AFTER_SECONDS = '5';

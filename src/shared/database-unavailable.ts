@@ -1,5 +1,7 @@
 // Node and PostgreSQL codes that mean "the database is not there right now": the network
 // ones, class 08 (connection exception) and 57P0x (the server is shutting down or restarting).
+// A classification of error codes, loading no driver: here, so the edge can answer 503
+// without reaching into the storage layer.
 const UNAVAILABLE = new Set([
   'ECONNREFUSED',
   'ECONNRESET',
