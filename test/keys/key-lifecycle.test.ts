@@ -22,7 +22,6 @@ const policy: KeyPolicy = {
   rotationSeconds: 90 * DAY,
   jwksCacheSeconds: 3_600,
   pollSeconds: 60,
-  retireSeconds: 2 * DAY,
 };
 /** How long a next key must have been published before it may sign. */
 const READY = policy.jwksCacheSeconds + policy.pollSeconds;

@@ -1,7 +1,7 @@
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import { describe, expect, it } from 'vitest';
 
-import type { RefreshPolicy } from '../../src/config/config.ts';
+import type { RefreshPolicy } from '../../src/oidc/refresh-policy.ts';
 import {
   issueRefreshToken,
   refreshPolicyFor,
