@@ -160,7 +160,6 @@ const show = defineCommand({
 const ENDS_SESSIONS = `Ends every session of the user and revokes every grant, as "postern user logout" does,
 waiting for back-channel logout to be delivered (a warning on stderr for each that was not).`;
 
-/** Disabling an account or changing its password ends its sessions: say so, with back-channel logout. */
 /**
  * Disabling an account or changing its password ends its sessions: say so, with back-channel
  * logout (a warning on stderr for each delivery that failed, in JSON too).
@@ -168,7 +167,10 @@ waiting for back-channel logout to be delivered (a warning on stderr for each th
 function reportChange(ctx: CliContext, json: boolean, done: string, change: AccessRevoked<LogoutResult>): void {
   const { account, revoked } = change;
   const deliveries = revoked ? reportDeliveries(ctx, revoked.deliveries) : '';
-  if (json) return ctx.io.out(toJson({ account: toUserView(account), ...(revoked ? { revoked } : {}) }));
+  if (json) {
+    ctx.io.out(toJson({ account: toUserView(account), ...(revoked ? { revoked } : {}) }));
+    return;
+  }
   const summary = revoked
     ? `: ${revoked.sessions} session(s) ended, ${revoked.grants} grant(s) revoked${deliveries}`
     : '';
