@@ -2,6 +2,7 @@ import type Koa from 'koa';
 import type Provider from 'oidc-provider';
 
 import type { AccountService } from './accounts/account.service.ts';
+import type { OneTimeTokens } from './accounts/one-time-tokens.ts';
 import type { AuditLog } from './audit/audit-log.ts';
 import type { ClientService } from './clients/client.service.ts';
 import type { ResourceServerService } from './clients/resource-server.service.ts';
@@ -16,11 +17,12 @@ import type { DatabaseHandle } from './db/connect.ts';
 import { latestKnownMigration } from './db/migrator.ts';
 import { seedDemo, type DemoSeed } from './http/demo.routes.ts';
 import type { KeyService } from './keys/key.service.ts';
+import type { MailOutbox } from './mail/mail-outbox.ts';
 import type { KeyRing } from './oidc/key-ring.ts';
 import type { LogoutResult, SessionAdmin } from './oidc/session-admin.ts';
 import type { Clock } from './shared/clock.ts';
 import type { Logger } from './shared/logger.ts';
-import { createMetrics, observeAuditEvent, type Metrics } from './shared/metrics.ts';
+import { createMetrics, observeAuditEvent, type Metrics, watchMailOutbox } from './shared/metrics.ts';
 
 // The composition root of the server: every part is built here, by plain construction, in
 // dependency order, one stage at a time (src/container/*). Commands build only the stages they
@@ -48,6 +50,10 @@ export interface Container {
   readonly audit: AuditLog;
   readonly metrics: Metrics;
   readonly sessions: SessionAdmin;
+  /** Write a message in the transaction of the event that causes it (mail/mail-outbox.ts). */
+  readonly mail: MailOutbox;
+  /** Single-use links and codes (accounts/one-time-tokens.ts). */
+  readonly tokens: OneTimeTokens;
   readonly provider: () => Provider;
   /** Set when this start created the demo user; its password is shown once, by the caller. */
   readonly demoSeed: DemoSeed | undefined;
@@ -70,7 +76,9 @@ export async function createContainer(config: Config, options: ContainerOptions)
       engine,
       observe: (event) => observeAuditEvent(metrics, event),
       waitForBackchannelLogout: false,
+      mailEvents: { onSent: () => metrics.mailSent.inc(), onFailed: () => metrics.mailFailed.inc() },
     });
+    watchMailOutbox(metrics, () => domain.mail.outbox.pending());
     engine.connect(() => buildProtocol(storage, domain, { metrics }));
     const protocol = await engine.engine();
     const { accounts, clients, isNewInstallation } = domain;
@@ -78,7 +86,7 @@ export async function createContainer(config: Config, options: ContainerOptions)
       ? await seedDemo({ issuer: config.issuer, accounts, clients, isNewInstallation })
       : undefined;
     const app = buildHttp(storage, domain, protocol, { metrics, latestMigration: await latestKnownMigration() });
-    const jobs = await startJobs(storage, protocol, { metrics });
+    const jobs = await startJobs(storage, domain, protocol, { metrics });
     return {
       config,
       app,
@@ -89,6 +97,8 @@ export async function createContainer(config: Config, options: ContainerOptions)
       keys: domain.keys,
       audit: domain.audit,
       sessions: domain.sessions,
+      mail: domain.mail.outbox,
+      tokens: domain.tokens,
       keyRing: protocol.keyRing,
       metrics,
       demoSeed,

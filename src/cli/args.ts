@@ -27,6 +27,8 @@ export interface PositionalSpec {
   /** As shown in the help text, e.g. "USER". */
   readonly name: string;
   readonly description: string;
+  /** May be left out (only after the required ones); `run` then reads undefined. */
+  readonly optional?: boolean;
 }
 
 export type PositionalSpecs = readonly PositionalSpec[];
@@ -43,8 +45,10 @@ type ValueOf<O extends OptionSpec> = O['type'] extends 'boolean'
 /** The parsed options, typed from their declaration: an undeclared name does not compile. */
 export type Values<O extends OptionSpecs> = { readonly [K in keyof O]: ValueOf<O[K]> };
 
-/** One string per declared positional, in order. */
-export type Positionals<P extends PositionalSpecs> = { readonly [K in keyof P]: string };
+/** One string per declared positional, in order (string | undefined for an optional one). */
+export type Positionals<P extends PositionalSpecs> = {
+  readonly [K in keyof P]: P[K] extends { readonly optional: true } ? string | undefined : string;
+};
 
 export interface CommandSpec<O extends OptionSpecs = OptionSpecs, P extends PositionalSpecs = PositionalSpecs> {
   /** The words that select the command, e.g. "user create". */
@@ -54,7 +58,7 @@ export interface CommandSpec<O extends OptionSpecs = OptionSpecs, P extends Posi
   /** Paragraphs shown by `postern <name> --help` between the usage line and the options. */
   readonly description?: string;
   readonly options: O;
-  /** All required, in order. */
+  /** In order; optional ones (if any) last. */
   readonly positionals?: P;
 }
 
@@ -148,7 +152,7 @@ function checkRequired(spec: CommandSpec, values: Readonly<Record<string, unknow
 
 function checkPositionals(spec: CommandSpec, positionals: readonly string[]): void {
   const expected = spec.positionals ?? [];
-  const missing = expected[positionals.length];
+  const missing = expected.filter((p) => !p.optional)[positionals.length];
   if (missing) throw new UsageError(`missing ${missing.name} ${helpHint(spec.name)}`);
   const extra = positionals[expected.length];
   if (extra !== undefined) throw new UsageError(`unexpected argument "${extra}" ${helpHint(spec.name)}`);

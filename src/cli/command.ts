@@ -69,7 +69,7 @@ function usageLine(spec: CommandSpec): string {
   const options = Object.entries(spec.options);
   const words = [
     `postern ${spec.name}`,
-    ...(spec.positionals ?? []).map((p) => p.name),
+    ...(spec.positionals ?? []).map((p) => (p.optional ? `[${p.name}]` : p.name)),
     ...options.filter(([, o]) => o.required).map(([name, o]) => optionLabel(name, o)),
     '[options]',
   ];

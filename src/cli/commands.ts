@@ -1,6 +1,7 @@
 import { auditCommand } from './audit.command.ts';
 import { clientCommands } from './client.command.ts';
 import { keysCommands } from './keys.command.ts';
+import { mailCommands } from './mail.command.ts';
 import { migrateCommand } from './migrate.command.ts';
 import { resourceCommands } from './resource.command.ts';
 import type { Command } from './runtime.ts';
@@ -20,5 +21,6 @@ export const COMMANDS: readonly Command[] = [
   ...userCommands,
   ...sessionCommands,
   ...keysCommands,
+  ...mailCommands,
   auditCommand,
 ];

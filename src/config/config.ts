@@ -6,6 +6,38 @@ import type { KeyPolicy } from '../keys/key-lifecycle.ts';
 import type { RefreshPolicy } from '../oidc/refresh-policy.ts';
 import { ConfigError } from '../shared/errors.ts';
 
+/** STARTTLS on an smtp:// URL (RFC 3207); smtps:// is TLS from the first byte (RFC 8314 §3.3). */
+export type StartTlsPolicy = 'required' | 'opportunistic' | 'never';
+
+export interface SmtpSettings {
+  readonly secure: boolean;
+  readonly host: string;
+  readonly port: number;
+  readonly startTls: StartTlsPolicy;
+  /** From the URL's userinfo, percent-decoded; never logged (see describeSmtp). */
+  readonly user: string | undefined;
+  readonly password: string | undefined;
+}
+
+export interface MailSettings {
+  /**
+   * 'smtp': delivered over SMTP. 'log': no SMTP server outside production: each message is
+   * written to the log with its link and kept for `postern mail list`. 'off': production
+   * without SMTP: the features that need mail are disabled (check `enabled`).
+   */
+  readonly mode: 'smtp' | 'log' | 'off';
+  /** Features that need mail (registration, reset, unlock, invitations) may run. */
+  readonly enabled: boolean;
+  readonly smtp: SmtpSettings | undefined;
+  readonly from: string;
+  /** Delivered and failed messages are deleted this long after they finished. */
+  readonly retentionDays: number;
+  /** Back-off between attempts doubles from 2 s up to this. */
+  readonly retryMaxSeconds: number;
+  /** A message not delivered this long after it was written is marked failed. */
+  readonly giveUpSeconds: number;
+}
+
 export interface Config {
   readonly nodeEnv: string;
   readonly production: boolean;
@@ -47,6 +79,9 @@ export interface Config {
   readonly shutdownSeconds: number;
   /** Audit events older than this are swept. */
   readonly auditRetentionDays: number;
+  /** The product name shown in mails and on pages. */
+  readonly publicName: string;
+  readonly mail: MailSettings;
 }
 
 export interface TokenLifetimes {
@@ -111,6 +146,16 @@ function readIssuer(r: Reader, production: boolean): string {
 /** The issuer's path ('' at the root, else '/idp'): every route and link of ours lives under it. */
 export function issuerBasePath(issuer: string): string {
   return new URL(issuer).pathname.replace(/\/+$/, '');
+}
+
+function readPublicName(r: Reader): string {
+  const name = r.string('POSTERN_PUBLIC_NAME') ?? 'Postern';
+  // It goes into mail subjects (a header) and page titles: one short line.
+  if (name.length > 80 || [...name].some((ch) => ch.charCodeAt(0) < 0x20 || ch.charCodeAt(0) === 0x7f)) {
+    r.problems.push('POSTERN_PUBLIC_NAME must be one line of at most 80 characters');
+    return 'Postern';
+  }
+  return name;
 }
 
 function readSecret(r: Reader, production: boolean, databaseUrl: string | undefined): string | undefined {
@@ -204,6 +249,68 @@ function readKeys(r: Reader): KeyPolicy {
   };
 }
 
+const STARTTLS_POLICIES: readonly StartTlsPolicy[] = ['required', 'opportunistic', 'never'];
+
+/** smtp://user:pass@host:587?starttls=required|opportunistic|never, or smtps://user:pass@host:465. */
+function readSmtpUrl(r: Reader): SmtpSettings | undefined {
+  const raw = r.string('POSTERN_SMTP_URL');
+  if (raw === undefined) return undefined;
+  // The message never repeats the value: it may hold the password.
+  const problem = (what: string) => {
+    r.problems.push(`POSTERN_SMTP_URL ${what}`);
+    return undefined;
+  };
+  const url = URL.parse(raw);
+  if (!url || !['smtp:', 'smtps:'].includes(url.protocol) || !url.hostname)
+    return problem('must be smtp://[user:password@]host[:port] or smtps://...');
+  if ((url.pathname && url.pathname !== '/') || url.hash) return problem('must have no path or fragment');
+  const secure = url.protocol === 'smtps:';
+  const params = [...url.searchParams.keys()];
+  if (params.some((k) => k !== 'starttls')) return problem('accepts only the query parameter starttls');
+  const startTls = url.searchParams.get('starttls') ?? (secure ? 'never' : 'required');
+  if (!(STARTTLS_POLICIES as readonly string[]).includes(startTls))
+    return problem(`starttls must be one of ${STARTTLS_POLICIES.join(', ')}`);
+  if (secure && startTls !== 'never') return problem('smtps:// is TLS already: starttls does not apply');
+  return {
+    secure,
+    host: url.hostname.replace(/^\[(.*)\]$/, '$1'),
+    port: url.port ? Number(url.port) : secure ? 465 : 587,
+    startTls: startTls as StartTlsPolicy,
+    user: url.username ? decodeURIComponent(url.username) : undefined,
+    password: url.password ? decodeURIComponent(url.password) : undefined,
+  };
+}
+
+/** The SMTP server for a log line: everything but the password. */
+export function describeSmtp(smtp: SmtpSettings): string {
+  const user = smtp.user ? `${smtp.user}@` : '';
+  return `${smtp.secure ? 'smtps' : 'smtp'}://${user}${smtp.host}:${smtp.port}${smtp.secure ? '' : ` (starttls ${smtp.startTls})`}`;
+}
+
+function readMail(r: Reader, production: boolean, issuer: string): MailSettings {
+  const smtp = readSmtpUrl(r);
+  const smtpSet = r.string('POSTERN_SMTP_URL') !== undefined;
+  const from = r.string('POSTERN_MAIL_FROM') ?? `no-reply@${URL.parse(issuer)?.hostname ?? 'localhost'}`;
+  if (/[\r\n]/.test(from) || !/@/.test(from))
+    r.problems.push(
+      'POSTERN_MAIL_FROM must be one address, e.g. no-reply@example.com or "Postern <no-reply@example.com>"',
+    );
+  if (smtpSet && r.string('POSTERN_MAIL_FROM') === undefined)
+    r.problems.push(
+      'POSTERN_MAIL_FROM is required with POSTERN_SMTP_URL (the sender address your mail server accepts)',
+    );
+  const mode = smtpSet ? 'smtp' : production ? 'off' : 'log';
+  return {
+    mode,
+    enabled: mode !== 'off',
+    smtp,
+    from,
+    retentionDays: r.int('POSTERN_MAIL_RETENTION_DAYS', 7, 1, 3650),
+    retryMaxSeconds: r.int('POSTERN_MAIL_RETRY_MAX_SECONDS', 60, 2, 3600),
+    giveUpSeconds: r.int('POSTERN_MAIL_GIVE_UP_SECONDS', 86400, 1, 30 * 86400),
+  };
+}
+
 /** Reads and checks every setting at once; throws one ConfigError listing every problem. */
 export function loadConfig(env: Env): Config {
   const r = new Reader(env);
@@ -212,10 +319,11 @@ export function loadConfig(env: Env): Config {
   const databaseUrl = readDatabaseUrl(r);
   const logLevel = r.string('LOG_LEVEL') ?? 'info';
   if (!LOG_LEVELS.includes(logLevel)) r.problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`);
+  const issuer = readIssuer(r, production);
   const config: Config = {
     nodeEnv,
     production,
-    issuer: readIssuer(r, production),
+    issuer,
     port: r.int('PORT', 3000, 0, 65535),
     host: r.string('HOST') ?? '0.0.0.0',
     databaseUrl,
@@ -241,6 +349,8 @@ export function loadConfig(env: Env): Config {
     metrics: readMetrics(r),
     shutdownSeconds: r.int('POSTERN_SHUTDOWN_SECONDS', 10, 1, 600),
     auditRetentionDays: r.int('POSTERN_AUDIT_RETENTION_DAYS', 400, 1, 36_500),
+    publicName: readPublicName(r),
+    mail: readMail(r, production, issuer),
   };
   // Postern serves plain HTTP: an https issuer means a TLS-terminating proxy in front, whose
   // X-Forwarded-Proto must be trusted, or every secure cookie would be refused at sign-in.

@@ -26,6 +26,12 @@ export interface DerivedKeys {
   readonly recordIdKey: Buffer;
   /** Seals the few clear ids and the refresh successor an engine record must keep (AES-256-GCM). */
   readonly recordSealKey: Buffer;
+  /** Seals rendered messages in the mail outbox (they hold live links; DESIGN §5). */
+  readonly mailSealKey: Buffer;
+  /** One-time links and codes are stored as HMAC(oneTimeTokenKey, value) (accounts/one-time-tokens.ts). */
+  readonly oneTimeTokenKey: Buffer;
+  /** Seals a one-time token's payload (e.g. the new address of an email change). */
+  readonly oneTimeTokenSealKey: Buffer;
 }
 
 export function deriveKeys(installationKey: Buffer): DerivedKeys {
@@ -37,6 +43,9 @@ export function deriveKeys(installationKey: Buffer): DerivedKeys {
     throttleKey: derive('postern throttle v1'),
     recordIdKey: derive('postern record id hmac v1'),
     recordSealKey: derive('postern record seal v1'),
+    mailSealKey: derive('postern mail seal v1'),
+    oneTimeTokenKey: derive('postern one-time token hmac v1'),
+    oneTimeTokenSealKey: derive('postern one-time token seal v1'),
   };
 }
 

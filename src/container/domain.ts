@@ -2,6 +2,7 @@ import type Provider from 'oidc-provider';
 
 import { hasAccounts } from '../accounts/account.repository.ts';
 import { createAccountService, type AccountService } from '../accounts/account.service.ts';
+import { createOneTimeTokens, type OneTimeTokens } from '../accounts/one-time-tokens.ts';
 import { createPasswordHasher } from '../accounts/password-hasher.ts';
 import { createSignInService, type SignInService } from '../accounts/sign-in.service.ts';
 import type { AuditEventInput } from '../audit/audit-event.ts';
@@ -17,6 +18,7 @@ import {
 } from '../clients/resource-server.service.ts';
 import type { Config } from '../config/config.ts';
 import { createKeyService, type KeyService } from '../keys/key.service.ts';
+import { createMail, type Mail } from '../mail/mail.ts';
 import { createSessionAdmin, type LogoutResult, type SessionAdmin } from '../oidc/session-admin.ts';
 import { createTtlCache } from '../shared/ttl-cache.ts';
 import type { EngineLink } from './engine-link.ts';
@@ -35,6 +37,10 @@ export interface Domain {
   readonly clientDirectory: ClientDirectory;
   readonly clients: ClientService;
   readonly sessions: SessionAdmin;
+  /** The outbox any part writes to in the transaction of the event that causes a message, and its sender. */
+  readonly mail: Mail;
+  /** Single-use links and codes (accounts/one-time-tokens.ts). */
+  readonly tokens: OneTimeTokens;
   /** No account and no client yet: a new installation (the demo is seeded only then). */
   isNewInstallation(): Promise<boolean>;
 }
@@ -55,6 +61,8 @@ export function buildDomain(
     observe?: (event: AuditEventInput) => void;
     /** A command exits when it is done: it waits for back-channel logout, and reports it. */
     waitForBackchannelLogout: boolean;
+    /** Sees every message delivered or given up (the server's metrics). */
+    mailEvents?: { onSent(): void; onFailed(): void };
   },
 ): Domain {
   const { config, clock, logger, derived, keyEncryptionKey } = storage;
@@ -115,5 +123,30 @@ export function buildDomain(
     directory: clientDirectory,
   });
   const isNewInstallation = async () => !(await hasAccounts(db)) && !(await hasClients(db));
-  return { audit, accounts, signIn, keys, resources, clientDirectory, clients, sessions, isNewInstallation };
+  const mail = createMail({
+    config,
+    db,
+    clock,
+    logger,
+    sealKey: derived.mailSealKey,
+    ...(options.mailEvents ?? {}),
+  });
+  const tokens = createOneTimeTokens({
+    hmacKey: derived.oneTimeTokenKey,
+    sealKey: derived.oneTimeTokenSealKey,
+    clock,
+  });
+  return {
+    audit,
+    accounts,
+    signIn,
+    keys,
+    resources,
+    clientDirectory,
+    clients,
+    sessions,
+    mail,
+    tokens,
+    isNewInstallation,
+  };
 }

@@ -2,6 +2,7 @@ import { sweepAuditEvents } from '../audit/audit-retention.ts';
 import { hashLegacyRecords } from '../oidc/legacy-records.ts';
 import { startSweeper } from '../oidc/sweeper.ts';
 import type { Metrics } from '../shared/metrics.ts';
+import type { Domain } from './domain.ts';
 import type { Protocol } from './protocol.ts';
 import type { Storage } from './storage.ts';
 
@@ -12,7 +13,12 @@ export interface Jobs {
   stop(): Promise<void>;
 }
 
-export async function startJobs(storage: Storage, protocol: Protocol, options: { metrics: Metrics }): Promise<Jobs> {
+export async function startJobs(
+  storage: Storage,
+  domain: Domain,
+  protocol: Protocol,
+  options: { metrics: Metrics },
+): Promise<Jobs> {
   const { config, clock, logger } = storage;
   const db = storage.db.db;
   const { protect, rotation, keyRing } = protocol;
@@ -30,10 +36,17 @@ export async function startJobs(storage: Storage, protocol: Protocol, options: {
     rotation,
     throttleRetentionSeconds: config.lockout.maxLockSeconds + config.lockout.windowSeconds,
     onSwept: (n) => options.metrics.sweptRecords.inc(n),
-    retention: [(now) => sweepAuditEvents(db, now, config.auditRetentionDays)],
+    retention: [
+      (now) => sweepAuditEvents(db, now, config.auditRetentionDays),
+      (now) => domain.mail.outbox.sweep(now),
+      (now) => domain.tokens.sweep(db, now),
+    ],
   });
+  // Delivers the outbox on every instance (mail/sender.ts); none when mail is off.
+  const mailSender = domain.mail.startSender();
   return {
     async stop() {
+      await mailSender?.stop();
       await sweeper.stop();
       await keyRing.stop();
     },

@@ -59,7 +59,8 @@ export interface SigningKeyTable {
   retire_after: Timestamp | null;
 }
 
-export type ThrottleScope = 'account_ip' | 'account' | 'device' | 'ip';
+/** one_time_code: guesses at the 6-digit code that stands in for a verification link. */
+export type ThrottleScope = 'account_ip' | 'account' | 'device' | 'ip' | 'one_time_code';
 
 export interface LoginThrottleTable {
   scope: ThrottleScope;
@@ -110,6 +111,40 @@ export interface GrantActivityTable {
   user_agent: string | null;
 }
 
+export type MailStatus = 'pending' | 'sent' | 'failed';
+
+export interface MailOutboxTable {
+  /** bigserial: read as text (select id::text), as pg and PGlite return int8 differently. */
+  id: ColumnType<string, never, never>;
+  recipient: string;
+  template: string;
+  /** subject, text and html, sealed (AES-256-GCM) as one JSON document. */
+  sealed: string;
+  status: ColumnType<MailStatus, MailStatus | undefined, MailStatus>;
+  attempts: ColumnType<number, number | undefined, number>;
+  last_error: string | null;
+  created_at: Timestamp;
+  next_attempt_at: Timestamp;
+  give_up_at: Timestamp;
+  /** A sender's lease: nobody else claims the row before this. */
+  claimed_until: Timestamp | null;
+  claim_token: string | null;
+  finished_at: Timestamp | null;
+}
+
+export type OneTimeTokenPurpose = 'verify_email' | 'reset_password' | 'unlock' | 'invite' | 'email_change';
+
+export interface OneTimeTokenTable {
+  token_hash: string;
+  purpose: OneTimeTokenPurpose;
+  account_id: string;
+  payload_sealed: string | null;
+  code_hash: string | null;
+  created_at: Timestamp;
+  expires_at: Timestamp;
+  consumed_at: Timestamp | null;
+}
+
 export interface Database {
   oidc_payloads: OidcPayloadTable;
   clients: ClientTable;
@@ -120,6 +155,8 @@ export interface Database {
   installation_secrets: InstallationSecretTable;
   resource_servers: ResourceServerTable;
   grant_activity: GrantActivityTable;
+  mail_outbox: MailOutboxTable;
+  one_time_tokens: OneTimeTokenTable;
 }
 
 export type AccountRow = Selectable<AccountTable>;

@@ -24,6 +24,8 @@ export const STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = {
   ERR_UPSTREAM_FAILED: 502,
   ERR_DATABASE_UNAVAILABLE: 503,
   ERR_SCHEMA_BEHIND: 503,
+  // A feature that needs mail, in production without POSTERN_SMTP_URL: not available here.
+  ERR_MAIL_DISABLED: 503,
   ERR_CONFIG_INVALID: 500,
   ERR_DATA_DIR_LOCKED: 500,
   ERR_SECRET_MISMATCH: 500,

@@ -12,7 +12,8 @@ export type ErrorCode =
   | 'ERR_DATABASE_UNAVAILABLE'
   | 'ERR_TOO_LARGE'
   | 'ERR_UNSUPPORTED_MEDIA_TYPE'
-  | 'ERR_UPSTREAM_FAILED';
+  | 'ERR_UPSTREAM_FAILED'
+  | 'ERR_MAIL_DISABLED';
 
 /** One invalid field of a request: which one, and what is wrong with it. */
 export interface FieldError {

@@ -30,6 +30,8 @@ export interface Metrics {
    * (the request is not: the engine may get a copy whose body was read first).
    */
   readonly routes: WeakMap<ServerResponse, string>;
+  readonly mailSent: Counter;
+  readonly mailFailed: Counter;
 }
 
 export function createMetrics(options: { perClient: boolean; sources: MetricsSources }): Metrics {
@@ -106,6 +108,16 @@ export function createMetrics(options: { perClient: boolean; sources: MetricsSou
       labelNames: ['type'],
       registers,
     }),
+    mailSent: new Counter({
+      name: 'postern_mail_sent_total',
+      help: 'Messages delivered to the SMTP server (or, without one, to the log) by this instance',
+      registers,
+    }),
+    mailFailed: new Counter({
+      name: 'postern_mail_failed_total',
+      help: 'Messages given up by this instance (refused, or undelivered until POSTERN_MAIL_GIVE_UP_SECONDS)',
+      registers,
+    }),
   };
 }
 
@@ -138,4 +150,18 @@ export function observeAuditEvent(
   if (event.type === 'lockout.started') metrics.lockouts.inc({ scope: String(event.details?.scope ?? 'unknown') });
   if (event.type === 'ip.throttled') metrics.ipThrottles.inc();
   if (event.type === 'refresh_token.reused') metrics.refreshReuse.inc();
+}
+
+/** Messages in the mail outbox not yet delivered or given up (one count query per scrape). */
+export function watchMailOutbox(metrics: Metrics, pending: () => Promise<number>): void {
+  new Gauge({
+    name: 'postern_mail_outbox_pending',
+    help: 'Messages in the mail outbox waiting to be delivered (all instances)',
+    registers: [metrics.registry],
+    async collect() {
+      // A scrape while the database is away still answers, without this series' value.
+      const count = await pending().catch(() => undefined);
+      if (count !== undefined) this.set(count);
+    },
+  });
 }
