@@ -64,6 +64,16 @@ describe('loadConfig', () => {
         metrics: { port: undefined, token: undefined, perClient: false },
         shutdownSeconds: 10,
         auditRetentionDays: 400,
+        publicName: 'Postern',
+        mail: {
+          mode: 'log',
+          enabled: true,
+          smtp: undefined,
+          from: 'no-reply@localhost',
+          retentionDays: 7,
+          retryMaxSeconds: 60,
+          giveUpSeconds: 86400,
+        },
       });
     });
 
@@ -257,6 +267,105 @@ describe('loadConfig', () => {
     it.each(['0', '-1', '1.5', 'forever', '36501'])('rejects %j', (days) => {
       expect(problemsOf({ POSTERN_AUDIT_RETENTION_DAYS: days })).toEqual([
         `POSTERN_AUDIT_RETENTION_DAYS must be a whole number from 1 to 36500 (got "${days}")`,
+      ]);
+    });
+  });
+
+  describe('mail settings', () => {
+    const production = {
+      NODE_ENV: 'production',
+      POSTERN_SECRET: GOOD_SECRET,
+      POSTERN_ISSUER: 'https://id.example.com',
+      POSTERN_TRUST_PROXY: 'true',
+    };
+
+    it('reads an smtp:// URL: STARTTLS required by default, port 587, user and password decoded', () => {
+      const { mail } = loadConfig({
+        POSTERN_SMTP_URL: 'smtp://mailer%40example.com:p%40ss%3Aword@smtp.example.com',
+        POSTERN_MAIL_FROM: 'Postern <no-reply@example.com>',
+      });
+
+      expect(mail.mode).toBe('smtp');
+      expect(mail.enabled).toBe(true);
+      expect(mail.from).toBe('Postern <no-reply@example.com>');
+      expect(mail.smtp).toEqual({
+        secure: false,
+        host: 'smtp.example.com',
+        port: 587,
+        startTls: 'required',
+        user: 'mailer@example.com',
+        password: 'p@ss:word',
+      });
+    });
+
+    it('reads smtps:// as TLS from the first byte on port 465', () => {
+      const { mail } = loadConfig({ POSTERN_SMTP_URL: 'smtps://smtp.example.com', POSTERN_MAIL_FROM: 'a@example.com' });
+
+      expect(mail.smtp).toMatchObject({ secure: true, port: 465, startTls: 'never', user: undefined });
+    });
+
+    it.each(['opportunistic', 'never'])('takes starttls=%s', (policy) => {
+      const { mail } = loadConfig({
+        POSTERN_SMTP_URL: `smtp://relay.internal:25?starttls=${policy}`,
+        POSTERN_MAIL_FROM: 'a@example.com',
+      });
+
+      expect(mail.smtp).toMatchObject({ port: 25, startTls: policy });
+    });
+
+    it.each([
+      ['http://smtp.example.com', 'must be smtp://[user:password@]host[:port] or smtps://...'],
+      ['smtp://smtp.example.com?starttls=maybe', 'starttls must be one of required, opportunistic, never'],
+      ['smtp://smtp.example.com?tls=off', 'accepts only the query parameter starttls'],
+      ['smtps://smtp.example.com?starttls=required', 'smtps:// is TLS already: starttls does not apply'],
+      ['smtp://smtp.example.com/path', 'must have no path or fragment'],
+    ])('rejects POSTERN_SMTP_URL=%s without repeating it', (url, problem) => {
+      const problems = problemsOf({ POSTERN_SMTP_URL: url, POSTERN_MAIL_FROM: 'a@example.com' });
+
+      expect(problems).toEqual([`POSTERN_SMTP_URL ${problem}`]);
+    });
+
+    it('never repeats the password of a bad URL', () => {
+      const problems = problemsOf({ POSTERN_SMTP_URL: 'smtp://u:hunter2@h/x', POSTERN_MAIL_FROM: 'a@example.com' });
+
+      expect(problems.join(' ')).not.toContain('hunter2');
+    });
+
+    it('needs POSTERN_MAIL_FROM with an SMTP server, and one address in it', () => {
+      expect(problemsOf({ POSTERN_SMTP_URL: 'smtp://h' })).toEqual([
+        'POSTERN_MAIL_FROM is required with POSTERN_SMTP_URL (the sender address your mail server accepts)',
+      ]);
+      expect(problemsOf({ POSTERN_MAIL_FROM: 'nobody' })[0]).toMatch(/^POSTERN_MAIL_FROM must be one address/);
+    });
+
+    it('turns mail off in production without POSTERN_SMTP_URL', () => {
+      const { mail } = loadConfig(production);
+
+      expect(mail).toMatchObject({ mode: 'off', enabled: false });
+    });
+
+    it('keeps mail on in the log outside production without POSTERN_SMTP_URL', () => {
+      expect(loadConfig({}).mail).toMatchObject({ mode: 'log', enabled: true });
+    });
+
+    it('checks the retry, give-up and retention numbers', () => {
+      expect(
+        problemsOf({
+          POSTERN_MAIL_RETRY_MAX_SECONDS: '1',
+          POSTERN_MAIL_GIVE_UP_SECONDS: '0',
+          POSTERN_MAIL_RETENTION_DAYS: '0',
+        }),
+      ).toEqual([
+        'POSTERN_MAIL_RETENTION_DAYS must be a whole number from 1 to 3650 (got "0")',
+        'POSTERN_MAIL_RETRY_MAX_SECONDS must be a whole number from 2 to 3600 (got "1")',
+        'POSTERN_MAIL_GIVE_UP_SECONDS must be a whole number from 1 to 2592000 (got "0")',
+      ]);
+    });
+
+    it('takes POSTERN_PUBLIC_NAME, one short line', () => {
+      expect(loadConfig({ POSTERN_PUBLIC_NAME: 'Acme ID' }).publicName).toBe('Acme ID');
+      expect(problemsOf({ POSTERN_PUBLIC_NAME: 'a\nb' })).toEqual([
+        'POSTERN_PUBLIC_NAME must be one line of at most 80 characters',
       ]);
     });
   });
