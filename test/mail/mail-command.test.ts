@@ -111,3 +111,44 @@ it('without SMTP (the demo), logs each message with its link and shows it in "ma
   expect(listed.stdout).toContain(link);
   expect(listed.stdout).toContain('Or enter this code on the confirmation page: 042517');
 });
+
+it('deletes sent messages after POSTERN_MAIL_RETENTION_DAYS, and keeps waiting ones', async () => {
+  database = await createTestDatabase();
+  server = await startTestServer(database, { POSTERN_MAIL_RETENTION_DAYS: '2' });
+  await enqueue(server, invitation(server, 'gina'));
+  await waitUntil(async () => (await outboxRows(server!))[0]?.status === 'sent', 15_000, 'the message to be logged');
+  await server.close();
+  // An SMTP server nobody listens at: the next message stays pending.
+  server = await startTestServer(database, {
+    POSTERN_MAIL_RETENTION_DAYS: '2',
+    POSTERN_SMTP_URL: 'smtp://127.0.0.1:9?starttls=never',
+    POSTERN_MAIL_FROM: 'a@example.com',
+  });
+  await enqueue(server, invitation(server, 'hank'));
+  const day = 86_400_000;
+
+  expect(await server.container.mail.sweep(new Date(Date.now() + day))).toBe(0);
+  expect(await server.container.mail.sweep(new Date(Date.now() + 2 * day + 60_000))).toBe(1);
+  expect((await outboxRows(server)).map((r) => r.recipient)).toEqual(['hank@example.com']);
+});
+
+it('in production without POSTERN_SMTP_URL, turns mail off with one warning at start and refuses to write', async () => {
+  database = await createTestDatabase();
+  const port = await freePort();
+  server = await startTestServer(database, {
+    NODE_ENV: 'production',
+    PORT: String(port),
+    POSTERN_ISSUER: `https://127.0.0.1:${port}`,
+    POSTERN_TRUST_PROXY: 'true',
+  });
+
+  expect(server.container.mail.enabled).toBe(false);
+  const warnings = server.logs
+    .map((line) => JSON.parse(line) as { level: number; msg: string })
+    .filter((l) => /^email is off/.test(l.msg));
+  expect(warnings).toEqual([
+    expect.objectContaining({ level: 40, msg: expect.stringContaining('registration, password reset') }),
+  ]);
+  await expect(enqueue(server, invitation(server, 'ivan'))).rejects.toMatchObject({ code: 'ERR_MAIL_DISABLED' });
+  expect(await outboxRows(server)).toEqual([]);
+});
