@@ -38,7 +38,7 @@ export const PARTS: readonly Part[] = [
     name: 'container',
     paths: ['container.ts', 'container/'],
     role: 'the composition root, in stages: storage, domain, protocol, http, jobs',
-    uses: ['http', 'oidc', 'accounts', 'clients', 'keys', 'audit', 'db', 'config', 'shared'],
+    uses: ['http', 'oidc', 'accounts', 'clients', 'keys', 'mail', 'audit', 'db', 'config', 'shared'],
   },
   {
     name: 'http',
@@ -55,8 +55,8 @@ export const PARTS: readonly Part[] = [
   {
     name: 'accounts',
     paths: ['accounts/'],
-    role: 'accounts, passwords, sign-in and lockout',
-    uses: ['audit', 'db', 'shared'],
+    role: 'accounts, passwords, sign-in and lockout; one-time links and codes',
+    uses: ['keys', 'audit', 'db', 'shared'],
   },
   {
     name: 'clients',
@@ -70,6 +70,13 @@ export const PARTS: readonly Part[] = [
     role: 'signing keys and their lifecycle, the installation key, sealing',
     uses: ['audit', 'db', 'shared'],
   },
+  {
+    name: 'mail',
+    paths: ['mail/'],
+    role: 'the mail outbox (sealed messages), its sender job, the templates',
+    uses: ['i18n', 'keys', 'db', 'config', 'shared'],
+  },
+  { name: 'i18n', paths: ['i18n/'], role: 'the texts of pages and mails, one file per language', uses: [] },
   { name: 'audit', paths: ['audit/'], role: 'the audit log', uses: ['db', 'shared'] },
   { name: 'db', paths: ['db/'], role: 'Kysely, the table types, the migrator', uses: ['shared'] },
   {

@@ -19,7 +19,7 @@ describe('generated help', () => {
         if (option.required) expect(help.split('\n')[0]).toContain(`--${name}`);
       }
       for (const positional of command.positionals ?? []) {
-        expect(help.split('\n')[0]).toContain(` ${positional.name}`);
+        expect(help.split('\n')[0]).toContain(positional.optional ? ` [${positional.name}]` : ` ${positional.name}`);
         expect(flat).toContain(`${positional.name} ${oneLine(positional.description)}`);
       }
       expect(help).toMatch(/^ {2}-h, --help\b/m);
