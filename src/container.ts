@@ -15,6 +15,7 @@ import { buildProtocol, type Protocol } from './container/protocol.ts';
 import { openStorage } from './container/storage.ts';
 import type { DatabaseHandle } from './db/connect.ts';
 import { latestKnownMigration } from './db/migrator.ts';
+import { adminResourceServer } from './admin/admin-resource.ts';
 import { seedDemo, type DemoSeed } from './http/demo.routes.ts';
 import type { KeyService } from './keys/key.service.ts';
 import type { MailOutbox } from './mail/mail-outbox.ts';
@@ -81,6 +82,8 @@ export async function createContainer(config: Config, options: ContainerOptions)
     watchMailOutbox(metrics, () => domain.mail.outbox.pending());
     engine.connect(() => buildProtocol(storage, domain, { metrics }));
     const protocol = await engine.engine();
+    // The admin API's resource server: made by whichever instance starts first (README: Admin API).
+    await domain.resources.ensure(adminResourceServer(config.issuer));
     const { accounts, clients, isNewInstallation } = domain;
     const demoSeed = config.demo
       ? await seedDemo({ issuer: config.issuer, accounts, clients, isNewInstallation })

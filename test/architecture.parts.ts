@@ -38,7 +38,14 @@ export const PARTS: readonly Part[] = [
     name: 'container',
     paths: ['container.ts', 'container/'],
     role: 'the composition root, in stages: storage, domain, protocol, http, jobs',
-    uses: ['http', 'oidc', 'accounts', 'clients', 'keys', 'mail', 'audit', 'db', 'config', 'shared'],
+    uses: ['admin', 'http', 'oidc', 'accounts', 'clients', 'keys', 'mail', 'audit', 'db', 'config', 'shared'],
+  },
+  {
+    name: 'admin',
+    paths: ['admin/'],
+    role: 'the admin API under /admin/v1: its operations, OpenAPI document, token check, idempotency, rate limit',
+    uses: ['http', 'accounts', 'clients', 'keys', 'audit', 'db', 'config', 'shared'],
+    typesFrom: ['oidc'],
   },
   {
     name: 'http',
@@ -90,7 +97,7 @@ export const PARTS: readonly Part[] = [
 ];
 
 /** Only these parts may import Koa or the protocol engine (types included). */
-export const FRAMEWORK_PARTS: readonly string[] = ['container', 'http', 'oidc'];
+export const FRAMEWORK_PARTS: readonly string[] = ['container', 'admin', 'http', 'oidc'];
 
 /** The table as the README shows it. */
 export function renderParts(): string {

@@ -60,6 +60,37 @@ export async function listAccounts(db: Executor, limit = 1000): Promise<Account[
   return rows.map(toAccount);
 }
 
+export interface AccountPageQuery {
+  /** Part of the username, email or name, regardless of case. */
+  readonly search?: string;
+  /** Only usernames after this one (keyset pagination: stable while accounts are added). */
+  readonly after?: string;
+  readonly limit: number;
+}
+
+/** Escapes LIKE's wildcards, so a search for "a_b" finds that text only. */
+const likeText = (text: string) => `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+
+/** By username (unique regardless of case: citext), one page; the order the cursor follows. */
+export async function listAccountPage(db: Executor, query: AccountPageQuery): Promise<Account[]> {
+  // No username, email or name holds text the database cannot store: nothing matches.
+  if (![query.search ?? '', query.after ?? ''].every(isStorableText)) return [];
+  let q = db.selectFrom('accounts').selectAll();
+  if (query.search) {
+    const pattern = likeText(query.search);
+    q = q.where((eb) =>
+      eb.or([
+        eb(sql`username::text`, 'ilike', pattern),
+        eb(sql`email::text`, 'ilike', pattern),
+        eb(sql`profile->>'name'`, 'ilike', pattern),
+      ]),
+    );
+  }
+  if (query.after !== undefined) q = q.where('username', '>', query.after);
+  const rows = await q.orderBy('username').limit(query.limit).execute();
+  return rows.map(toAccount);
+}
+
 /** Whether any account exists (a new installation has none). */
 export async function hasAccounts(db: Executor): Promise<boolean> {
   return (await db.selectFrom('accounts').select('id').limit(1).executeTakeFirst()) !== undefined;

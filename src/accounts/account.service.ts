@@ -11,8 +11,10 @@ import {
   findAccountById,
   findAccountByLogin,
   insertAccount,
+  listAccountPage,
   listAccounts,
   updateAccount,
+  type AccountPageQuery,
 } from './account.repository.ts';
 import type { PasswordHasher } from './password-hasher.ts';
 import { checkPassword } from './password-policy.ts';
@@ -27,6 +29,15 @@ export interface NewAccount {
   readonly roles?: readonly string[];
 }
 
+/** What an administrator may change of an account besides its password and status. */
+export interface AccountChanges {
+  readonly profile?: Profile;
+  readonly roles?: readonly string[];
+  readonly emailVerified?: boolean;
+}
+
+export type { AccountPageQuery } from './account.repository.ts';
+
 /** An account changed in a way that ends its sessions, with what ending them did. */
 export interface AccessRevoked<Revoked> {
   readonly account: Account;
@@ -39,6 +50,12 @@ export interface AccountService<Revoked = unknown> {
   findById(id: string): Promise<Account | undefined>;
   findByLogin(login: string): Promise<Account | undefined>;
   list(): Promise<Account[]>;
+  /** One page by username, optionally filtered (the admin API's list). */
+  listPage(query: AccountPageQuery): Promise<Account[]>;
+  /** By username, email or id, as the CLI and the admin API name accounts; ERR_NOT_FOUND if none. */
+  get(login: string): Promise<Account>;
+  /** Profile, roles or email verification; what is not given stays as it was. */
+  update(login: string, changes: AccountChanges): Promise<Account>;
   setDisabled(login: string, disabled: boolean): Promise<AccessRevoked<Revoked>>;
   setPassword(login: string, password: string): Promise<AccessRevoked<Revoked>>;
   /** Clears every sign-in lock and counter of the account; returns how many were cleared. */
@@ -49,12 +66,16 @@ const USERNAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const EMAIL = /^[^\s@]{1,64}@[^\s@]{1,255}\.[^\s@]{1,63}$/;
 const ROLE = /^[A-Za-z0-9][A-Za-z0-9:._-]{0,63}$/;
 
+function checkRoles(roles: readonly string[]): void {
+  for (const role of roles) if (!ROLE.test(role)) invalid(`"${role}" is not a valid role name`, 'roles');
+}
+
 function validateNewAccount(input: NewAccount): void {
   if (!USERNAME.test(input.username))
     invalid('username must be 1-64 letters, digits, ".", "_" or "-", starting with a letter or digit');
   if (!EMAIL.test(input.email)) invalid(`"${input.email}" is not an email address`);
   if (input.username.includes('@')) invalid('username must not contain "@"');
-  for (const role of input.roles ?? []) if (!ROLE.test(role)) invalid(`"${role}" is not a valid role name`);
+  checkRoles(input.roles ?? []);
   checkPassword(input.password, input);
 }
 
@@ -98,6 +119,23 @@ export function createAccountService<Revoked = unknown>(deps: {
     findById: (id) => findAccountById(db, id),
     findByLogin: (login) => findAccountByLogin(db, login),
     list: () => listAccounts(db),
+    listPage: (query) => listAccountPage(db, query),
+    get: mustFind,
+    async update(login, changes) {
+      const account = await mustFind(login);
+      if (changes.roles) checkRoles(changes.roles);
+      const updated = (await updateAccount(db, account.id, {
+        ...(changes.profile ? { profile: JSON.stringify(changes.profile) } : {}),
+        ...(changes.roles ? { roles: [...new Set(changes.roles)] } : {}),
+        ...(changes.emailVerified !== undefined ? { email_verified: changes.emailVerified } : {}),
+      }))!;
+      audit.record({
+        type: 'account.updated',
+        accountId: account.id,
+        details: { changed: Object.keys(changes), ...(changes.roles ? { roles: updated.roles } : {}) },
+      });
+      return updated;
+    },
     async setDisabled(login, disabled) {
       const account = await mustFind(login);
       const updated = (await updateAccount(db, account.id, { disabled }))!;

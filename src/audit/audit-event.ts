@@ -8,11 +8,14 @@ export const AUDIT_EVENT_TYPES = [
   'account.created',
   'account.disabled',
   'account.enabled',
+  'account.updated',
   'account.unlocked',
   'account.password_changed',
   'account.logged_out',
   'refresh_token.reused',
   'client.created',
+  'client.updated',
+  'client.secret_rotated',
   'client.deleted',
   'resource.created',
   'resource.deleted',
@@ -41,7 +44,20 @@ export interface AuditEvent extends Required<AuditEventInput> {
 
 export interface AuditQuery {
   readonly accountId?: string;
+  readonly clientId?: string;
   readonly type?: string;
   readonly since?: Date;
+  /** Events before this time. */
+  readonly until?: Date;
+  /** Events older than this one (keyset pagination by id, newest first). */
+  readonly beforeId?: string;
+  /** Newest first by id, for pages that follow one another with beforeId. */
+  readonly paged?: boolean;
   readonly limit?: number;
+}
+
+/** Who made a change through the admin API: the calling client, and the person if a person called. */
+export interface AuditActor {
+  readonly clientId: string;
+  readonly accountId?: string;
 }

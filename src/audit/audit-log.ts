@@ -1,9 +1,11 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+
 import type { Kysely } from 'kysely';
 
 import type { Database } from '../db/tables.ts';
 import type { Clock } from '../shared/clock.ts';
 import type { Logger } from '../shared/logger.ts';
-import type { AuditEvent, AuditEventInput, AuditQuery } from './audit-event.ts';
+import type { AuditActor, AuditEvent, AuditEventInput, AuditQuery } from './audit-event.ts';
 import { insertAuditEvent, queryAuditEvents } from './audit.repository.ts';
 
 export interface AuditLog {
@@ -12,6 +14,11 @@ export interface AuditLog {
   /** Waits for writes in flight (shutdown, tests). */
   flush(): Promise<void>;
   query(query: AuditQuery): Promise<AuditEvent[]>;
+  /**
+   * Runs `fn` on behalf of an admin API caller: every event recorded meanwhile (by whichever
+   * service) carries `details.actor`, so the log says who made each change.
+   */
+  actingAs<T>(actor: AuditActor, fn: () => Promise<T>): Promise<T>;
 }
 
 export function createAuditLog(deps: {
@@ -23,9 +30,13 @@ export function createAuditLog(deps: {
 }): AuditLog {
   const { db, clock, logger } = deps;
   const pending = new Set<Promise<void>>();
+  // One per audit log (no module-level state): several containers can live in one process.
+  const acting = new AsyncLocalStorage<AuditActor>();
   return {
-    record(event) {
+    record(recorded) {
       const at = clock.now();
+      const actor = acting.getStore();
+      const event = actor ? { ...recorded, details: { ...recorded.details, actor } } : recorded;
       deps.observe?.(event);
       // Every event is also a log line, so it is visible even when the database write fails.
       logger.info(
@@ -52,5 +63,6 @@ export function createAuditLog(deps: {
       await Promise.all([...pending]);
     },
     query: (query) => queryAuditEvents(db, query),
+    actingAs: (actor, fn) => acting.run(actor, fn),
   };
 }

@@ -36,12 +36,14 @@ export async function queryAuditEvents(db: Kysely<Database>, query: AuditQuery):
   let q = db.selectFrom('audit_events').selectAll();
   if (query.accountId) q = q.where('account_id', '=', query.accountId);
   if (query.type) q = q.where('type', '=', query.type);
+  if (query.clientId) q = q.where('client_id', '=', query.clientId);
   if (query.since) q = q.where('at', '>=', query.since);
-  const rows = await q
-    .orderBy('at', 'desc')
-    .orderBy('id', 'desc')
-    .limit(query.limit ?? 100)
-    .execute();
+  if (query.until) q = q.where('at', '<', query.until);
+  // Pages follow the id (the order events were written), which no later write can enter
+  // between two pages; `at` may disagree with it by the time a write waited.
+  if (query.beforeId) q = q.where('id', '<', query.beforeId as never);
+  q = query.paged ? q.orderBy('id', 'desc') : q.orderBy('at', 'desc').orderBy('id', 'desc');
+  const rows = await q.limit(query.limit ?? 100).execute();
   return rows.map(toEvent);
 }
 

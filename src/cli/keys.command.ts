@@ -1,22 +1,11 @@
 import { loadConfig } from '../config/config.ts';
 import { deriveKeyEncryptionKey, resolveSecret } from '../config/secrets.ts';
-import type { SigningKeyRow } from '../db/tables.ts';
+import { toKeyView } from '../keys/key-view.ts';
 import { reencryptStore } from '../keys/reencrypt.ts';
 import { UsageError } from './args.ts';
 import { defineCommand, JSON_OPTION } from './command.ts';
 import { isoOrNever, table, toJson } from './output.ts';
 import { withDatabase, withEngine, type Command } from './runtime.ts';
-
-function keyView(k: SigningKeyRow) {
-  return {
-    kid: k.kid,
-    alg: k.alg,
-    state: k.state,
-    createdAt: k.created_at,
-    activatedAt: k.activated_at,
-    retireAfter: k.retire_after,
-  };
-}
 
 const list = defineCommand({
   name: 'keys list',
@@ -25,7 +14,7 @@ const list = defineCommand({
   options: { json: JSON_OPTION },
   async run({ values }, ctx) {
     const keys = await withEngine(ctx, (c) => c.keys.list());
-    if (values.json) return ctx.io.out(toJson(keys.map(keyView)));
+    if (values.json) return ctx.io.out(toJson(keys.map(toKeyView)));
     ctx.io.out(
       table(
         ['KID', 'ALG', 'STATE', 'CREATED', 'ACTIVATED', 'RETIRE AFTER'],
@@ -79,7 +68,7 @@ verifying: their holders must get new ones.`,
   positionals: [{ name: 'KID', description: 'the key id, as "postern keys list" shows it (it may start with "-")' }],
   async run({ values, positionals: [kid] }, ctx) {
     const { revoked, activated } = await withEngine(ctx, (c) => c.keys.revoke(kid));
-    if (values.json) return ctx.io.out(toJson({ revoked: keyView(revoked), activated: activated ?? null }));
+    if (values.json) return ctx.io.out(toJson({ revoked: toKeyView(revoked), activated: activated ?? null }));
     ctx.io.out(
       `revoked ${revoked.alg} key ${revoked.kid} (${revoked.state}): it is no longer published, and tokens it signed no longer verify.`,
     );

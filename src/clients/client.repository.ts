@@ -1,4 +1,4 @@
-import type { Kysely, Transaction } from 'kysely';
+import { sql, type Kysely, type Transaction } from 'kysely';
 
 import type { ClientRow, Database } from '../db/tables.ts';
 import { isStorableText } from '../shared/storable-text.ts';
@@ -54,4 +54,32 @@ export async function hasClients(db: Executor): Promise<boolean> {
 export async function deleteClient(db: Executor, clientId: string): Promise<boolean> {
   const result = await db.deleteFrom('clients').where('client_id', '=', clientId).executeTakeFirst();
   return result.numDeletedRows > 0n;
+}
+
+export async function updateClient(
+  db: Executor,
+  clientId: string,
+  update: { secretHash?: string; metadata?: Record<string, unknown>; firstParty?: boolean },
+): Promise<ClientRecord | undefined> {
+  const row = await db
+    .updateTable('clients')
+    .set({
+      ...(update.secretHash !== undefined ? { secret_hash: update.secretHash } : {}),
+      ...(update.metadata !== undefined ? { metadata: JSON.stringify(update.metadata) } : {}),
+      ...(update.firstParty !== undefined ? { first_party: update.firstParty } : {}),
+      updated_at: sql<Date>`now()` as unknown as Date,
+    })
+    .where('client_id', '=', clientId)
+    .returningAll()
+    .executeTakeFirst();
+  return row && toClient(row);
+}
+
+/** One page by client id (keyset pagination: stable while clients are added). */
+export async function listClientPage(db: Executor, query: { after?: string; limit: number }): Promise<ClientRecord[]> {
+  if (query.after !== undefined && !isStorableText(query.after)) return [];
+  let q = db.selectFrom('clients').selectAll();
+  if (query.after !== undefined) q = q.where('client_id', '>', query.after);
+  const rows = await q.orderBy('client_id').limit(query.limit).execute();
+  return rows.map(toClient);
 }

@@ -7,11 +7,20 @@ import { invalid, PosternError } from '../shared/errors.ts';
 import type { ClientRecord } from './client.ts';
 import type { ClientDirectory } from './client-directory.ts';
 import { buildMetadata, OIDC_SCOPES, type NewClient } from './client-metadata.ts';
-import { deleteClient, findClient, insertClient, listClients } from './client.repository.ts';
+import { applyChanges, type ClientChanges } from './client-changes.ts';
+import {
+  deleteClient,
+  findClient,
+  insertClient,
+  listClientPage,
+  listClients,
+  updateClient,
+} from './client.repository.ts';
 import { generateClientSecret, hashClientSecret, MIN_CLIENT_SECRET_LENGTH } from './client-secret.ts';
 import type { ResourceServerService } from './resource-server.service.ts';
 
 export type { NewClient } from './client-metadata.ts';
+export type { ClientChanges } from './client-changes.ts';
 
 export interface ClientService {
   /** `secret` is returned once, when Postern generated it; only its hash is stored. */
@@ -19,6 +28,12 @@ export interface ClientService {
   /** Through the client directory: cached for a few seconds (POSTERN_CACHE_SECONDS). */
   find(clientId: string): Promise<ClientRecord | undefined>;
   list(): Promise<ClientRecord[]>;
+  /** One page by client id (the admin API's list). */
+  listPage(query: { after?: string; limit: number }): Promise<ClientRecord[]>;
+  /** Checked by the same rules as create; the secret and the client's kind stay. */
+  update(clientId: string, changes: ClientChanges): Promise<ClientRecord>;
+  /** A new generated secret, returned once; the old one stops working at once. */
+  rotateSecret(clientId: string): Promise<{ client: ClientRecord; secret: string }>;
   delete(clientId: string): Promise<void>;
 }
 
@@ -44,6 +59,16 @@ async function checkResources(input: NewClient, resources: ResourceServerService
   }
 }
 
+/** Metadata as the engine will load it: checked the way it will check it. */
+async function checkWithEngine(validate: MetadataValidator, metadata: Record<string, unknown>): Promise<void> {
+  try {
+    await validate(metadata);
+  } catch (error) {
+    const e = error as { error_description?: string; message?: string };
+    invalid(`invalid client: ${e.error_description ?? e.message ?? 'rejected'}`);
+  }
+}
+
 export function createClientService(deps: {
   db: Kysely<Database>;
   clientSecretKey: Buffer;
@@ -66,12 +91,7 @@ export function createClientService(deps: {
       const secretHash = secret === undefined ? null : hashClientSecret(clientSecretKey, secret);
       const metadata = buildMetadata(input, secretHash);
       await checkResources(input, deps.resources);
-      try {
-        await validate(metadata);
-      } catch (error) {
-        const e = error as { error_description?: string; message?: string };
-        invalid(`invalid client: ${e.error_description ?? e.message ?? 'rejected'}`);
-      }
+      await checkWithEngine(validate, metadata);
       if (await findClient(db, input.clientId))
         throw new PosternError('ERR_DUPLICATE', `a client "${input.clientId}" already exists`);
       try {
@@ -97,6 +117,36 @@ export function createClientService(deps: {
     },
     find: (clientId) => directory.find(clientId),
     list: () => listClients(db),
+    listPage: (query) => listClientPage(db, query),
+    async update(clientId, changes) {
+      const current = await findClient(db, clientId);
+      if (!current) throw new PosternError('ERR_NOT_FOUND', `no client "${clientId}"`);
+      const input = applyChanges(current, changes);
+      const metadata = buildMetadata(input, current.secretHash);
+      await checkResources(input, deps.resources);
+      await checkWithEngine(validate, metadata);
+      const { client_secret: _omit, ...stored } = metadata;
+      const client = await updateClient(db, clientId, {
+        metadata: stored,
+        ...(changes.firstParty !== undefined ? { firstParty: changes.firstParty } : {}),
+      });
+      if (!client) throw new PosternError('ERR_NOT_FOUND', `no client "${clientId}"`);
+      directory.forget(clientId);
+      audit.record({ type: 'client.updated', clientId, details: { changed: Object.keys(changes) } });
+      return client;
+    },
+    async rotateSecret(clientId) {
+      const current = await findClient(db, clientId);
+      if (!current) throw new PosternError('ERR_NOT_FOUND', `no client "${clientId}"`);
+      // A public client has nothing to rotate; one with keys (private_key_jwt) rotates its keys.
+      if (current.secretHash === null) invalid(`client "${clientId}" does not authenticate with a secret`, 'clientId');
+      const secret = generateClientSecret();
+      const client = await updateClient(db, clientId, { secretHash: hashClientSecret(clientSecretKey, secret) });
+      if (!client) throw new PosternError('ERR_NOT_FOUND', `no client "${clientId}"`);
+      directory.forget(clientId);
+      audit.record({ type: 'client.secret_rotated', clientId });
+      return { client, secret };
+    },
     async delete(clientId) {
       if (!(await deleteClient(db, clientId))) throw new PosternError('ERR_NOT_FOUND', `no client "${clientId}"`);
       directory.forget(clientId);

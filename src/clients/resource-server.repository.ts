@@ -17,6 +17,27 @@ function toResourceServer(row: ResourceServerRow): ResourceServer {
   };
 }
 
+/** Inserts it unless one with that identifier exists (then nothing changes); true if inserted. */
+export async function insertResourceServerIfMissing(
+  db: Kysely<Database>,
+  rs: Omit<ResourceServer, 'createdAt' | 'updatedAt'>,
+): Promise<boolean> {
+  const row = await db
+    .insertInto('resource_servers')
+    .values({
+      identifier: rs.identifier,
+      scopes: [...rs.scopes],
+      access_token_ttl: rs.accessTokenTtl,
+      token_format: rs.tokenFormat,
+      signing_alg: rs.signingAlg,
+      claims: [...rs.claims],
+    })
+    .onConflict((oc) => oc.column('identifier').doNothing())
+    .returning('identifier')
+    .executeTakeFirst();
+  return row !== undefined;
+}
+
 export async function insertResourceServer(
   db: Kysely<Database>,
   rs: Omit<ResourceServer, 'createdAt' | 'updatedAt'>,

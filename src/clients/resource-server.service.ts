@@ -9,6 +9,7 @@ import {
   deleteResourceServer,
   findResourceServer,
   insertResourceServer,
+  insertResourceServerIfMissing,
   listResourceServers,
 } from './resource-server.repository.ts';
 
@@ -24,6 +25,11 @@ export interface NewResourceServer {
 
 export interface ResourceServerService {
   create(input: NewResourceServer): Promise<ResourceServer>;
+  /**
+   * Creates it unless it exists, as many instances starting at once may all ask (one insert
+   * wins, the others change nothing); an existing one is left as its operator set it.
+   */
+  ensure(input: NewResourceServer): Promise<void>;
   /** Cached for a few seconds (POSTERN_CACHE_SECONDS): this is on every token request. */
   find(identifier: string): Promise<ResourceServer | undefined>;
   list(): Promise<ResourceServer[]>;
@@ -51,6 +57,35 @@ function checkClaims(claims: readonly string[]): string[] {
   return unique;
 }
 
+/** A new resource server's settings, checked, with the defaults filled in. */
+function checkNewResourceServer(
+  input: NewResourceServer,
+  signingAlgs: readonly string[],
+): Omit<ResourceServer, 'createdAt' | 'updatedAt'> {
+  checkResourceIndicator(input.identifier);
+  const scopes = [...new Set(input.scopes)];
+  if (scopes.length === 0) invalid('a resource server needs at least one scope (--scope "orders:read orders:write")');
+  for (const s of scopes) if (!SCOPE_TOKEN.test(s)) invalid(`"${s}" is not a valid scope`);
+  if (['openid', 'offline_access', 'profile', 'email', 'roles'].some((s) => scopes.includes(s))) {
+    invalid('API scopes must not reuse the OpenID Connect scopes (openid, offline_access, profile, email, roles)');
+  }
+  const ttl = input.accessTokenTtl ?? 3600;
+  if (!Number.isInteger(ttl) || ttl < 60 || ttl > MAX_RESOURCE_TOKEN_TTL)
+    invalid(`--token-ttl must be a whole number of seconds from 60 to ${MAX_RESOURCE_TOKEN_TTL}`);
+  const alg = input.signingAlg ?? 'ES256';
+  if (!signingAlgs.includes(alg))
+    invalid(`--alg must be one of the signing algorithms in use: ${signingAlgs.join(', ')}`);
+  const claims = checkClaims(input.claims ?? []);
+  return {
+    identifier: input.identifier,
+    scopes,
+    accessTokenTtl: ttl,
+    tokenFormat: input.tokenFormat ?? 'jwt',
+    signingAlg: alg,
+    claims,
+  };
+}
+
 export function createResourceServerService(deps: {
   db: Kysely<Database>;
   audit: AuditLog;
@@ -60,37 +95,26 @@ export function createResourceServerService(deps: {
   const { db, audit, cache } = deps;
   return {
     async create(input) {
-      checkResourceIndicator(input.identifier);
-      const scopes = [...new Set(input.scopes)];
-      if (scopes.length === 0)
-        invalid('a resource server needs at least one scope (--scope "orders:read orders:write")');
-      for (const s of scopes) if (!SCOPE_TOKEN.test(s)) invalid(`"${s}" is not a valid scope`);
-      if (['openid', 'offline_access', 'profile', 'email', 'roles'].some((s) => scopes.includes(s))) {
-        invalid('API scopes must not reuse the OpenID Connect scopes (openid, offline_access, profile, email, roles)');
-      }
-      const ttl = input.accessTokenTtl ?? 3600;
-      if (!Number.isInteger(ttl) || ttl < 60 || ttl > MAX_RESOURCE_TOKEN_TTL)
-        invalid(`--token-ttl must be a whole number of seconds from 60 to ${MAX_RESOURCE_TOKEN_TTL}`);
-      const alg = input.signingAlg ?? 'ES256';
-      if (!deps.signingAlgs.includes(alg))
-        invalid(`--alg must be one of the signing algorithms in use: ${deps.signingAlgs.join(', ')}`);
-      const claims = checkClaims(input.claims ?? []);
+      const rs = checkNewResourceServer(input, deps.signingAlgs);
       if (await findResourceServer(db, input.identifier))
         throw new PosternError('ERR_DUPLICATE', `a resource server "${input.identifier}" already exists`);
-      const created = await insertResourceServer(db, {
-        identifier: input.identifier,
-        scopes,
-        accessTokenTtl: ttl,
-        tokenFormat: input.tokenFormat ?? 'jwt',
-        signingAlg: alg,
-        claims,
-      });
+      const created = await insertResourceServer(db, rs);
+      const { scopes, claims } = rs;
       cache.delete(created.identifier);
       audit.record({
         type: 'resource.created',
         details: { resource: created.identifier, scopes, format: created.tokenFormat, claims },
       });
       return created;
+    },
+    async ensure(input) {
+      const rs = checkNewResourceServer(input, deps.signingAlgs);
+      if (!(await insertResourceServerIfMissing(db, rs))) return;
+      cache.delete(rs.identifier);
+      audit.record({
+        type: 'resource.created',
+        details: { resource: rs.identifier, scopes: rs.scopes, builtIn: true },
+      });
     },
     find: (identifier) => cache.get(identifier, () => findResourceServer(db, identifier)),
     list: () => listResourceServers(db),

@@ -82,6 +82,18 @@ export interface Config {
   /** The product name shown in mails and on pages. */
   readonly publicName: string;
   readonly mail: MailSettings;
+  readonly admin: AdminApiSettings;
+}
+
+/** The admin API under /admin/v1 (README: Admin API). */
+export interface AdminApiSettings {
+  /** Requests each calling client may make per window. */
+  readonly rateLimit: number;
+  readonly rateWindowSeconds: number;
+  /** Browser origins allowed to call it (CORS); none by default. */
+  readonly corsOrigins: readonly string[];
+  /** How long an Idempotency-Key and the answer it gave are kept. */
+  readonly idempotencySeconds: number;
 }
 
 export interface TokenLifetimes {
@@ -311,6 +323,27 @@ function readMail(r: Reader, production: boolean, issuer: string): MailSettings 
   };
 }
 
+function readAdmin(r: Reader): AdminApiSettings {
+  const origins = (r.string('POSTERN_ADMIN_CORS_ORIGINS') ?? '')
+    .split(',')
+    .map((o) => o.trim())
+    .filter(Boolean);
+  for (const origin of origins) {
+    // An origin is scheme://host[:port], exactly as a browser sends it in the Origin header.
+    const url = URL.parse(origin);
+    if (!url || !['http:', 'https:'].includes(url.protocol) || url.origin !== origin)
+      r.problems.push(
+        `POSTERN_ADMIN_CORS_ORIGINS: "${origin}" is not an origin (scheme://host[:port], no path or trailing slash)`,
+      );
+  }
+  return {
+    rateLimit: r.int('POSTERN_ADMIN_RATE_LIMIT', 600, 1, 1_000_000),
+    rateWindowSeconds: r.int('POSTERN_ADMIN_RATE_WINDOW_SECONDS', 60, 1, 3600),
+    corsOrigins: origins,
+    idempotencySeconds: r.int('POSTERN_ADMIN_IDEMPOTENCY_SECONDS', 86400, 60, 7 * 86400),
+  };
+}
+
 /** Reads and checks every setting at once; throws one ConfigError listing every problem. */
 export function loadConfig(env: Env): Config {
   const r = new Reader(env);
@@ -351,6 +384,7 @@ export function loadConfig(env: Env): Config {
     auditRetentionDays: r.int('POSTERN_AUDIT_RETENTION_DAYS', 400, 1, 36_500),
     publicName: readPublicName(r),
     mail: readMail(r, production, issuer),
+    admin: readAdmin(r),
   };
   // Postern serves plain HTTP: an https issuer means a TLS-terminating proxy in front, whose
   // X-Forwarded-Proto must be trusted, or every secure cookie would be refused at sign-in.

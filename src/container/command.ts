@@ -1,3 +1,4 @@
+import { adminResourceServer } from '../admin/admin-resource.ts';
 import type { Config } from '../config/config.ts';
 import type { DatabaseHandle } from '../db/connect.ts';
 import type { Logger } from '../shared/logger.ts';
@@ -37,6 +38,8 @@ export async function createCommandContainer(
   const domain = buildDomain(storage, { engine, waitForBackchannelLogout: true });
   engine.connect(() => buildCommandProtocol(storage, domain));
   try {
+    // As at a server's start, so that `client create --resource <issuer>/admin` works before one ran.
+    await domain.resources.ensure(adminResourceServer(config.issuer));
     if (options.engine === 'now') await engine.engine();
   } catch (error) {
     await db.close();

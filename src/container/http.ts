@@ -1,5 +1,6 @@
 import type Koa from 'koa';
 
+import { createAdminApi } from '../admin/admin-api.ts';
 import { schemaIsCurrent } from '../db/migrator.ts';
 import type { DatabaseHandle } from '../db/connect.ts';
 import { createHttpApp } from '../http/app.ts';
@@ -29,9 +30,22 @@ export function buildHttp(
   protocol: Protocol,
   options: { metrics: Metrics; latestMigration: string | undefined },
 ): Koa {
-  const { config, logger, db, derived } = storage;
+  const { config, logger, db, derived, clock } = storage;
   const { keyRing } = protocol;
+  const admin = createAdminApi({
+    issuer: config.issuer,
+    settings: config.admin,
+    algorithms: config.keys.algs,
+    services: { issuer: config.issuer, ...domain, keysChanged: () => keyRing.refresh() },
+    db: db.db,
+    clock,
+    sealKey: derived.recordSealKey,
+    jwks: () => keyRing.jwks(),
+    views: protocol.views,
+    logger,
+  });
   return createHttpApp({
+    admin,
     config,
     logger,
     views: protocol.views,

@@ -1,3 +1,4 @@
+import { sweepAdminState } from '../admin/idempotency.ts';
 import { sweepAuditEvents } from '../audit/audit-retention.ts';
 import { hashLegacyRecords } from '../oidc/legacy-records.ts';
 import { startSweeper } from '../oidc/sweeper.ts';
@@ -40,6 +41,7 @@ export async function startJobs(
       (now) => sweepAuditEvents(db, now, config.auditRetentionDays),
       (now) => domain.mail.outbox.sweep(now),
       (now) => domain.tokens.sweep(db, now),
+      (now) => sweepAdminState(db, now, config.admin.rateWindowSeconds),
     ],
   });
   // Delivers the outbox on every instance (mail/sender.ts); none when mail is off.

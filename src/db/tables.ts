@@ -145,6 +145,25 @@ export interface OneTimeTokenTable {
   consumed_at: Timestamp | null;
 }
 
+/** An admin API write, by its caller's Idempotency-Key (admin/idempotency.ts). */
+export interface AdminIdempotencyTable {
+  caller: string;
+  key: string;
+  fingerprint: string;
+  /** null while the first request is still being answered. */
+  status: number | null;
+  response_sealed: string | null;
+  created_at: DefaultedTimestamp;
+  expires_at: Timestamp;
+}
+
+/** One fixed-window request counter per admin API caller (admin/rate-limit.ts). */
+export interface AdminRateLimitTable {
+  caller: string;
+  window_start: Timestamp;
+  count: number;
+}
+
 export interface Database {
   oidc_payloads: OidcPayloadTable;
   clients: ClientTable;
@@ -157,6 +176,8 @@ export interface Database {
   grant_activity: GrantActivityTable;
   mail_outbox: MailOutboxTable;
   one_time_tokens: OneTimeTokenTable;
+  admin_idempotency: AdminIdempotencyTable;
+  admin_rate_limits: AdminRateLimitTable;
 }
 
 export type AccountRow = Selectable<AccountTable>;

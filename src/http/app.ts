@@ -34,6 +34,8 @@ export interface HttpDeps {
   /** The published JWK Set and its ETag (see oidc/key-ring.ts). */
   readonly jwks: () => { body: string; etag: string };
   readonly metrics: Metrics;
+  /** The admin API under /admin/v1 (built by the container from the admin part), if served. */
+  readonly admin?: Koa.Middleware;
 }
 
 /** A file of views/assets, read once; cacheable for an hour. */
@@ -154,6 +156,8 @@ export function createHttpApp(deps: HttpDeps): Koa {
   app.use(securityHeaders({ https: secure, basePath: issuerBasePath(deps.config.issuer) }));
   app.use(errorPages(deps.views, deps.logger));
   app.use(mountAtBasePath(issuerBasePath(deps.config.issuer)));
+  // Before the page-speaking middleware below: the admin API answers every error as problem details.
+  if (deps.admin) app.use(deps.admin);
   // Off the public listener unless a token guards it (POSTERN_METRICS_PORT serves it apart).
   if (deps.config.metrics.token && deps.config.metrics.port === undefined)
     app.use(metricsOnMainPort(deps.metrics, deps.config.metrics.token));

@@ -13,7 +13,12 @@ export type ErrorCode =
   | 'ERR_TOO_LARGE'
   | 'ERR_UNSUPPORTED_MEDIA_TYPE'
   | 'ERR_UPSTREAM_FAILED'
-  | 'ERR_MAIL_DISABLED';
+  | 'ERR_MAIL_DISABLED'
+  | 'ERR_UNAUTHORIZED'
+  | 'ERR_FORBIDDEN'
+  | 'ERR_CONFLICT'
+  | 'ERR_IDEMPOTENCY_MISMATCH'
+  | 'ERR_RATE_LIMITED';
 
 /** One invalid field of a request: which one, and what is wrong with it. */
 export interface FieldError {

@@ -74,6 +74,7 @@ describe('loadConfig', () => {
           retryMaxSeconds: 60,
           giveUpSeconds: 86400,
         },
+        admin: { rateLimit: 600, rateWindowSeconds: 60, corsOrigins: [], idempotencySeconds: 86400 },
       });
     });
 
@@ -366,6 +367,38 @@ describe('loadConfig', () => {
       expect(loadConfig({ POSTERN_PUBLIC_NAME: 'Acme ID' }).publicName).toBe('Acme ID');
       expect(problemsOf({ POSTERN_PUBLIC_NAME: 'a\nb' })).toEqual([
         'POSTERN_PUBLIC_NAME must be one line of at most 80 characters',
+      ]);
+    });
+  });
+
+  describe('the admin API settings', () => {
+    it('read the rate limit, its window, the idempotency lifetime and the allowed origins', () => {
+      const config = loadConfig({
+        POSTERN_ADMIN_RATE_LIMIT: '10',
+        POSTERN_ADMIN_RATE_WINDOW_SECONDS: '5',
+        POSTERN_ADMIN_IDEMPOTENCY_SECONDS: '3600',
+        POSTERN_ADMIN_CORS_ORIGINS: 'https://console.example.com, http://localhost:5173',
+      });
+      expect(config.admin).toEqual({
+        rateLimit: 10,
+        rateWindowSeconds: 5,
+        idempotencySeconds: 3600,
+        corsOrigins: ['https://console.example.com', 'http://localhost:5173'],
+      });
+    });
+
+    it('reject an allowed origin that is not an origin, and numbers out of range', () => {
+      expect(
+        problemsOf({
+          POSTERN_ADMIN_CORS_ORIGINS: 'https://console.example.com/,ftp://x.example.com',
+          POSTERN_ADMIN_RATE_LIMIT: '0',
+          POSTERN_ADMIN_IDEMPOTENCY_SECONDS: '10',
+        }),
+      ).toEqual([
+        'POSTERN_ADMIN_CORS_ORIGINS: "https://console.example.com/" is not an origin (scheme://host[:port], no path or trailing slash)',
+        'POSTERN_ADMIN_CORS_ORIGINS: "ftp://x.example.com" is not an origin (scheme://host[:port], no path or trailing slash)',
+        'POSTERN_ADMIN_RATE_LIMIT must be a whole number from 1 to 1000000 (got "0")',
+        'POSTERN_ADMIN_IDEMPOTENCY_SECONDS must be a whole number from 60 to 604800 (got "10")',
       ]);
     });
   });

@@ -1,0 +1,89 @@
+import type { AccountService } from '../accounts/account.service.ts';
+import type { AuditLog } from '../audit/audit-log.ts';
+import type { ClientService } from '../clients/client.service.ts';
+import type { ResourceServerService } from '../clients/resource-server.service.ts';
+import type { KeyService } from '../keys/key.service.ts';
+import type { LogoutResult, SessionAdmin } from '../oidc/session-admin.ts';
+import type { AdminAccess, AdminArea } from './admin-resource.ts';
+import type { Caller } from './bearer.ts';
+import type { JsonSchema } from './schema.ts';
+
+// One operation of the admin API, declared once: the router serves it from this declaration
+// and the OpenAPI document describes it from the same one (openapi.ts), schemas included.
+
+/** The domain services the CLI uses too: the API calls them, never the CLI. */
+export interface AdminServices {
+  readonly issuer: string;
+  readonly accounts: AccountService<LogoutResult>;
+  readonly clients: ClientService;
+  readonly resources: ResourceServerService;
+  readonly keys: KeyService;
+  readonly audit: AuditLog;
+  readonly sessions: SessionAdmin;
+  /** After a key change made here: this instance serves the new keys at once (the others poll). */
+  readonly keysChanged: () => Promise<unknown>;
+}
+
+export interface OperationInput {
+  readonly params: Readonly<Record<string, string>>;
+  // Checked against the operation's schemas before `run` sees them.
+  // biome-ignore lint/suspicious/noExplicitAny: the schema, not the type system, describes it
+  readonly query: any;
+  // biome-ignore lint/suspicious/noExplicitAny: as above
+  readonly body: any;
+  readonly caller: Caller;
+}
+
+export interface Operation {
+  readonly method: 'get' | 'post' | 'patch' | 'delete';
+  /** OpenAPI path template under /admin/v1, e.g. /users/{user}. */
+  readonly path: string;
+  readonly operationId: string;
+  readonly summary: string;
+  readonly tag: 'users' | 'clients' | 'resource servers' | 'signing keys' | 'audit log';
+  readonly area: AdminArea;
+  readonly access: AdminAccess;
+  /** Path parameters and what they name. */
+  readonly params?: Readonly<Record<string, string>>;
+  readonly query?: JsonSchema;
+  readonly body?: JsonSchema;
+  /** Accepts an Idempotency-Key header (creates and updates). */
+  readonly idempotent?: boolean;
+  readonly status: 200 | 201 | 204;
+  /** A reference to a component schema, or a schema. */
+  readonly response?: JsonSchema;
+  run(services: AdminServices, input: OperationInput): Promise<unknown>;
+}
+
+export const ref = (name: string): JsonSchema => ({ $ref: `#/components/schemas/${name}` });
+
+/** The page envelope of every list: follow nextCursor until it is null. */
+export const page = (item: string): JsonSchema => ({
+  type: 'object',
+  required: ['items', 'nextCursor'],
+  properties: { items: { type: 'array', items: ref(item) }, nextCursor: { type: ['string', 'null'] } },
+});
+
+export const LIMIT = { type: 'integer', minimum: 1, maximum: 100, default: 50 } as const;
+export const CURSOR = {
+  type: 'string',
+  minLength: 1,
+  maxLength: 512,
+  description: 'nextCursor of the previous page',
+} as const;
+
+/** Opaque to callers: the last key of a page, which the next page starts after. */
+export function encodeCursor(key: string | undefined): string | null {
+  return key === undefined ? null : Buffer.from(key, 'utf8').toString('base64url');
+}
+
+export function decodeCursor(cursor: string | undefined): string | undefined {
+  return cursor === undefined ? undefined : Buffer.from(cursor, 'base64url').toString('utf8');
+}
+
+/** One page of `limit` from `limit + 1` rows: the extra row says whether a next page exists. */
+export function pageOf<T, V>(rows: T[], limit: number, key: (row: T) => string, view: (row: T) => V) {
+  const items = rows.slice(0, limit);
+  const last = items.at(-1);
+  return { items: items.map(view), nextCursor: rows.length > limit && last ? encodeCursor(key(last)) : null };
+}
