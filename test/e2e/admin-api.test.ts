@@ -161,7 +161,9 @@ describe('authorization', () => {
     expect(refused.status).toBe(403);
     expect(refused.headers.get('content-type')).toMatch(/^application\/problem\+json/);
     expect(refused.body.type).toBe(`${server.issuer}/problems/forbidden`);
-    expect(refused.headers.get('www-authenticate')).toBe('Bearer error="insufficient_scope", scope="admin:write admin:users"');
+    expect(refused.headers.get('www-authenticate')).toBe(
+      'Bearer error="insufficient_scope", scope="admin:write admin:users"',
+    );
   });
 
   it('lets admin:users manage users but not clients or keys', async () => {
@@ -212,7 +214,7 @@ describe('authorization', () => {
 describe('the OpenAPI document', () => {
   it('is a valid OpenAPI 3.1 document', async () => {
     const response = await fetch(`${server.issuer}/admin/v1/openapi.json`);
-    const document = await response.json();
+    const document = (await response.json()) as Record<string, unknown>;
     expect(document.openapi).toBe('3.1.0');
     const result = await new Validator().validate(document);
     expect(result.errors).toBeUndefined();
@@ -220,7 +222,7 @@ describe('the OpenAPI document', () => {
   });
 
   it('holds every route the router serves, and the router serves nothing else', async () => {
-    const document = await (await fetch(`${server.issuer}/admin/v1/openapi.json`)).json();
+    const document = (await (await fetch(`${server.issuer}/admin/v1/openapi.json`)).json()) as { paths: object };
     const documented = Object.entries(document.paths as Record<string, object>).flatMap(([path, ops]) =>
       Object.keys(ops).map((method) => `${method.toUpperCase()} /admin/v1${path}`),
     );
@@ -234,7 +236,7 @@ describe('the OpenAPI document', () => {
   });
 
   it('answers at every path it lists (reads with admin:read, writes refused for scope, so none is missing)', async () => {
-    const document = await (await fetch(`${server.issuer}/admin/v1/openapi.json`)).json();
+    const document = (await (await fetch(`${server.issuer}/admin/v1/openapi.json`)).json()) as { paths: object };
     const token = await serviceToken('auditor', 'admin:read');
     const kid = (await api('GET', '/signing-keys', { token })).body.items[0].kid;
     const values: Record<string, string> = { user: 'ada', clientId: 'ops', identifier: encodeURIComponent(admin), kid };
