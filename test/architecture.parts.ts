@@ -51,7 +51,7 @@ export const PARTS: readonly Part[] = [
     name: 'http',
     paths: ['http/'],
     role: 'the Koa app: pages, routes, middleware, the demo app',
-    uses: ['oidc', 'accounts', 'clients', 'config', 'shared'],
+    uses: ['oidc', 'accounts', 'clients', 'i18n', 'config', 'shared'],
   },
   {
     name: 'oidc',
@@ -62,8 +62,10 @@ export const PARTS: readonly Part[] = [
   {
     name: 'accounts',
     paths: ['accounts/'],
-    role: 'accounts, passwords, sign-in and lockout; one-time links and codes',
+    role: 'accounts, passwords, sign-in and lockout; one-time links and codes; the account page operations',
     uses: ['keys', 'audit', 'db', 'shared'],
+    // The outbox is handed in by the container; accounts write to it, knowing only its type.
+    typesFrom: ['mail'],
   },
   {
     name: 'clients',

@@ -124,3 +124,15 @@ export async function recordLogin(
     .executeTakeFirst();
   return row && toAccount(row);
 }
+
+/** The stored password hash (null for an invited account that has not chosen one yet). */
+export async function findPasswordHash(db: Executor, id: string): Promise<string | null | undefined> {
+  const row = await db.selectFrom('accounts').select('password_hash').where('id', '=', id).executeTakeFirst();
+  return row?.password_hash;
+}
+
+/** Removes the account; its one-time tokens go with it (foreign key, on delete cascade). */
+export async function deleteAccountRow(db: Executor, id: string): Promise<boolean> {
+  const result = await db.deleteFrom('accounts').where('id', '=', id).executeTakeFirst();
+  return Number(result.numDeletedRows) > 0;
+}

@@ -62,8 +62,8 @@ export interface AccountService<Revoked = unknown> {
   unlock(login: string): Promise<{ account: Account; cleared: number }>;
 }
 
-const USERNAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
-const EMAIL = /^[^\s@]{1,64}@[^\s@]{1,255}\.[^\s@]{1,63}$/;
+export const USERNAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+export const EMAIL = /^[^\s@]{1,64}@[^\s@]{1,255}\.[^\s@]{1,63}$/;
 const ROLE = /^[A-Za-z0-9][A-Za-z0-9:._-]{0,63}$/;
 
 function checkRoles(roles: readonly string[]): void {

@@ -55,3 +55,30 @@ export async function deleteAuditEventsBefore(db: Kysely<Database>, before: Date
     )`.execute(db);
   return Number(result.numAffectedRows ?? 0n);
 }
+
+/** Detail keys that hold a username or an email address (account.created, profile and email changes). */
+const IDENTIFYING_DETAILS = ['username', 'email', 'from', 'to'];
+
+/**
+ * A deleted account's trail, pseudonymised: its rows keep the account id (a random UUID that,
+ * with the account row gone, names no one), the time, type, client, IP and user agent; every
+ * detail that held a username or an address (by key, or whose text is one of `identifiers`)
+ * becomes "[deleted]".
+ */
+export async function pseudonymiseAccountEvents(
+  db: Kysely<Database>,
+  accountId: string,
+  identifiers: readonly string[],
+): Promise<number> {
+  // An empty `in ()` is not SQL: the list holds at least the empty string, which changes nothing.
+  const lowered = ['', ...identifiers.map((i) => i.toLowerCase())];
+  const result = await sql`
+    update audit_events set details = (
+      select coalesce(jsonb_object_agg(d.key,
+        case when jsonb_typeof(d.value) = 'string'
+            and (d.key in (${sql.join(IDENTIFYING_DETAILS)}) or lower(d.value #>> '{}') in (${sql.join(lowered)}))
+          then to_jsonb('[deleted]'::text) else d.value end), '{}'::jsonb)
+      from jsonb_each(audit_events.details) d)
+    where account_id = ${accountId} and details is not null and details <> '{}'::jsonb`.execute(db);
+  return Number(result.numAffectedRows ?? 0n);
+}

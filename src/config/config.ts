@@ -83,6 +83,8 @@ export interface Config {
   readonly publicName: string;
   readonly mail: MailSettings;
   readonly admin: AdminApiSettings;
+  /** POSTERN_ACCOUNT_DELETION=on: people may delete their own account from the account page. */
+  readonly accountDeletion: boolean;
 }
 
 /** The admin API under /admin/v1 (README: Admin API). */
@@ -344,6 +346,13 @@ function readAdmin(r: Reader): AdminApiSettings {
   };
 }
 
+function readOnOff(r: Reader, name: string, fallback: boolean): boolean {
+  const raw = r.string(name);
+  if (raw === undefined) return fallback;
+  if (raw !== 'on' && raw !== 'off') r.problems.push(`${name} must be on or off (got "${raw}")`);
+  return raw === 'on';
+}
+
 /** Reads and checks every setting at once; throws one ConfigError listing every problem. */
 export function loadConfig(env: Env): Config {
   const r = new Reader(env);
@@ -385,6 +394,7 @@ export function loadConfig(env: Env): Config {
     publicName: readPublicName(r),
     mail: readMail(r, production, issuer),
     admin: readAdmin(r),
+    accountDeletion: readOnOff(r, 'POSTERN_ACCOUNT_DELETION', false),
   };
   // Postern serves plain HTTP: an https issuer means a TLS-terminating proxy in front, whose
   // X-Forwarded-Proto must be trusted, or every secure cookie would be refused at sign-in.

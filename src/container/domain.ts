@@ -1,5 +1,6 @@
 import type Provider from 'oidc-provider';
 
+import { createAccountPageService, type AccountPageService } from '../accounts/account-page.service.ts';
 import { hasAccounts } from '../accounts/account.repository.ts';
 import { createAccountService, type AccountService } from '../accounts/account.service.ts';
 import { createOneTimeTokens, type OneTimeTokens } from '../accounts/one-time-tokens.ts';
@@ -41,6 +42,8 @@ export interface Domain {
   readonly mail: Mail;
   /** Single-use links and codes (accounts/one-time-tokens.ts). */
   readonly tokens: OneTimeTokens;
+  /** What people do to their own account from the account page (issue 13 §4). */
+  readonly accountPage: AccountPageService;
   /** No account and no client yet: a new installation (the demo is seeded only then). */
   isNewInstallation(): Promise<boolean>;
 }
@@ -136,6 +139,19 @@ export function buildDomain(
     sealKey: derived.oneTimeTokenSealKey,
     clock,
   });
+  const accountPage = createAccountPageService({
+    db,
+    hasher,
+    audit,
+    tokens,
+    outbox: mail.outbox,
+    // A password changed from the account page keeps this browser signed in, and ends the rest.
+    sessions: {
+      endOtherSessions: (id, keepSessionUid, reason) => sessions.endSessions(id, { keepSessionUid, reason }),
+      endAllSessions: (id, reason) => sessions.logout(id, { reason }),
+    },
+    deletionEnabled: config.accountDeletion,
+  });
   return {
     audit,
     accounts,
@@ -147,6 +163,7 @@ export function buildDomain(
     sessions,
     mail,
     tokens,
+    accountPage,
     isNewInstallation,
   };
 }

@@ -4,6 +4,7 @@ import { createAdminApi } from '../admin/admin-api.ts';
 import { schemaIsCurrent } from '../db/migrator.ts';
 import type { DatabaseHandle } from '../db/connect.ts';
 import { createHttpApp } from '../http/app.ts';
+import { createAccountSessions } from '../oidc/account-sessions.ts';
 import type { Metrics } from '../shared/metrics.ts';
 import type { Domain } from './domain.ts';
 import type { Protocol } from './protocol.ts';
@@ -51,6 +52,12 @@ export function buildHttp(
     views: protocol.views,
     accounts: domain.accounts,
     signIn: domain.signIn,
+    accountPage: domain.accountPage,
+    accountSessions: createAccountSessions({
+      sessions: domain.sessions,
+      provider: protocol.provider,
+      audit: domain.audit,
+    }),
     provider: protocol.provider,
     jwks: () => keyRing.jwks(),
     metrics: options.metrics,

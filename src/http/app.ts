@@ -5,14 +5,18 @@ import Router from '@koa/router';
 import Koa from 'koa';
 import type Provider from 'oidc-provider';
 
+import type { AccountPageService } from '../accounts/account-page.service.ts';
 import type { AccountService } from '../accounts/account.service.ts';
 import type { SignInService } from '../accounts/sign-in.service.ts';
 import { issuerBasePath, type Config } from '../config/config.ts';
+import type { AccountSessions } from '../oidc/account-sessions.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { Metrics } from '../shared/metrics.ts';
+import { accountRoutes } from './account.routes.ts';
 import { mountAtBasePath } from './base-path.ts';
 import { demoRoutes } from './demo.routes.ts';
 import { requestError, sendError } from './edge-error.ts';
+import { emailChangeRoutes } from './email-change.routes.ts';
 import { errorPages } from './errors.ts';
 import { interactionRoutes } from './interaction.routes.ts';
 import { metricsOnMainPort, recordRequests } from './metrics.routes.ts';
@@ -28,6 +32,8 @@ export interface HttpDeps {
   readonly provider: () => Provider;
   readonly accounts: AccountService;
   readonly signIn: SignInService;
+  readonly accountPage: AccountPageService;
+  readonly accountSessions: AccountSessions;
   readonly csrfKey: Buffer;
   readonly cookieKeys: readonly string[];
   readonly ready: () => Promise<{ ok: boolean; checks: Record<string, boolean> }>;
@@ -171,6 +177,8 @@ export function createHttpApp(deps: HttpDeps): Koa {
       revealLockout: deps.config.lockout.reveal,
       basePath: issuerBasePath(deps.config.issuer),
     }),
+    emailChangeRoutes(deps),
+    accountRoutes({ ...deps, issuer: deps.config.issuer }),
   ];
   if (deps.config.demo)
     routers.push(demoRoutes({ issuer: deps.config.issuer, views: deps.views, secure, selfUrl: selfUrl(deps.config) }));

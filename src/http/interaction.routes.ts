@@ -5,6 +5,7 @@ import { errors, type InteractionResults } from 'oidc-provider';
 
 import type { AccountService } from '../accounts/account.service.ts';
 import type { SignInService } from '../accounts/sign-in.service.ts';
+import { textsFor } from '../i18n/texts.ts';
 import { checkCsrf, csrfToken } from './csrf.ts';
 import { readDevices, rememberDevice } from './device-cookie.ts';
 import { readForm } from './form-body.ts';
@@ -62,7 +63,15 @@ async function renderPrompt(
   };
   if (details.prompt.name === 'login') {
     const username = extra.username ?? (typeof details.params.login_hint === 'string' ? details.params.login_hint : '');
-    sendPage(ctx, deps.views, 'login', { ...common, username, error: extra.error }, extra.error ? 401 : 200);
+    // Someone already signed in here (asked to sign in again, prompt=login) sees the way to their account page.
+    const accountLink = details.session?.accountId ? textsFor().pages.signedInFooter : undefined;
+    sendPage(
+      ctx,
+      deps.views,
+      'login',
+      { ...common, username, error: extra.error, accountLink },
+      extra.error ? 401 : 200,
+    );
     return;
   }
   const account = await deps.accounts.findById(String(details.session?.accountId));

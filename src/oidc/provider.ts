@@ -12,6 +12,7 @@ import type { Clock } from '../shared/clock.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { Metrics } from '../shared/metrics.ts';
 import { accessTokenClaims } from './access-token-claims.ts';
+import { ACCOUNT_PATH, accountPageClient } from './account-page-client.ts';
 import type { AdapterClass } from './adapter.ts';
 import { checkScopeParameter } from './client-scopes.ts';
 import { engineMiddleware } from './engine-middleware.ts';
@@ -119,7 +120,13 @@ function buildConfiguration(deps: ProviderDeps): Configuration {
   const long = config.authorizationPost ? { ...cookie, sameSite: 'none' as const } : cookie;
   return {
     adapter: deps.adapter,
-    clients: [],
+    // The account page's own client, for signing in only (oidc/account-page-client.ts).
+    clients: [accountPageClient(config.issuer, config.publicName)],
+    discovery: {
+      claim_types_supported: ['normal'],
+      // Not in OpenID Connect Discovery, but widely read (Keycloak and others publish it).
+      account_management_uri: `${config.issuer}${ACCOUNT_PATH}`,
+    },
     routes: { ...ENGINE_ROUTES },
     enableHttpPostMethods: config.authorizationPost,
     findAccount,

@@ -32,6 +32,16 @@ export interface SessionAdmin {
    * every token issued from them; clients with a back-channel logout URI are told.
    */
   logout(accountId: string, options?: { clientId?: string; reason?: string }): Promise<LogoutResult>;
+  /**
+   * Ends some of the account's sessions, each with the grants made in it (offline_access
+   * refresh tokens included): one session (`sessionId`, its stored id), or every session but
+   * `keepSessionUid` together with every grant not made in that one (of other browsers, or of
+   * no known session), so that this browser and its apps stay signed in.
+   */
+  endSessions(
+    accountId: string,
+    options: { sessionId?: string; keepSessionUid?: string; reason: string },
+  ): Promise<LogoutResult>;
 }
 
 export function createSessionAdmin(deps: {
@@ -69,6 +79,31 @@ export function createSessionAdmin(deps: {
     return deliveries;
   }
 
+  async function end(
+    accountId: string,
+    sessions: SessionInfo[],
+    grants: GrantInfo[],
+    options: { clientId: string | undefined; reason: string },
+  ): Promise<LogoutResult> {
+    const pending = await notify(accountId, sessions, options.clientId);
+    // Each grant goes with everything issued from it, or not at all.
+    for (const grant of grants) await db.transaction().execute((trx) => deleteGrant(trx, grant.grantId));
+    for (const session of sessions) {
+      if (options.clientId) await removeClientFromSession(db, session.id, options.clientId);
+      else await deleteSession(db, session.id);
+    }
+    // The logout is done; now wait for the logout tokens (at once on the server, bounded in a command).
+    const deliveries = await Promise.all(pending);
+    const notified = [...new Set(deliveries.map((d) => d.clientId))];
+    audit.record({
+      type: 'account.logged_out',
+      accountId,
+      clientId: options.clientId ?? null,
+      details: { sessions: sessions.length, grants: grants.length, notified, deliveries, reason: options.reason },
+    });
+    return { sessions: sessions.length, grants: grants.length, notified, deliveries };
+  }
+
   return {
     async list(accountId) {
       const now = clock.now();
@@ -82,29 +117,19 @@ export function createSessionAdmin(deps: {
       const grants = (await listGrants(db, accountId, now)).filter(
         (g) => !options.clientId || g.clientId === options.clientId,
       );
-      const pending = await notify(accountId, sessions, options.clientId);
-      // Each grant goes with everything issued from it, or not at all.
-      for (const grant of grants) await db.transaction().execute((trx) => deleteGrant(trx, grant.grantId));
-      for (const session of sessions) {
-        if (options.clientId) await removeClientFromSession(db, session.id, options.clientId);
-        else await deleteSession(db, session.id);
-      }
-      // The logout is done; now wait for the logout tokens (at once on the server, bounded in a command).
-      const deliveries = await Promise.all(pending);
-      const notified = [...new Set(deliveries.map((d) => d.clientId))];
-      audit.record({
-        type: 'account.logged_out',
-        accountId,
-        clientId: options.clientId ?? null,
-        details: {
-          sessions: sessions.length,
-          grants: grants.length,
-          notified,
-          deliveries,
-          reason: options.reason ?? 'admin',
-        },
-      });
-      return { sessions: sessions.length, grants: grants.length, notified, deliveries };
+      return end(accountId, sessions, grants, { clientId: options.clientId, reason: options.reason ?? 'admin' });
+    },
+    async endSessions(accountId, options) {
+      const now = clock.now();
+      const all = await listSessions(db, accountId, now);
+      const sessions = options.sessionId
+        ? all.filter((s) => s.id === options.sessionId)
+        : all.filter((s) => s.uid !== options.keepSessionUid);
+      const ended = new Set(sessions.map((s) => s.uid));
+      const grants = (await listGrants(db, accountId, now)).filter((g) =>
+        options.sessionId ? g.sessionUid !== null && ended.has(g.sessionUid) : g.sessionUid !== options.keepSessionUid,
+      );
+      return end(accountId, sessions, grants, { clientId: undefined, reason: options.reason });
     },
   };
 }

@@ -14,6 +14,8 @@ export interface GrantInfo {
   readonly lastUsedAt: Date | null;
   readonly ip: string | null;
   readonly userAgent: string | null;
+  /** The uid of the session (browser sign-in) the grant was made in, when known. */
+  readonly sessionUid: string | null;
 }
 
 export interface SessionInfo {
@@ -78,9 +80,10 @@ export async function listGrants(db: Kysely<Database>, accountId: string, now: D
     created_at: Date | null;
     ip: string | null;
     user_agent: string | null;
+    session_uid: string | null;
     last_used: string | null;
   }>`
-    select g.id, g.payload, g.expires_at, a.created_at, a.ip, a.user_agent,
+    select g.id, g.payload, g.expires_at, a.created_at, a.ip, a.user_agent, a.session_uid,
       (select max((t.payload->>'iat')::bigint) from oidc_payloads t where t.grant_id = g.id) as last_used
     from oidc_payloads g left join grant_activity a on a.grant_id = g.id
     where g.kind = 'Grant' and g.payload->>'accountId' = ${accountId} and (g.expires_at is null or g.expires_at > ${now})
@@ -93,6 +96,7 @@ export async function listGrants(db: Kysely<Database>, accountId: string, now: D
     lastUsedAt: fromEpoch(r.last_used) ?? r.created_at,
     ip: r.ip,
     userAgent: r.user_agent,
+    sessionUid: r.session_uid,
   }));
 }
 

@@ -75,6 +75,7 @@ describe('loadConfig', () => {
           giveUpSeconds: 86400,
         },
         admin: { rateLimit: 600, rateWindowSeconds: 60, corsOrigins: [], idempotencySeconds: 86400 },
+        accountDeletion: false,
       });
     });
 
@@ -199,6 +200,20 @@ describe('loadConfig', () => {
     it('must be a boolean', () => {
       expect(problemsOf({ POSTERN_AUTHORIZATION_POST: 'sometimes' })).toEqual([
         'POSTERN_AUTHORIZATION_POST must be true or false (got "sometimes")',
+      ]);
+    });
+  });
+
+  describe('POSTERN_ACCOUNT_DELETION', () => {
+    it('is off by default and on with "on"', () => {
+      expect(loadConfig({}).accountDeletion).toBe(false);
+      expect(loadConfig({ POSTERN_ACCOUNT_DELETION: 'on' }).accountDeletion).toBe(true);
+      expect(loadConfig({ POSTERN_ACCOUNT_DELETION: 'off' }).accountDeletion).toBe(false);
+    });
+
+    it('must be on or off', () => {
+      expect(problemsOf({ POSTERN_ACCOUNT_DELETION: 'true' })).toEqual([
+        'POSTERN_ACCOUNT_DELETION must be on or off (got "true")',
       ]);
     });
   });
