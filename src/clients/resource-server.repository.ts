@@ -17,43 +17,32 @@ function toResourceServer(row: ResourceServerRow): ResourceServer {
   };
 }
 
+type NewResourceServer = Omit<ResourceServer, 'createdAt' | 'updatedAt'>;
+
+function toColumns(rs: NewResourceServer) {
+  return {
+    identifier: rs.identifier,
+    scopes: [...rs.scopes],
+    access_token_ttl: rs.accessTokenTtl,
+    token_format: rs.tokenFormat,
+    signing_alg: rs.signingAlg,
+    claims: [...rs.claims],
+  };
+}
+
 /** Inserts it unless one with that identifier exists (then nothing changes); true if inserted. */
-export async function insertResourceServerIfMissing(
-  db: Kysely<Database>,
-  rs: Omit<ResourceServer, 'createdAt' | 'updatedAt'>,
-): Promise<boolean> {
+export async function insertResourceServerIfMissing(db: Kysely<Database>, rs: NewResourceServer): Promise<boolean> {
   const row = await db
     .insertInto('resource_servers')
-    .values({
-      identifier: rs.identifier,
-      scopes: [...rs.scopes],
-      access_token_ttl: rs.accessTokenTtl,
-      token_format: rs.tokenFormat,
-      signing_alg: rs.signingAlg,
-      claims: [...rs.claims],
-    })
+    .values(toColumns(rs))
     .onConflict((oc) => oc.column('identifier').doNothing())
     .returning('identifier')
     .executeTakeFirst();
   return row !== undefined;
 }
 
-export async function insertResourceServer(
-  db: Kysely<Database>,
-  rs: Omit<ResourceServer, 'createdAt' | 'updatedAt'>,
-): Promise<ResourceServer> {
-  const row = await db
-    .insertInto('resource_servers')
-    .values({
-      identifier: rs.identifier,
-      scopes: [...rs.scopes],
-      access_token_ttl: rs.accessTokenTtl,
-      token_format: rs.tokenFormat,
-      signing_alg: rs.signingAlg,
-      claims: [...rs.claims],
-    })
-    .returningAll()
-    .executeTakeFirstOrThrow();
+export async function insertResourceServer(db: Kysely<Database>, rs: NewResourceServer): Promise<ResourceServer> {
+  const row = await db.insertInto('resource_servers').values(toColumns(rs)).returningAll().executeTakeFirstOrThrow();
   return toResourceServer(row);
 }
 
