@@ -1,4 +1,4 @@
-import { sql, type Kysely } from 'kysely';
+import { sql, type ExpressionBuilder, type Kysely } from 'kysely';
 
 import type { Database, OneTimeTokenPurpose } from '../db/tables.ts';
 
@@ -32,6 +32,11 @@ function toRow(r: {
     createdAt: new Date(r.created_at),
     expiresAt: new Date(r.expires_at),
   };
+}
+
+/** Unused, unexpired and of this purpose: the only tokens that may still be used. */
+function isUsable(eb: ExpressionBuilder<Database, 'one_time_tokens'>, purpose: OneTimeTokenPurpose, now: Date) {
+  return eb.and([eb('purpose', '=', purpose), eb('consumed_at', 'is', null), eb('expires_at', '>', now)]);
 }
 
 export async function insertToken(
@@ -74,9 +79,7 @@ export async function findUsableToken(
     .selectFrom('one_time_tokens')
     .select(RETURNED)
     .where('token_hash', '=', tokenHash)
-    .where('purpose', '=', purpose)
-    .where('consumed_at', 'is', null)
-    .where('expires_at', '>', now)
+    .where((eb) => isUsable(eb, purpose, now))
     .executeTakeFirst();
   return row && toRow(row);
 }
@@ -92,9 +95,7 @@ export async function consumeTokenByHash(
     .updateTable('one_time_tokens')
     .set({ consumed_at: now })
     .where('token_hash', '=', tokenHash)
-    .where('purpose', '=', purpose)
-    .where('consumed_at', 'is', null)
-    .where('expires_at', '>', now)
+    .where((eb) => isUsable(eb, purpose, now))
     .returning(RETURNED)
     .executeTakeFirst();
   return row && toRow(row);
@@ -116,10 +117,8 @@ export async function consumeTokenByCode(
         .selectFrom('one_time_tokens')
         .select('token_hash')
         .where('account_id', '=', accountId)
-        .where('purpose', '=', purpose)
         .where('code_hash', '=', codeHash)
-        .where('consumed_at', 'is', null)
-        .where('expires_at', '>', now)
+        .where((inner) => isUsable(inner, purpose, now))
         .limit(1),
     )
     .where('consumed_at', 'is', null)
