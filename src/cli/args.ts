@@ -214,3 +214,12 @@ export function commaList(items: readonly string[]): string[] {
     .map((item) => item.trim())
     .filter(Boolean);
 }
+
+/** `--limit N` of the listing commands: 50 when left out, at most 10000. */
+export function parseLimit(raw: string | undefined): number {
+  if (raw === undefined) return 50;
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw) || n < 1 || n > 10_000)
+    throw new UsageError(`--limit must be a whole number from 1 to 10000 (got "${raw}")`);
+  return n;
+}

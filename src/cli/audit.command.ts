@@ -1,17 +1,9 @@
 import { AUDIT_EVENT_TYPES, type AuditEvent } from '../audit/audit-event.ts';
 import { PosternError } from '../shared/errors.ts';
-import { UsageError } from './args.ts';
+import { parseLimit, UsageError } from './args.ts';
 import { defineCommand, JSON_OPTION } from './command.ts';
 import { table, toJson } from './output.ts';
 import { withServices } from './runtime.ts';
-
-function parseLimit(raw: string | undefined): number {
-  if (raw === undefined) return 50;
-  const n = Number(raw);
-  if (!/^\d+$/.test(raw) || n < 1 || n > 10_000)
-    throw new UsageError(`--limit must be a whole number from 1 to 10000 (got "${raw}")`);
-  return n;
-}
 
 function parseSince(raw: string | undefined): Date | undefined {
   if (raw === undefined) return undefined;

@@ -1,6 +1,6 @@
 import type { MailStatus } from '../db/tables.ts';
 import { PosternError } from '../shared/errors.ts';
-import { UsageError } from './args.ts';
+import { parseLimit, UsageError } from './args.ts';
 import { defineCommand, JSON_OPTION } from './command.ts';
 import { table, toJson } from './output.ts';
 import { withServices, type Command } from './runtime.ts';
@@ -12,14 +12,6 @@ function parseStatus(raw: string | undefined): MailStatus | undefined {
   if (!(STATUSES as readonly string[]).includes(raw))
     throw new UsageError(`--status must be one of ${STATUSES.join(', ')} (got "${raw}")`);
   return raw as MailStatus;
-}
-
-function parseLimit(raw: string | undefined): number {
-  if (raw === undefined) return 50;
-  const n = Number(raw);
-  if (!/^\d+$/.test(raw) || n < 1 || n > 10_000)
-    throw new UsageError(`--limit must be a whole number from 1 to 10000 (got "${raw}")`);
-  return n;
 }
 
 const list = defineCommand({
