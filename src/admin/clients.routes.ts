@@ -4,9 +4,12 @@ import { toClientView } from '../clients/client-view.ts';
 import { ACCESS_TOKEN_CLAIMS } from '../clients/resource-server.ts';
 import { invalid, PosternError } from '../shared/errors.ts';
 import { adminResourceIdentifier } from './admin-resource.ts';
-import { CURSOR, decodeCursor, LIMIT, page, pageOf, ref, type Operation } from './operation.ts';
+import { type Operation, operationGroup, page, pageOf, pageQuery, pageRequest, ref } from './operation.ts';
 
 // Clients and resource servers: what `postern client ...` and `postern resource ...` do.
+
+const client = operationGroup('clients', 'clients');
+const resourceServer = operationGroup('resource servers', 'clients');
 
 const uris = { type: 'array', maxItems: 50, items: { type: 'string', format: 'uri', maxLength: 2048 } } as const;
 const seconds = { type: 'integer', minimum: 60 } as const;
@@ -38,32 +41,25 @@ function fromBody<T extends Record<string, unknown>>(body: T): T {
 
 const CLIENT = { clientId: 'the client_id' };
 
-const list: Operation = {
+const list = client.read({
   method: 'get',
   path: '/clients',
   operationId: 'listClients',
   summary: 'List clients by client id',
-  tag: 'clients',
-  area: 'clients',
-  access: 'read',
-  query: { type: 'object', additionalProperties: false, properties: { limit: LIMIT, cursor: CURSOR } },
+  query: pageQuery(),
   status: 200,
   response: page('Client'),
   async run({ clients }, { query }) {
-    const after = decodeCursor(query.cursor);
-    const rows = await clients.listPage({ limit: query.limit + 1, ...(after !== undefined ? { after } : {}) });
+    const rows = await clients.listPage(pageRequest(query));
     return pageOf(rows, query.limit, (c) => c.clientId, toClientView);
   },
-};
+});
 
-const create: Operation = {
+const create = client.write({
   method: 'post',
   path: '/clients',
   operationId: 'createClient',
   summary: 'Register a client; a generated secret is in this answer only',
-  tag: 'clients',
-  area: 'clients',
-  access: 'write',
   idempotent: true,
   body: {
     type: 'object',
@@ -83,16 +79,13 @@ const create: Operation = {
     const { client, secret } = await clients.create(fromBody(body) as NewClient);
     return { ...toClientView(client), ...(secret !== undefined ? { clientSecret: secret } : {}) };
   },
-};
+});
 
-const show: Operation = {
+const show = client.read({
   method: 'get',
   path: '/clients/{clientId}',
   operationId: 'getClient',
   summary: 'Show one client (never its secret)',
-  tag: 'clients',
-  area: 'clients',
-  access: 'read',
   params: CLIENT,
   status: 200,
   response: ref('Client'),
@@ -101,16 +94,13 @@ const show: Operation = {
     if (!client) throw notFound('client', params.clientId!);
     return toClientView(client);
   },
-};
+});
 
-const update: Operation = {
+const update = client.write({
   method: 'patch',
   path: '/clients/{clientId}',
   operationId: 'updateClient',
   summary: 'Change a client (checked as a creation is); what is left out stays',
-  tag: 'clients',
-  area: 'clients',
-  access: 'write',
   idempotent: true,
   params: CLIENT,
   body: { type: 'object', additionalProperties: false, minProperties: 1, properties: CHANGEABLE },
@@ -118,16 +108,13 @@ const update: Operation = {
   response: ref('Client'),
   run: async ({ clients }, { params, body }) =>
     toClientView(await clients.update(params.clientId!, fromBody(body) as ClientChanges)),
-};
+});
 
-const rotateSecret: Operation = {
+const rotateSecret = client.write({
   method: 'post',
   path: '/clients/{clientId}/secret',
   operationId: 'rotateClientSecret',
   summary: 'Generate a new client secret (in this answer only); the old one stops working at once',
-  tag: 'clients',
-  area: 'clients',
-  access: 'write',
   idempotent: true,
   params: CLIENT,
   status: 200,
@@ -136,46 +123,37 @@ const rotateSecret: Operation = {
     const { client, secret } = await clients.rotateSecret(params.clientId!);
     return { ...toClientView(client), clientSecret: secret };
   },
-};
+});
 
-const remove: Operation = {
+const remove = client.write({
   method: 'delete',
   path: '/clients/{clientId}',
   operationId: 'deleteClient',
   summary: 'Delete a client',
-  tag: 'clients',
-  area: 'clients',
-  access: 'write',
   params: CLIENT,
   status: 204,
   run: ({ clients }, { params }) => clients.delete(params.clientId!),
-};
+});
 
 const notFound = (what: string, id: string) => new PosternError('ERR_NOT_FOUND', `no ${what} "${id}"`);
 
 const RESOURCE = { identifier: 'the resource indicator (URL-encoded)' };
 
-const listResources: Operation = {
+const listResources = resourceServer.read({
   method: 'get',
   path: '/resource-servers',
   operationId: 'listResourceServers',
   summary: 'List resource servers (APIs that accept access tokens)',
-  tag: 'resource servers',
-  area: 'clients',
-  access: 'read',
   status: 200,
   response: { type: 'object', properties: { items: { type: 'array', items: ref('ResourceServer') } } },
   run: async ({ resources }) => ({ items: await resources.list() }),
-};
+});
 
-const createResource: Operation = {
+const createResource = resourceServer.write({
   method: 'post',
   path: '/resource-servers',
   operationId: 'createResourceServer',
   summary: 'Register a resource server',
-  tag: 'resource servers',
-  area: 'clients',
-  access: 'write',
   idempotent: true,
   body: {
     type: 'object',
@@ -193,16 +171,13 @@ const createResource: Operation = {
   status: 201,
   response: ref('ResourceServer'),
   run: ({ resources }, { body }) => resources.create(body),
-};
+});
 
-const showResource: Operation = {
+const showResource = resourceServer.read({
   method: 'get',
   path: '/resource-servers/{identifier}',
   operationId: 'getResourceServer',
   summary: 'Show one resource server',
-  tag: 'resource servers',
-  area: 'clients',
-  access: 'read',
   params: RESOURCE,
   status: 200,
   response: ref('ResourceServer'),
@@ -211,16 +186,13 @@ const showResource: Operation = {
     if (!rs) throw notFound('resource server', params.identifier!);
     return rs;
   },
-};
+});
 
-const deleteResource: Operation = {
+const deleteResource = resourceServer.write({
   method: 'delete',
   path: '/resource-servers/{identifier}',
   operationId: 'deleteResourceServer',
   summary: 'Delete a resource server (not the admin API itself)',
-  tag: 'resource servers',
-  area: 'clients',
-  access: 'write',
   params: RESOURCE,
   status: 204,
   async run({ resources, issuer }, { params }) {
@@ -229,7 +201,7 @@ const deleteResource: Operation = {
       invalid('the admin API resource server cannot be deleted', 'identifier');
     await resources.delete(params.identifier!);
   },
-};
+});
 
 export const clientOperations: readonly Operation[] = [
   list,

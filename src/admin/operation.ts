@@ -55,6 +55,16 @@ export interface Operation {
   run(services: AdminServices, input: OperationInput): Promise<unknown>;
 }
 
+type Declared = Omit<Operation, 'tag' | 'area' | 'access'>;
+
+/** The tag and area a group of operations shares, declared once, with read or write access. */
+export function operationGroup(tag: Operation['tag'], area: AdminArea) {
+  return {
+    read: (op: Declared): Operation => ({ ...op, tag, area, access: 'read' }),
+    write: (op: Declared): Operation => ({ ...op, tag, area, access: 'write' }),
+  };
+}
+
 export const ref = (name: string): JsonSchema => ({ $ref: `#/components/schemas/${name}` });
 
 /** The page envelope of every list: follow nextCursor until it is null. */
@@ -79,6 +89,17 @@ export function encodeCursor(key: string | undefined): string | null {
 
 export function decodeCursor(cursor: string | undefined): string | undefined {
   return cursor === undefined ? undefined : Buffer.from(cursor, 'base64url').toString('utf8');
+}
+
+/** The query of a paged list: `limit`, `cursor` and the list's own filters. */
+export function pageQuery(filters: Readonly<Record<string, JsonSchema>> = {}): JsonSchema {
+  return { type: 'object', additionalProperties: false, properties: { ...filters, limit: LIMIT, cursor: CURSOR } };
+}
+
+/** What a repository's listPage needs for the page a query asks for (one extra row: see pageOf). */
+export function pageRequest(query: { limit: number; cursor?: string }): { limit: number; after?: string } {
+  const after = decodeCursor(query.cursor);
+  return { limit: query.limit + 1, ...(after !== undefined ? { after } : {}) };
 }
 
 /** One page of `limit` from `limit + 1` rows: the extra row says whether a next page exists. */

@@ -1,8 +1,10 @@
 import type { Account } from '../accounts/account.ts';
 import { PROFILE } from './components.ts';
-import { CURSOR, decodeCursor, LIMIT, page, pageOf, ref, type Operation } from './operation.ts';
+import { type Operation, operationGroup, page, pageOf, pageQuery, pageRequest, ref } from './operation.ts';
 
 // Users: what `postern user ...` and `postern user sessions|logout` do, over the same services.
+
+const user = operationGroup('users', 'users');
 
 const ROLES = {
   type: 'array',
@@ -17,40 +19,28 @@ function toUserJson(a: Account) {
   return { id, username, email, emailVerified, profile, roles, disabled, createdAt, updatedAt, lastLoginAt };
 }
 
-const list: Operation = {
+const list = user.read({
   method: 'get',
   path: '/users',
   operationId: 'listUsers',
   summary: 'List users by username, optionally searching username, email and name',
-  tag: 'users',
-  area: 'users',
-  access: 'read',
-  query: {
-    type: 'object',
-    additionalProperties: false,
-    properties: { search: { type: 'string', minLength: 1, maxLength: 256 }, limit: LIMIT, cursor: CURSOR },
-  },
+  query: pageQuery({ search: { type: 'string', minLength: 1, maxLength: 256 } }),
   status: 200,
   response: page('User'),
   async run({ accounts }, { query }) {
-    const after = decodeCursor(query.cursor);
     const rows = await accounts.listPage({
-      limit: query.limit + 1,
+      ...pageRequest(query),
       ...(query.search ? { search: query.search } : {}),
-      ...(after !== undefined ? { after } : {}),
     });
     return pageOf(rows, query.limit, (a) => a.username, toUserJson);
   },
-};
+});
 
-const create: Operation = {
+const create = user.write({
   method: 'post',
   path: '/users',
   operationId: 'createUser',
   summary: 'Create a user',
-  tag: 'users',
-  area: 'users',
-  access: 'write',
   idempotent: true,
   body: {
     type: 'object',
@@ -70,30 +60,24 @@ const create: Operation = {
   async run({ accounts }, { body }) {
     return toUserJson(await accounts.create(body));
   },
-};
+});
 
-const show: Operation = {
+const show = user.read({
   method: 'get',
   path: '/users/{user}',
   operationId: 'getUser',
   summary: 'Show one user',
-  tag: 'users',
-  area: 'users',
-  access: 'read',
   params: USER,
   status: 200,
   response: ref('User'),
   run: async ({ accounts }, { params }) => toUserJson(await accounts.get(params.user!)),
-};
+});
 
-const update: Operation = {
+const update = user.write({
   method: 'patch',
   path: '/users/{user}',
   operationId: 'updateUser',
   summary: "Change a user's profile, roles or email verification (what is left out stays)",
-  tag: 'users',
-  area: 'users',
-  access: 'write',
   idempotent: true,
   params: USER,
   body: {
@@ -105,34 +89,28 @@ const update: Operation = {
   status: 200,
   response: ref('User'),
   run: async ({ accounts }, { params, body }) => toUserJson(await accounts.update(params.user!, body)),
-};
+});
 
 function setDisabled(disabled: boolean): Operation {
   const verb = disabled ? 'disable' : 'enable';
-  return {
+  return user.write({
     method: 'post',
     path: `/users/{user}/${verb}`,
     operationId: `${verb}User`,
     summary: disabled ? 'Stop a user from signing in; ends their sessions and grants' : 'Let a user sign in again',
-    tag: 'users',
-    area: 'users',
-    access: 'write',
     idempotent: true,
     params: USER,
     status: 200,
     response: ref('User'),
     run: async ({ accounts }, { params }) => toUserJson((await accounts.setDisabled(params.user!, disabled)).account),
-  };
+  });
 }
 
-const unlock: Operation = {
+const unlock = user.write({
   method: 'post',
   path: '/users/{user}/unlock',
   operationId: 'unlockUser',
   summary: "Clear a user's sign-in lockout and failure counters",
-  tag: 'users',
-  area: 'users',
-  access: 'write',
   idempotent: true,
   params: USER,
   status: 200,
@@ -141,16 +119,13 @@ const unlock: Operation = {
     const { account, cleared } = await accounts.unlock(params.user!);
     return { user: toUserJson(account), cleared };
   },
-};
+});
 
-const setPassword: Operation = {
+const setPassword = user.write({
   method: 'post',
   path: '/users/{user}/password',
   operationId: 'setUserPassword',
   summary: "Set a user's password; ends their sessions and grants",
-  tag: 'users',
-  area: 'users',
-  access: 'write',
   idempotent: true,
   params: USER,
   body: {
@@ -163,16 +138,13 @@ const setPassword: Operation = {
   response: ref('User'),
   run: async ({ accounts }, { params, body }) =>
     toUserJson((await accounts.setPassword(params.user!, body.password)).account),
-};
+});
 
-const sessions: Operation = {
+const sessions = user.read({
   method: 'get',
   path: '/users/{user}/sessions',
   operationId: 'listUserSessions',
   summary: "A user's sign-in sessions and grants",
-  tag: 'users',
-  area: 'users',
-  access: 'read',
   params: USER,
   status: 200,
   response: {
@@ -183,16 +155,13 @@ const sessions: Operation = {
     },
   },
   run: async ({ accounts, sessions }, { params }) => sessions.list((await accounts.get(params.user!)).id),
-};
+});
 
-const logout: Operation = {
+const logout = user.write({
   method: 'post',
   path: '/users/{user}/logout',
   operationId: 'logoutUser',
   summary: "End a user's sessions and revoke their grants (or only one client's)",
-  tag: 'users',
-  area: 'users',
-  access: 'write',
   idempotent: true,
   params: USER,
   body: { type: 'object', additionalProperties: false, properties: { clientId: { type: 'string', minLength: 1 } } },
@@ -211,7 +180,7 @@ const logout: Operation = {
     const clientId = body?.clientId as string | undefined;
     return sessions.logout(account.id, { ...(clientId ? { clientId } : {}), reason: 'admin logout' });
   },
-};
+});
 
 export const userOperations: readonly Operation[] = [
   list,
