@@ -1,19 +1,10 @@
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 
-import { baseEnv, expectOk, run } from '../support/cli.ts';
-import { createTestDatabase, type TestDatabase } from '../support/database.ts';
+import { expectOk, run, useCliDatabase } from '../support/cli.ts';
 
 // `postern client show` tells the truth about what a client may ask for (issue 10, point 2):
 // the OpenID Connect scopes and the API scopes it was registered with, and nothing else.
-let db: TestDatabase;
-let env: Record<string, string>;
-beforeAll(async () => {
-  db = await createTestDatabase();
-  env = baseEnv(db);
-});
-afterAll(async () => {
-  await db?.drop();
-});
+const { env } = useCliDatabase();
 
 it('shows a client registered with API scopes only as having no OpenID Connect scope', async () => {
   expectOk(

@@ -1,21 +1,13 @@
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 
-import { baseEnv, expectOk, expectOneLineError, run } from '../support/cli.ts';
-import { createTestDatabase, type TestDatabase } from '../support/database.ts';
+import { expectOk, expectOneLineError, run, useCliDatabase } from '../support/cli.ts';
 import { startTestServer } from '../support/server.ts';
 
 // A client secret chosen by the operator reaches Postern without passing through the process
 // list or shell history (--secret-stdin), and one that starts with "-" works as --secret=VALUE
 // (issue 10, point 9). The token endpoint then proves what was stored is exactly what was given.
-let db: TestDatabase;
-let env: Record<string, string>;
-beforeAll(async () => {
-  db = await createTestDatabase();
-  env = baseEnv(db);
-});
-afterAll(async () => {
-  await db?.drop();
-});
+const cli = useCliDatabase();
+const { env } = cli;
 
 const FROM_STDIN = 'piped-secret-0123456789-abcdefghijklmnopqrstuvwxyz';
 const DASHED = '-dashed-secret-0123456789-abcdefghijklmnopqrstuvwxyz';
@@ -57,7 +49,7 @@ it('takes the secret from standard input silently, and from --secret=VALUE with 
   );
   expect(dashed.stdout).not.toContain(DASHED);
 
-  const server = await startTestServer(db);
+  const server = await startTestServer(cli.database());
   try {
     const token = (id: string, secret: string) =>
       fetch(`${server.issuer}/token`, {

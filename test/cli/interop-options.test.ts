@@ -1,19 +1,10 @@
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 
-import { baseEnv, expectOk, expectOneLineError, run } from '../support/cli.ts';
-import { createTestDatabase, type TestDatabase } from '../support/database.ts';
+import { expectOk, expectOneLineError, run, useCliDatabase } from '../support/cli.ts';
 
 // The options that let existing apps and APIs connect, as an operator types them:
 // resource create --claims, client create --role, --pkce, --response-types.
-let db: TestDatabase;
-let env: Record<string, string>;
-beforeAll(async () => {
-  db = await createTestDatabase();
-  env = baseEnv(db);
-});
-afterAll(async () => {
-  await db?.drop();
-});
+const { env } = useCliDatabase();
 
 // Each step spawns the real command on the embedded database (seconds apiece on a busy machine).
 const STEPS_TIMEOUT = 240_000;

@@ -1,19 +1,10 @@
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 
-import { baseEnv, expectOk, expectOneLineError, run } from '../support/cli.ts';
-import { createTestDatabase, type TestDatabase } from '../support/database.ts';
+import { expectOk, expectOneLineError, run, useCliDatabase } from '../support/cli.ts';
 import { TEST_SECRET } from '../support/server.ts';
 
 // `postern keys` as an operator uses it, on a real database.
-let db: TestDatabase;
-let env: Record<string, string>;
-beforeAll(async () => {
-  db = await createTestDatabase();
-  env = baseEnv(db);
-});
-afterAll(async () => {
-  await db?.drop();
-});
+const { env } = useCliDatabase();
 
 interface KeyView {
   kid: string;

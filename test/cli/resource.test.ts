@@ -1,18 +1,9 @@
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 
-import { baseEnv, expectOk, expectOneLineError, run } from '../support/cli.ts';
-import { createTestDatabase, type TestDatabase } from '../support/database.ts';
+import { expectOk, expectOneLineError, run, useCliDatabase } from '../support/cli.ts';
 
 // `postern resource` and the resource options of `postern client create`, as an operator runs them.
-let db: TestDatabase;
-let env: Record<string, string>;
-beforeAll(async () => {
-  db = await createTestDatabase();
-  env = baseEnv(db);
-});
-afterAll(async () => {
-  await db?.drop();
-});
+const { env } = useCliDatabase();
 
 it('registers an API and a service allowed to call it, refusing what does not fit', async () => {
   const created = await run(

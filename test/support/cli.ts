@@ -77,16 +77,25 @@ export async function waitForHealth(url: string, server: ChildProcess, output: (
   throw new Error(`serve did not become healthy: ${output()}`);
 }
 
-/** A database of its own for the tests of one file, dropped after them; `env` is set once beforeAll has run. */
-export function useCliDatabase(): { readonly env: Record<string, string> } {
+/**
+ * A database of its own for the tests of one file, dropped after them. `env` is one object,
+ * filled in when beforeAll has run, so a file can take it once: `const { env } = useCliDatabase()`.
+ */
+export function useCliDatabase(): { readonly env: Record<string, string>; database(): TestDatabase } {
   let database: TestDatabase | undefined;
-  const state = { env: {} as Record<string, string> };
+  const env: Record<string, string> = {};
   beforeAll(async () => {
     database = await createTestDatabase();
-    state.env = baseEnv(database);
+    Object.assign(env, baseEnv(database));
   });
   afterAll(async () => {
     await database?.drop();
   });
-  return state;
+  return {
+    env,
+    database: () => {
+      if (!database) throw new Error('the CLI test database exists only once beforeAll has run');
+      return database;
+    },
+  };
 }
