@@ -2,9 +2,9 @@ import { createRemoteJWKSet, jwtVerify } from 'jose';
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { createTestDatabase, type TestDatabase } from '../support/database.ts';
+import { startServerOnOwnDatabase } from '../support/setup.ts';
 import { discover, exchange, newBrowser, signIn } from '../support/relying-party.ts';
-import { startTestServer, type TestServer } from '../support/server.ts';
+import type { TestServer } from '../support/server.ts';
 
 // An API that authorizes by role from the access token alone (a FastAPI or Flask service with
 // technician / engineer / manager checks): its resource server is created with --claims, and
@@ -14,13 +14,11 @@ const ORDERS = 'https://orders.example.com'; // --claims roles,email
 const BILLING = 'https://billing.example.com'; // no --claims
 const PASSWORD = 'tomas keeps a long passphrase';
 const WEB_SECRET = 'web-secret-0123456789abcdefghijklmnopqrstuvwxyz';
-let db: TestDatabase;
 let server: TestServer;
 let svcSecret: string;
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  server = await startTestServer(db);
+  server = await startServerOnOwnDatabase();
   const { resources, clients, accounts } = server.container;
   await resources.create({ identifier: ORDERS, scopes: ['orders:read'], claims: ['roles', 'email'] });
   await resources.create({ identifier: BILLING, scopes: ['billing:read'] });
@@ -52,7 +50,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await server?.close();
-  await db?.drop();
 });
 
 /** What the API does: verify against the published keys (RFC 9068), then look at the claims. */

@@ -1,20 +1,18 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { createTestDatabase, type TestDatabase } from '../support/database.ts';
+import { startServerOnOwnDatabase } from '../support/setup.ts';
 import { REDIRECT_URI } from '../support/relying-party.ts';
-import { startTestServer, type TestServer } from '../support/server.ts';
+import type { TestServer } from '../support/server.ts';
 
 // Issue 10 §7: discovery listed /request (PAR) while POST /request answered 404, because the
 // routing to the engine was a hand-written path list. Whatever discovery advertises answers.
 
-let db: TestDatabase;
 let server: TestServer;
 let secret: string;
 let discovery: Record<string, unknown>;
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  server = await startTestServer(db);
+  server = await startServerOnOwnDatabase();
   secret = (
     await server.container.clients.create({
       clientId: 'webapp',
@@ -31,7 +29,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await server?.close();
-  await db?.drop();
 });
 
 const basic = () => `Basic ${Buffer.from(`webapp:${secret}`).toString('base64')}`;

@@ -1,15 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { findForm } from '../support/browser.ts';
-import { createTestDatabase, type TestDatabase } from '../support/database.ts';
+import { startServerOnOwnDatabase } from '../support/setup.ts';
 import { discover, newBrowser, REDIRECT_URI, startAuthorization } from '../support/relying-party.ts';
-import { startTestServer, type TestServer } from '../support/server.ts';
+import type { TestServer } from '../support/server.ts';
 
 // Issue 10 §1, case by case: text PostgreSQL cannot store (NUL, lone surrogates) reached the
 // database and came back as 500 server_error with an error-level stack trace in the log. It is
 // invalid input: 400 invalid_request (a readable page for people), one warn line, no stack.
 
-let db: TestDatabase;
 let server: TestServer;
 let secret: string;
 
@@ -27,8 +26,7 @@ const authorize = (params: Record<string, string>) =>
 const basic = (id: string, password: string) => `Basic ${Buffer.from(`${id}:${password}`).toString('base64')}`;
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  server = await startTestServer(db);
+  server = await startServerOnOwnDatabase();
   await server.container.accounts.create({
     username: 'alice',
     email: 'alice@example.com',
@@ -46,7 +44,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await server?.close();
-  await db?.drop();
 });
 
 /** What the log says about one request: its lines, found by the request id we sent. */

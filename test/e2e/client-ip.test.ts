@@ -3,9 +3,9 @@ import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { Database } from '../../src/db/tables.ts';
-import { createTestDatabase, type TestDatabase } from '../support/database.ts';
+import { startServerOnOwnDatabase } from '../support/setup.ts';
 import { discover, exchange, newBrowser, REDIRECT_URI, signIn } from '../support/relying-party.ts';
-import { createTestClock, startTestServer, type TestServer } from '../support/server.ts';
+import { createTestClock, type TestServer } from '../support/server.ts';
 
 // Behind a proxy (POSTERN_TRUST_PROXY=true) the client IP is the X-Forwarded-For entry the
 // proxy appended, the last one; the entries before it are whatever the client wrote. That
@@ -17,14 +17,12 @@ const SPOOFED = '6.6.6.6';
 const REAL = '203.0.113.7';
 const FORWARDED = `${SPOOFED}, ${REAL}`;
 const clock = createTestClock();
-let db: TestDatabase;
 let server: TestServer;
 let app: oidc.Configuration;
 let userId: string;
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  server = await startTestServer(db, { POSTERN_TRUST_PROXY: 'true' }, { clock });
+  server = await startServerOnOwnDatabase({ POSTERN_TRUST_PROXY: 'true' }, { clock });
   const { clients, accounts } = server.container;
   userId = (await accounts.create({ username: 'ivy', email: 'ivy@example.com', password: PASSWORD })).id;
   const { secret } = await clients.create({
@@ -46,7 +44,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await server?.close();
-  await db?.drop();
 });
 
 const rows = () => server.container.db.db as Kysely<Database>;

@@ -2,9 +2,9 @@ import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { insertClient } from '../../src/clients/client.repository.ts';
-import { createTestDatabase, type TestDatabase } from '../support/database.ts';
+import { startServerOnOwnDatabase } from '../support/setup.ts';
 import { discover, exchange, newBrowser, REDIRECT_URI, signIn } from '../support/relying-party.ts';
-import { startTestServer, type TestServer } from '../support/server.ts';
+import type { TestServer } from '../support/server.ts';
 
 // A client gets only the scopes it was registered for (issue 10, point 2). A client registered
 // with API scopes only (`--resource ... --scope orders:read`) has no OpenID Connect scope: it
@@ -14,13 +14,11 @@ import { startTestServer, type TestServer } from '../support/server.ts';
 const ORDERS = 'https://orders.example.com';
 const PASSWORD = 'olga keeps a long passphrase';
 const EVERYTHING = 'openid profile email roles offline_access';
-let db: TestDatabase;
 let server: TestServer;
 const secrets: Record<string, string> = {};
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  server = await startTestServer(db);
+  server = await startServerOnOwnDatabase();
   const { resources, clients, accounts } = server.container;
   await resources.create({ identifier: ORDERS, scopes: ['orders:read', 'orders:write'] });
   await accounts.create({ username: 'olga', email: 'olga@example.com', password: PASSWORD, emailVerified: true });
@@ -71,7 +69,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await server?.close();
-  await db?.drop();
 });
 
 const app = (id: string) => discover(server.issuer, id, secrets[id]);

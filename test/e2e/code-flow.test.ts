@@ -4,7 +4,7 @@ import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { Database } from '../../src/db/tables.ts';
-import { createTestDatabase, type TestDatabase } from '../support/database.ts';
+import { startServerOnOwnDatabase } from '../support/setup.ts';
 import {
   discover,
   exchange,
@@ -14,18 +14,16 @@ import {
   signIn,
   startAuthorization,
 } from '../support/relying-party.ts';
-import { startTestServer, type TestServer } from '../support/server.ts';
+import type { TestServer } from '../support/server.ts';
 
 const USER = { username: 'alice', password: 'correct horse battery staple', email: 'Alice@Example.com' };
 
-let db: TestDatabase;
 let server: TestServer;
 let secret: string;
 let config: oidc.Configuration;
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  server = await startTestServer(db);
+  server = await startServerOnOwnDatabase();
   const { accounts, clients } = server.container;
   await accounts.create({
     ...USER,
@@ -46,7 +44,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await server?.close();
-  await db?.drop();
 });
 
 describe('authorization code + PKCE, as a web app does it', () => {

@@ -4,22 +4,20 @@ import * as oidc from 'openid-client';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 
 import type { Browser } from '../support/browser.ts';
-import { createTestDatabase, type TestDatabase } from '../support/database.ts';
+import { startServerOnOwnDatabase } from '../support/setup.ts';
 import { discover, exchange, newBrowser, REDIRECT_URI, signIn } from '../support/relying-party.ts';
-import { startTestServer, type TestServer } from '../support/server.ts';
+import type { TestServer } from '../support/server.ts';
 
 // DESIGN §5: a database dump, a backup or a replica hands out no bearer credential. A real
 // sign-in collects every code, token and cookie value the browser and the app ever held; then
 // every row of every table is read and none of them may appear, in clear or encoded.
 
 const USER = { username: 'dora', email: 'dora@example.com', password: 'dora has a long passphrase' };
-let db: TestDatabase;
 let server: TestServer;
 let app: oidc.Configuration;
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  server = await startTestServer(db);
+  server = await startServerOnOwnDatabase();
   await server.container.accounts.create(USER);
   const { secret } = await server.container.clients.create({
     clientId: 'dumpster',
@@ -32,7 +30,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await server?.close();
-  await db?.drop();
 });
 
 /**

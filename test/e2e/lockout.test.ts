@@ -4,9 +4,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { Database } from '../../src/db/tables.ts';
 import type { Browser, Page } from '../support/browser.ts';
-import { createTestDatabase, type TestDatabase } from '../support/database.ts';
+import { startServerOnOwnDatabase } from '../support/setup.ts';
 import { discover, newBrowser, REDIRECT_URI, startAuthorization } from '../support/relying-party.ts';
-import { createTestClock, startTestServer, type TestServer } from '../support/server.ts';
+import { createTestClock, type TestServer } from '../support/server.ts';
 
 // Sign-in protection through the real login page, with the default policy (5 per account and
 // IP, 20 per account, 50 per IP, 900 s window and lock, doubling up to a day). Each test plays
@@ -16,14 +16,12 @@ import { createTestClock, startTestServer, type TestServer } from '../support/se
 const PASSWORD = 'a very good passphrase';
 const GENERIC = 'The username or password is incorrect.';
 const clock = createTestClock();
-let db: TestDatabase;
 let server: TestServer;
 let config: oidc.Configuration;
 let nextIp = 1;
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  server = await startTestServer(db, { POSTERN_TRUST_PROXY: 'true' }, { clock });
+  server = await startServerOnOwnDatabase({ POSTERN_TRUST_PROXY: 'true' }, { clock });
   await server.container.clients.create({
     clientId: 'app',
     public: true,
@@ -36,7 +34,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await server?.close();
-  await db?.drop();
 });
 
 const sql = () => server.container.db.db as Kysely<Database>;

@@ -3,7 +3,7 @@ import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { Browser } from '../support/browser.ts';
-import { createTestDatabase, type TestDatabase } from '../support/database.ts';
+import { startServerOnOwnDatabase } from '../support/setup.ts';
 import {
   discover,
   exchange,
@@ -13,7 +13,7 @@ import {
   signIn,
   startAuthorization,
 } from '../support/relying-party.ts';
-import { startTestServer, type TestServer } from '../support/server.ts';
+import type { TestServer } from '../support/server.ts';
 
 // RP-Initiated Logout 1.0 §2: confirm unless the id_token_hint is this session's; and the
 // Cross-Origin-Opener-Policy of the pages a sign-in popup walks through. These tests are a
@@ -21,15 +21,13 @@ import { startTestServer, type TestServer } from '../support/server.ts';
 const ALICE = { username: 'alice', password: 'correct horse battery staple', email: 'alice@example.com' };
 const BOB = { username: 'bob', password: 'another horse battery staple', email: 'bob@example.com' };
 
-let db: TestDatabase;
 let server: TestServer;
 let webapp: oidc.Configuration;
 let other: oidc.Configuration;
 let sidApp: oidc.Configuration;
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  server = await startTestServer(db);
+  server = await startServerOnOwnDatabase();
   const { accounts, clients } = server.container;
   await accounts.create(ALICE);
   await accounts.create(BOB);
@@ -61,7 +59,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await server?.close();
-  await db?.drop();
 });
 
 async function signedIn(

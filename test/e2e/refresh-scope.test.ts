@@ -1,9 +1,9 @@
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { createTestDatabase, type TestDatabase } from '../support/database.ts';
+import { startServerOnOwnDatabase } from '../support/setup.ts';
 import { discover, exchange, newBrowser, REDIRECT_URI, startAuthorization } from '../support/relying-party.ts';
-import { startTestServer, type TestServer } from '../support/server.ts';
+import type { TestServer } from '../support/server.ts';
 
 // Relying parties that send their whole configured scope on every refresh, offline_access
 // included (mod_auth_openidc, Authlib), and that never send prompt=consent: they must stay
@@ -12,12 +12,10 @@ import { startTestServer, type TestServer } from '../support/server.ts';
 
 const PASSWORD = 'olga keeps a long passphrase';
 const SCOPE = 'openid profile email offline_access';
-let db: TestDatabase;
 let server: TestServer;
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  server = await startTestServer(db);
+  server = await startServerOnOwnDatabase();
   const { clients, accounts } = server.container;
   await accounts.create({ username: 'olga', email: 'olga@example.com', password: PASSWORD });
   for (const [clientId, firstParty] of [
@@ -37,7 +35,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await server?.close();
-  await db?.drop();
 });
 
 const app = (clientId: string) => discover(server.issuer, clientId, `${clientId}-secret-0123456789abcdefghijklmnop`);

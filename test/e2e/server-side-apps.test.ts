@@ -3,9 +3,9 @@ import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { Browser, findForm } from '../support/browser.ts';
-import { createTestDatabase, type TestDatabase } from '../support/database.ts';
+import { startServerOnOwnDatabase } from '../support/setup.ts';
 import { discover, REDIRECT_URI } from '../support/relying-party.ts';
-import { startTestServer, type TestServer } from '../support/server.ts';
+import type { TestServer } from '../support/server.ts';
 
 // Server-rendered apps as their libraries work by default: passport-openidconnect and
 // mod_auth_openidc without PKCE (allowed per confidential client, with a nonce: RFC 9700
@@ -15,12 +15,10 @@ import { startTestServer, type TestServer } from '../support/server.ts';
 const PASSWORD = 'ines keeps a long passphrase';
 const CLASSIC_REDIRECT = 'https://classic.example.com/callback';
 const secretOf = (clientId: string) => `${clientId}-secret-0123456789abcdefghijklmnop`;
-let db: TestDatabase;
 let server: TestServer;
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  server = await startTestServer(db);
+  server = await startServerOnOwnDatabase();
   const { clients, accounts } = server.container;
   await accounts.create({ username: 'ines', email: 'ines@example.com', password: PASSWORD });
   const web = {
@@ -42,7 +40,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await server?.close();
-  await db?.drop();
 });
 
 const app = (clientId: string) => discover(server.issuer, clientId, secretOf(clientId));

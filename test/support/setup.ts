@@ -1,0 +1,74 @@
+import { afterEach } from 'vitest';
+
+import { createTestDatabase, type TestDatabase } from './database.ts';
+import { REDIRECT_URI } from './relying-party.ts';
+import { startTestServer, type TestServer, type TestServerOptions } from './server.ts';
+
+// The setup most end-to-end tests share: a server on a database of its own, the public
+// first-party app they sign in through, and cleanup of what a test started.
+
+/** A server on a fresh database of its own; closing it also drops the database. */
+export async function startServerOnOwnDatabase(
+  env: Record<string, string> = {},
+  options: TestServerOptions = {},
+): Promise<TestServer> {
+  const database = await createTestDatabase();
+  try {
+    const server = await startTestServer(database, env, options);
+    const close = server.close.bind(server);
+    return Object.assign(server, {
+      close: async () => {
+        try {
+          await close();
+        } finally {
+          await database.drop();
+        }
+      },
+    });
+  } catch (error) {
+    await database.drop();
+    throw error;
+  }
+}
+
+/** The servers and databases a test starts: closed (newest first), then dropped, after each test. */
+export function closedAfterEach(): { servers: TestServer[]; databases: TestDatabase[] } {
+  const servers: TestServer[] = [];
+  const databases: TestDatabase[] = [];
+  afterEach(async () => {
+    for (const s of servers.splice(0).reverse()) await s.close();
+    for (const d of databases.splice(0)) await d.drop();
+  });
+  return { servers, databases };
+}
+
+/** A server on a new database, both registered for `closedAfterEach` cleanup. */
+export async function startTracked(
+  tracked: { servers: TestServer[]; databases: TestDatabase[] },
+  env: Record<string, string> = {},
+  options: TestServerOptions = {},
+): Promise<{ db: TestDatabase; server: TestServer }> {
+  const db = await createTestDatabase();
+  tracked.databases.push(db);
+  const server = await startTestServer(db, env, options);
+  tracked.servers.push(server);
+  return { db, server };
+}
+
+/** The public, first-party code-flow app (PKCE, no secret) a test signs in through. */
+export function createPublicApp(server: TestServer, clientId = 'app') {
+  return server.container.clients.create({
+    clientId,
+    public: true,
+    grantTypes: ['authorization_code'],
+    redirectUris: [REDIRECT_URI],
+    firstParty: true,
+  });
+}
+
+/** Daily key rotation, a JWKS cache of five minutes, and key polling every second. */
+export const DAILY_KEY_ROTATION_ENV = {
+  POSTERN_KEY_ROTATION_SECONDS: String(86400),
+  POSTERN_JWKS_CACHE_SECONDS: '300',
+  POSTERN_KEY_POLL_SECONDS: '1',
+};
