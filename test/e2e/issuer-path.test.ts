@@ -1,9 +1,9 @@
 import * as oidc from 'openid-client';
-import { afterEach, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 
-import { createTestDatabase, type TestDatabase } from '../support/database.ts';
-import { discover, exchange, newBrowser, REDIRECT_URI, signIn } from '../support/relying-party.ts';
-import { freePort, startTestServer, type TestServer } from '../support/server.ts';
+import { discover, exchange, newBrowser, signIn } from '../support/relying-party.ts';
+import { freePort } from '../support/server.ts';
+import { createPublicApp, serversPerTest } from '../support/setup.ts';
 
 // An issuer with a path (https://id.example.com/idp, as Keycloak's /realms/x): the whole app
 // lives under it, and every URL it publishes or links to carries it. OIDC Discovery §4: the
@@ -11,31 +11,17 @@ import { freePort, startTestServer, type TestServer } from '../support/server.ts
 
 const USER = { username: 'kim', email: 'kim@example.com', password: 'kim has a long passphrase' };
 
-const servers: TestServer[] = [];
-const databases: TestDatabase[] = [];
-afterEach(async () => {
-  for (const s of servers.splice(0).reverse()) await s.close();
-  for (const d of databases.splice(0)) await d.drop();
-});
+const perTest = serversPerTest();
 
 async function startUnderPath(path: string) {
-  const db = await createTestDatabase();
-  databases.push(db);
   const port = await freePort();
-  const server = await startTestServer(db, {
+  const { server } = await perTest.start({
     PORT: String(port),
     POSTERN_ISSUER: `http://127.0.0.1:${port}${path}`,
     POSTERN_DEMO: 'true',
   });
-  servers.push(server);
   await server.container.accounts.create(USER);
-  await server.container.clients.create({
-    clientId: 'app',
-    public: true,
-    grantTypes: ['authorization_code'],
-    redirectUris: [REDIRECT_URI],
-    firstParty: true,
-  });
+  await createPublicApp(server);
   return { server, origin: `http://127.0.0.1:${port}` };
 }
 

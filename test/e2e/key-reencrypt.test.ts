@@ -1,11 +1,12 @@
-import { afterEach, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 
 import { deriveKeyEncryptionKey } from '../../src/config/secrets.ts';
 import { openKey } from '../../src/keys/key.service.ts';
 import { reencryptStore } from '../../src/keys/reencrypt.ts';
-import { createTestDatabase, type TestDatabase } from '../support/database.ts';
-import { discover, exchange, newBrowser, REDIRECT_URI, signIn } from '../support/relying-party.ts';
+import { createTestDatabase } from '../support/database.ts';
+import { discover, exchange, newBrowser, signIn } from '../support/relying-party.ts';
 import { createTestClock, startTestServer, TEST_SECRET, type TestServer } from '../support/server.ts';
+import { createPublicApp, DAILY_KEY_ROTATION_ENV, serversPerTest } from '../support/setup.ts';
 
 // `postern keys reencrypt` while an instance still runs with the old secret (a rolling
 // restart): that instance must not seal new keys under the old secret when its rotation comes
@@ -14,18 +15,9 @@ import { createTestClock, startTestServer, TEST_SECRET, type TestServer } from '
 const DAY = 86400;
 const NEW_SECRET = 'the-new-secret-after-reencrypt-0123456789abcdef';
 const USER = { username: 'kim', email: 'kim@example.com', password: 'kim has a long passphrase' };
-const KEY_ENV = {
-  POSTERN_KEY_ROTATION_SECONDS: String(DAY),
-  POSTERN_JWKS_CACHE_SECONDS: '300',
-  POSTERN_KEY_POLL_SECONDS: '1',
-};
+const KEY_ENV = DAILY_KEY_ROTATION_ENV;
 
-const servers: TestServer[] = [];
-const databases: TestDatabase[] = [];
-afterEach(async () => {
-  for (const s of servers.splice(0).reverse()) await s.close();
-  for (const d of databases.splice(0)) await d.drop();
-});
+const { servers, databases } = serversPerTest();
 
 const errorLines = (server: TestServer) =>
   server.logs.map((line) => JSON.parse(line) as { level: number; msg: string }).filter((entry) => entry.level >= 50);
@@ -43,13 +35,7 @@ it('an instance still on the old secret writes no key after a re-encryption, and
   const a = await startTestServer(db, KEY_ENV, { clock });
   servers.push(a);
   await a.container.accounts.create(USER);
-  await a.container.clients.create({
-    clientId: 'app',
-    public: true,
-    grantTypes: ['authorization_code'],
-    redirectUris: [REDIRECT_URI],
-    firstParty: true,
-  });
+  await createPublicApp(a);
   const store = a.container.db.db;
   const before = (await a.container.keys.list()).map((k) => `${k.alg}:${k.state}:${k.kid}`).sort();
 

@@ -1,15 +1,16 @@
 import { createLocalJWKSet, createRemoteJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from 'jose';
 import { sql, type Kysely } from 'kysely';
 import type * as oidc from 'openid-client';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 import { connectDatabase, type DatabaseHandle } from '../../src/db/connect.ts';
 import { migrateToLatest } from '../../src/db/migrator.ts';
 import type { Database } from '../../src/db/tables.ts';
 import { createLogger } from '../../src/shared/logger.ts';
-import { createTestDatabase, type TestDatabase } from '../support/database.ts';
-import { discover, exchange, newBrowser, REDIRECT_URI, signIn } from '../support/relying-party.ts';
+import { createTestDatabase } from '../support/database.ts';
+import { discover, exchange, newBrowser, signIn } from '../support/relying-party.ts';
 import { createTestClock, startTestServer, type TestServer } from '../support/server.ts';
+import { createPublicApp, DAILY_KEY_ROTATION_ENV, serversPerTest } from '../support/setup.ts';
 
 // Rotation as resource servers and web apps live it: they cache JWKS and verify tokens with it.
 // Our clock moves the key lifecycle forward (a day per rotation here); the JWKS a test fetches
@@ -18,32 +19,15 @@ import { createTestClock, startTestServer, type TestServer } from '../support/se
 const DAY = 86400;
 const RETIRE = 86400 + 60; // longest token lifetime (a resource server's JWTs may live a day) + clock tolerance
 const USER = { username: 'kim', email: 'kim@example.com', password: 'kim has a long passphrase' };
-const KEY_ENV = {
-  POSTERN_KEY_ROTATION_SECONDS: String(DAY),
-  POSTERN_JWKS_CACHE_SECONDS: '300',
-  POSTERN_KEY_POLL_SECONDS: '1',
-};
+const KEY_ENV = DAILY_KEY_ROTATION_ENV;
 
-const servers: TestServer[] = [];
-const databases: TestDatabase[] = [];
-afterEach(async () => {
-  for (const s of servers.splice(0).reverse()) await s.close();
-  for (const d of databases.splice(0)) await d.drop();
-});
+const perTest = serversPerTest();
+const { servers, databases } = perTest;
 
 async function setUp(env: Record<string, string> = {}, clock = createTestClock()) {
-  const db = await createTestDatabase();
-  databases.push(db);
-  const server = await startTestServer(db, { ...KEY_ENV, ...env }, { clock });
-  servers.push(server);
+  const { db, server } = await perTest.start({ ...KEY_ENV, ...env }, { clock });
   await server.container.accounts.create(USER);
-  await server.container.clients.create({
-    clientId: 'app',
-    public: true,
-    grantTypes: ['authorization_code'],
-    redirectUris: [REDIRECT_URI],
-    firstParty: true,
-  });
+  await createPublicApp(server);
   return { db, server, clock, config: await discover(server.issuer, 'app') };
 }
 

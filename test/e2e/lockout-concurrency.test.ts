@@ -4,8 +4,9 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { Database } from '../../src/db/tables.ts';
 import { findForm } from '../support/browser.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
-import { discover, newBrowser, REDIRECT_URI, startAuthorization } from '../support/relying-party.ts';
+import { discover, newBrowser, startAuthorization } from '../support/relying-party.ts';
 import { freePort, startTestServer, type TestServer } from '../support/server.ts';
+import { createPublicApp } from '../support/setup.ts';
 
 // Parallel password checks must not slip past a counter (a known bug class): 50 wrong
 // passwords fired at once, half at each of two instances behind one issuer, on one database.
@@ -26,13 +27,7 @@ beforeAll(async () => {
   a = await startTestServer(db, { ...shared, PORT: String(portA) });
   // Over PostgreSQL each instance has its own pool; the embedded engine is one process's, so share it.
   b = await startTestServer(db, shared, db.engine === 'pglite' ? { shareDatabaseOf: a } : {});
-  await a.container.clients.create({
-    clientId: 'app',
-    public: true,
-    grantTypes: ['authorization_code'],
-    redirectUris: [REDIRECT_URI],
-    firstParty: true,
-  });
+  await createPublicApp(a);
   await a.container.accounts.create({
     username: 'victim',
     email: 'victim@example.com',

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { Database } from '../../src/db/tables.ts';
 import type { Browser, Page } from '../support/browser.ts';
-import { startServerOnOwnDatabase } from '../support/setup.ts';
+import { createPublicApp, startServerOnOwnDatabase } from '../support/setup.ts';
 import { discover, newBrowser, REDIRECT_URI, startAuthorization } from '../support/relying-party.ts';
 import { createTestClock, type TestServer } from '../support/server.ts';
 
@@ -22,13 +22,7 @@ let nextIp = 1;
 
 beforeAll(async () => {
   server = await startServerOnOwnDatabase({ POSTERN_TRUST_PROXY: 'true' }, { clock });
-  await server.container.clients.create({
-    clientId: 'app',
-    public: true,
-    grantTypes: ['authorization_code'],
-    redirectUris: [REDIRECT_URI],
-    firstParty: true,
-  });
+  await createPublicApp(server);
   config = await discover(server.issuer, 'app');
 });
 

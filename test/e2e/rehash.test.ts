@@ -3,8 +3,9 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 
 import type { Database } from '../../src/db/tables.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
-import { discover, newBrowser, REDIRECT_URI, signIn } from '../support/relying-party.ts';
+import { discover, newBrowser, signIn } from '../support/relying-party.ts';
 import { freePort, startTestServer, type TestServer } from '../support/server.ts';
+import { createPublicApp } from '../support/setup.ts';
 
 // Raising the argon2id parameters takes effect for each account at its next sign-in.
 const USER = { username: 'dana', email: 'dana@example.com', password: 'dana picks a long passphrase' };
@@ -30,13 +31,7 @@ it('re-hashes a password with the current parameters when its owner signs in, an
   const port = String(await freePort());
   server = await startTestServer(db, { PORT: port, POSTERN_ARGON2_MEMORY_KIB: '8192', POSTERN_ARGON2_ITERATIONS: '1' });
   await server.container.accounts.create(USER);
-  await server.container.clients.create({
-    clientId: 'app',
-    public: true,
-    grantTypes: ['authorization_code'],
-    redirectUris: [REDIRECT_URI],
-    firstParty: true,
-  });
+  await createPublicApp(server);
   const before = await storedHash(server);
   expect(before.password_hash).toMatch(/^\$argon2id\$v=19\$m=8192,p=1,t=1\$/);
   await server.close();

@@ -31,28 +31,32 @@ export async function startServerOnOwnDatabase(
   }
 }
 
-/** The servers and databases a test starts: closed (newest first), then dropped, after each test. */
-export function closedAfterEach(): { servers: TestServer[]; databases: TestDatabase[] } {
+export interface PerTestServers {
+  readonly servers: TestServer[];
+  readonly databases: TestDatabase[];
+  /** A server on a new database, both closed and dropped after the test. */
+  start(env?: Record<string, string>, options?: TestServerOptions): Promise<{ db: TestDatabase; server: TestServer }>;
+}
+
+/** What a test starts: servers closed (newest first), then databases dropped, after each test. */
+export function serversPerTest(): PerTestServers {
   const servers: TestServer[] = [];
   const databases: TestDatabase[] = [];
   afterEach(async () => {
     for (const s of servers.splice(0).reverse()) await s.close();
     for (const d of databases.splice(0)) await d.drop();
   });
-  return { servers, databases };
-}
-
-/** A server on a new database, both registered for `closedAfterEach` cleanup. */
-export async function startTracked(
-  tracked: { servers: TestServer[]; databases: TestDatabase[] },
-  env: Record<string, string> = {},
-  options: TestServerOptions = {},
-): Promise<{ db: TestDatabase; server: TestServer }> {
-  const db = await createTestDatabase();
-  tracked.databases.push(db);
-  const server = await startTestServer(db, env, options);
-  tracked.servers.push(server);
-  return { db, server };
+  return {
+    servers,
+    databases,
+    async start(env = {}, options = {}) {
+      const db = await createTestDatabase();
+      databases.push(db);
+      const server = await startTestServer(db, env, options);
+      servers.push(server);
+      return { db, server };
+    },
+  };
 }
 
 /** The public, first-party code-flow app (PKCE, no secret) a test signs in through. */
