@@ -10,7 +10,7 @@ import { createRecordProtection } from '../../src/oidc/record-protection.ts';
 import { sweepExpired } from '../../src/oidc/sweeper.ts';
 import { systemClock } from '../../src/shared/clock.ts';
 import { createLogger } from '../../src/shared/logger.ts';
-import { createTestDatabase, type TestDatabase } from '../support/database.ts';
+import { createTestDatabase } from '../support/database.ts';
 
 // CONVENTIONS §7: one contract, two implementations. node-oidc-provider's own memory adapter is
 // the reference; ours must answer every question the same way. Only Date is faked: PGlite and pg
@@ -32,6 +32,51 @@ interface Subject {
   close(): Promise<void>;
 }
 
+/** A migrated database of its own, opened as the app opens one; close() also drops it. */
+async function openMigratedDatabase(purpose: string): Promise<{ handle: DatabaseHandle; close(): Promise<void> }> {
+  const testDb = await createTestDatabase();
+  try {
+    const handle = await connectDatabase({
+      databaseUrl: testDb.env.DATABASE_URL,
+      dataDir: testDb.env.POSTERN_DATA_DIR ?? '',
+      logger: createLogger({ level: 'silent' }),
+      purpose,
+    });
+    await migrateToLatest(handle.db);
+    return {
+      handle,
+      close: async () => {
+        await handle.close();
+        await testDb.drop();
+      },
+    };
+  } catch (error) {
+    await testDb.drop();
+    throw error;
+  }
+}
+
+/** The same, for the tests of one describe block: `opened` runs once it is open. */
+function useMigratedDatabase(purpose: string, opened: (handle: DatabaseHandle) => void): void {
+  let database: Awaited<ReturnType<typeof openMigratedDatabase>> | undefined;
+  beforeAll(async () => {
+    database = await openMigratedDatabase(purpose);
+    opened(database.handle);
+  });
+  afterAll(() => database?.close());
+}
+
+/** Our adapter over this database, with no clients and the test record protection. */
+function posternAdapters(db: DatabaseHandle['db']): AdapterFactory {
+  const PosternAdapter = createAdapterClass({
+    db,
+    clock: systemClock,
+    findClient: async () => undefined,
+    protect: testProtection,
+  });
+  return (model) => new PosternAdapter(model);
+}
+
 const MEMORY_CLOCK_TOLERANCE = 0;
 
 function memorySubject(): Subject {
@@ -47,36 +92,21 @@ function memorySubject(): Subject {
 }
 
 function databaseSubject(): Subject {
-  let testDb: TestDatabase | undefined;
-  let handle: DatabaseHandle | undefined;
+  let database: Awaited<ReturnType<typeof openMigratedDatabase>> | undefined;
   return {
     name: `postern adapter (${process.env.DATABASE_URL ? 'PostgreSQL' : 'PGlite'})`,
     toleranceSeconds: 0,
     consumptionSurvivesUpsert: true,
     async open() {
-      testDb = await createTestDatabase();
-      handle = await connectDatabase({
-        databaseUrl: testDb.env.DATABASE_URL,
-        dataDir: testDb.env.POSTERN_DATA_DIR ?? '',
-        logger: createLogger({ level: 'silent' }),
-        purpose: 'adapter contract test',
-      });
-      await migrateToLatest(handle.db);
+      database = await openMigratedDatabase('adapter contract test');
     },
     async fresh() {
-      const db = handle!.db;
+      const db = database!.handle.db;
       await db.deleteFrom('oidc_payloads').execute();
-      const PosternAdapter = createAdapterClass({
-        db,
-        clock: systemClock,
-        findClient: async () => undefined,
-        protect: testProtection,
-      });
-      return (model) => new PosternAdapter(model);
+      return posternAdapters(db);
     },
     async close() {
-      await handle?.close();
-      await testDb?.drop();
+      await database?.close();
     },
   };
 }
@@ -442,30 +472,12 @@ describe.each([memorySubject(), databaseSubject()])('adapter contract: $name', (
 });
 
 describe('postern adapter: what is stored', () => {
-  let testDb: TestDatabase;
   let handle: DatabaseHandle;
   let adapterFor: AdapterFactory;
 
-  beforeAll(async () => {
-    testDb = await createTestDatabase();
-    handle = await connectDatabase({
-      databaseUrl: testDb.env.DATABASE_URL,
-      dataDir: testDb.env.POSTERN_DATA_DIR ?? '',
-      logger: createLogger({ level: 'silent' }),
-      purpose: 'adapter storage test',
-    });
-    await migrateToLatest(handle.db);
-    const PosternAdapter = createAdapterClass({
-      db: handle.db,
-      clock: systemClock,
-      findClient: async () => undefined,
-      protect: testProtection,
-    });
-    adapterFor = (model) => new PosternAdapter(model);
-  });
-  afterAll(async () => {
-    await handle?.close();
-    await testDb?.drop();
+  useMigratedDatabase('adapter storage test', (opened) => {
+    handle = opened;
+    adapterFor = posternAdapters(opened.db);
   });
   beforeEach(async () => {
     await handle.db.deleteFrom('oidc_payloads').execute();
@@ -560,34 +572,16 @@ describe('postern adapter: what is stored', () => {
 });
 
 describe('sweepExpired', () => {
-  let testDb: TestDatabase;
   let handle: DatabaseHandle;
   let adapterFor: AdapterFactory;
 
-  beforeAll(async () => {
-    testDb = await createTestDatabase();
-    handle = await connectDatabase({
-      databaseUrl: testDb.env.DATABASE_URL,
-      dataDir: testDb.env.POSTERN_DATA_DIR ?? '',
-      logger: createLogger({ level: 'silent' }),
-      purpose: 'sweeper test',
-    });
-    await migrateToLatest(handle.db);
-  });
-  afterAll(async () => {
-    await handle?.close();
-    await testDb?.drop();
+  useMigratedDatabase('sweeper test', (opened) => {
+    handle = opened;
   });
 
   beforeEach(async () => {
     await handle.db.deleteFrom('oidc_payloads').execute();
-    const PosternAdapter = createAdapterClass({
-      db: handle.db,
-      clock: systemClock,
-      findClient: async () => undefined,
-      protect: testProtection,
-    });
-    adapterFor = (model) => new PosternAdapter(model);
+    adapterFor = posternAdapters(handle.db);
     vi.useFakeTimers({ toFake: ['Date'] });
     vi.setSystemTime(T0);
   });
