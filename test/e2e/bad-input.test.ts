@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { findForm } from '../support/browser.ts';
-import { startServerOnOwnDatabase } from '../support/setup.ts';
+import { createAlice, createWebApp, startServerOnOwnDatabase } from '../support/setup.ts';
 import { discover, newBrowser, REDIRECT_URI, startAuthorization } from '../support/relying-party.ts';
 import type { TestServer } from '../support/server.ts';
 
@@ -27,19 +27,8 @@ const basic = (id: string, password: string) => `Basic ${Buffer.from(`${id}:${pa
 
 beforeAll(async () => {
   server = await startServerOnOwnDatabase();
-  await server.container.accounts.create({
-    username: 'alice',
-    email: 'alice@example.com',
-    password: 'correct horse battery staple',
-  });
-  secret = (
-    await server.container.clients.create({
-      clientId: 'webapp',
-      grantTypes: ['authorization_code', 'refresh_token'],
-      redirectUris: [REDIRECT_URI],
-      scope: 'openid offline_access',
-    })
-  ).secret!;
+  await createAlice(server);
+  secret = await createWebApp(server, ['authorization_code', 'refresh_token']);
 });
 
 afterAll(async () => {

@@ -3,9 +3,9 @@ import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { findForm } from '../support/browser.ts';
-import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { discover, newBrowser, REDIRECT_URI, startAuthorization } from '../support/relying-party.ts';
-import { startTestServer, type TestServer } from '../support/server.ts';
+import type { TestServer } from '../support/server.ts';
+import { createAlice, createWebApp, startServerOnOwnDatabase } from '../support/setup.ts';
 
 // Issue 10 §1: our own malformed-input run. Seeded (FUZZ_SEED to replay another run), bounded
 // (FUZZ_REQUESTS, at least 2,000), over every endpoint discovery publishes, our interaction and
@@ -17,7 +17,6 @@ const REQUESTS = Math.max(2000, Number(process.env.FUZZ_REQUESTS ?? 2400));
 const CONCURRENCY = 12;
 const LEAKS = [/^\s*at\s.+:\d+:\d+\)?\s*$/m, /\.ts:\d/, /\/src\//, /node_modules/];
 
-let db: TestDatabase;
 let server: TestServer;
 let secret: string;
 /** Real interactions (uid, csrf, cookies), so forms reach their parsing, not just the cookie check. */
@@ -39,22 +38,10 @@ function prng(seed: number) {
 type Rng = ReturnType<typeof prng>;
 
 beforeAll(async () => {
-  db = await createTestDatabase();
   // The demo routes and the demo client (seeded into the new database) are part of the surface.
-  server = await startTestServer(db, { POSTERN_DEMO: 'true', POSTERN_IP_FAILURE_LIMIT: '1000000' });
-  await server.container.accounts.create({
-    username: 'alice',
-    email: 'alice@example.com',
-    password: 'correct horse battery staple',
-  });
-  secret = (
-    await server.container.clients.create({
-      clientId: 'webapp',
-      grantTypes: ['authorization_code', 'refresh_token', 'client_credentials'],
-      redirectUris: [REDIRECT_URI],
-      scope: 'openid offline_access',
-    })
-  ).secret!;
+  server = await startServerOnOwnDatabase({ POSTERN_DEMO: 'true', POSTERN_IP_FAILURE_LIMIT: '1000000' });
+  await createAlice(server);
+  secret = await createWebApp(server, ['authorization_code', 'refresh_token', 'client_credentials']);
   const config = await discover(server.issuer, 'webapp', secret);
   for (let i = 0; i < 3; i++) {
     const browser = newBrowser();
@@ -71,7 +58,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await server?.close();
-  await db?.drop();
 });
 
 const NAMES = [

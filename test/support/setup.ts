@@ -76,3 +76,21 @@ export const DAILY_KEY_ROTATION_ENV = {
   POSTERN_JWKS_CACHE_SECONDS: '300',
   POSTERN_KEY_POLL_SECONDS: '1',
 };
+
+/** The person most tests sign in as. */
+export const ALICE = { username: 'alice', email: 'alice@example.com', password: 'correct horse battery staple' };
+
+export function createAlice(server: TestServer) {
+  return server.container.accounts.create(ALICE);
+}
+
+/** A confidential web app "webapp" at REDIRECT_URI with these grants; returns its generated secret. */
+export async function createWebApp(server: TestServer, grantTypes: string[]): Promise<string> {
+  const { secret } = await server.container.clients.create({
+    clientId: 'webapp',
+    grantTypes,
+    redirectUris: [REDIRECT_URI],
+    scope: 'openid offline_access',
+  });
+  return secret!;
+}
