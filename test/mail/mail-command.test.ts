@@ -4,17 +4,13 @@ import { baseEnv, expectOk, run } from '../support/cli.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { freePort, startTestServer, type TestServer } from '../support/server.ts';
 import { startTestSmtp, waitUntil, type TestSmtp } from '../support/smtp.ts';
-import { enqueue, invitation, outboxRows } from './support.ts';
+import { enqueue, invitation, outboxRows, stopMailTest } from './support.ts';
 
 let database: TestDatabase | undefined;
 let server: TestServer | undefined;
 let smtp: TestSmtp | undefined;
 
-afterEach(async () => {
-  await server?.close();
-  await smtp?.stop();
-  await database?.drop();
-});
+afterEach(() => stopMailTest({ server, smtp, database }));
 
 it('marks a message failed when delivery keeps failing past the give-up time, and "mail retry" sends it again', async () => {
   database = await createTestDatabase();

@@ -3,17 +3,13 @@ import { afterEach, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 import { startTestSmtp, waitUntil, type TestSmtp } from '../support/smtp.ts';
-import { enqueue, invitation, outboxRows } from './support.ts';
+import { enqueue, invitation, outboxRows, stopMailTest } from './support.ts';
 
 let database: TestDatabase | undefined;
 let server: TestServer | undefined;
 let smtp: TestSmtp | undefined;
 
-afterEach(async () => {
-  await server?.close();
-  await smtp?.stop();
-  await database?.drop();
-});
+afterEach(() => stopMailTest({ server, smtp, database }));
 
 it('keeps messages through a 10 s SMTP outage and sends each once when the server is back', async () => {
   database = await createTestDatabase();

@@ -1,5 +1,7 @@
 import type { MailMessage } from '../../src/mail/mail-outbox.ts';
+import type { TestDatabase } from '../support/database.ts';
 import type { TestServer } from '../support/server.ts';
+import type { TestSmtp } from '../support/smtp.ts';
 
 /** Writes messages the way a feature does: each in a transaction of its own. */
 export async function enqueue(server: TestServer, ...messages: MailMessage[]): Promise<string[]> {
@@ -18,4 +20,15 @@ export function invitation(server: TestServer, marker: string, to = `${marker}@e
 
 export async function outboxRows(server: TestServer) {
   return server.container.db.db.selectFrom('mail_outbox').selectAll().orderBy('id').execute();
+}
+
+/** Stops what a mail test started: the server first (it delivers), then the SMTP server, then drops the database. */
+export async function stopMailTest(started: {
+  server: TestServer | undefined;
+  smtp: TestSmtp | undefined;
+  database: TestDatabase | undefined;
+}): Promise<void> {
+  await started.server?.close();
+  await started.smtp?.stop();
+  await started.database?.drop();
 }
