@@ -2,15 +2,15 @@ import { existsSync, mkdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 
+import { CHROMIUM, launchChromium } from '../support/chromium.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 
 // A person in a real browser (Debian's Chromium, never a downloaded one): the landing page,
 // the demo app, the login page, the signed-in page, and sign-out. CI installs Chromium.
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const SCREENSHOTS = process.env.POSTERN_SCREENSHOT_DIR ?? path.join(os.tmpdir(), 'postern-screenshots');
 
 let db: TestDatabase;
@@ -21,18 +21,7 @@ beforeAll(async () => {
   if (!existsSync(CHROMIUM)) return;
   db = await createTestDatabase();
   server = await startTestServer(db, { POSTERN_DEMO: 'true' });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  browser = await launchChromium();
   mkdirSync(SCREENSHOTS, { recursive: true });
 });
 

@@ -3,9 +3,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
+import { CHROMIUM, launchChromium } from '../support/chromium.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 import { html, startSpaOrigin, type Asset, type SpaOrigin } from '../support/spa-origin.ts';
@@ -13,7 +14,6 @@ import { html, startSpaOrigin, type Asset, type SpaOrigin } from '../support/spa
 // A single-page app on another site talks to Postern from Debian's Chromium (never a
 // downloaded browser): a sign-in popup that must keep its opener, logout with an id_token_hint,
 // and oidc-client-ts, a widely used SPA library, run with its defaults.
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const USER = { username: 'sam', password: 'correct horse battery staple', email: 'sam@example.com' };
 // Navigations on a busy two-core machine: generous, never asserted as timings.
 const STEP = { timeout: 20_000 };
@@ -101,18 +101,7 @@ beforeAll(async () => {
     postLogoutRedirectUris: [`${spa.origin}/plain/signed-out`, `${spa.origin}/app/signed-out`],
     scope: 'openid profile email offline_access',
   });
-  chrome = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  chrome = await launchChromium();
 });
 
 afterAll(async () => {
