@@ -23,7 +23,8 @@ import { clearAccountThrottles } from './throttle.repository.ts';
 export interface NewAccount {
   readonly username: string;
   readonly email: string;
-  readonly password: string;
+  /** None for an invited account: its owner chooses one through the emailed link. */
+  readonly password?: string;
   readonly emailVerified?: boolean;
   readonly profile?: Profile;
   readonly roles?: readonly string[];
@@ -70,13 +71,13 @@ function checkRoles(roles: readonly string[]): void {
   for (const role of roles) if (!ROLE.test(role)) invalid(`"${role}" is not a valid role name`, 'roles');
 }
 
-function validateNewAccount(input: NewAccount): void {
+export function validateNewAccount(input: NewAccount): void {
   if (!USERNAME.test(input.username))
     invalid('username must be 1-64 letters, digits, ".", "_" or "-", starting with a letter or digit');
   if (!EMAIL.test(input.email)) invalid(`"${input.email}" is not an email address`);
   if (input.username.includes('@')) invalid('username must not contain "@"');
   checkRoles(input.roles ?? []);
-  checkPassword(input.password, input);
+  if (input.password !== undefined) checkPassword(input.password, input);
 }
 
 export function createAccountService<Revoked = unknown>(deps: {
@@ -97,7 +98,7 @@ export function createAccountService<Revoked = unknown>(deps: {
   return {
     async create(input) {
       validateNewAccount(input);
-      const passwordHash = await hasher.hash(input.password);
+      const passwordHash = input.password === undefined ? null : await hasher.hash(input.password);
       try {
         const account = await insertAccount(db, {
           id: randomUUID(),

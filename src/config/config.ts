@@ -82,6 +82,8 @@ export interface Config {
   /** The product name shown in mails and on pages. */
   readonly publicName: string;
   readonly mail: MailSettings;
+  /** Reset and unlock requests an hour: over either limit the page looks the same and no mail goes out. */
+  readonly recovery: { readonly accountLimit: number; readonly ipLimit: number };
   readonly admin: AdminApiSettings;
   /** POSTERN_ACCOUNT_DELETION=on: people may delete their own account from the account page. */
   readonly accountDeletion: boolean;
@@ -395,6 +397,10 @@ export function loadConfig(env: Env): Config {
     mail: readMail(r, production, issuer),
     admin: readAdmin(r),
     accountDeletion: readOnOff(r, 'POSTERN_ACCOUNT_DELETION', false),
+    recovery: {
+      accountLimit: r.int('POSTERN_RECOVERY_ACCOUNT_LIMIT', 5, 1, 1000),
+      ipLimit: r.int('POSTERN_RECOVERY_IP_LIMIT', 20, 1, 100_000),
+    },
   };
   // Postern serves plain HTTP: an https issuer means a TLS-terminating proxy in front, whose
   // X-Forwarded-Proto must be trusted, or every secure cookie would be refused at sign-in.

@@ -5,6 +5,7 @@ import { hasAccounts } from '../accounts/account.repository.ts';
 import { createAccountService, type AccountService } from '../accounts/account.service.ts';
 import { createOneTimeTokens, type OneTimeTokens } from '../accounts/one-time-tokens.ts';
 import { createPasswordHasher } from '../accounts/password-hasher.ts';
+import { createRecoveryService, type RecoveryService } from '../accounts/recovery.service.ts';
 import { createSignInService, type SignInService } from '../accounts/sign-in.service.ts';
 import type { AuditEventInput } from '../audit/audit-event.ts';
 import { createAuditLog, type AuditLog } from '../audit/audit-log.ts';
@@ -44,6 +45,8 @@ export interface Domain {
   readonly tokens: OneTimeTokens;
   /** What people do to their own account from the account page (issue 13 §4). */
   readonly accountPage: AccountPageService;
+  /** Password reset, unlock by email, invitations (accounts/recovery.service.ts). */
+  readonly recovery: RecoveryService<LogoutResult>;
   /** No account and no client yet: a new installation (the demo is seeded only then). */
   isNewInstallation(): Promise<boolean>;
 }
@@ -152,6 +155,16 @@ export function buildDomain(
     },
     deletionEnabled: config.accountDeletion,
   });
+  const recovery = createRecoveryService({
+    db,
+    accounts,
+    tokens,
+    outbox: mail.outbox,
+    audit,
+    clock,
+    limits: config.recovery,
+    throttleKey: derived.throttleKey,
+  });
   return {
     audit,
     accounts,
@@ -164,6 +177,7 @@ export function buildDomain(
     mail,
     tokens,
     accountPage,
+    recovery,
     isNewInstallation,
   };
 }

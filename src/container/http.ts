@@ -58,6 +58,7 @@ export function buildHttp(
       provider: protocol.provider,
       audit: domain.audit,
     }),
+    recovery: domain.recovery,
     provider: protocol.provider,
     jwks: () => keyRing.jwks(),
     metrics: options.metrics,

@@ -60,7 +60,14 @@ export interface SigningKeyTable {
 }
 
 /** one_time_code: guesses at the 6-digit code that stands in for a verification link. */
-export type ThrottleScope = 'account_ip' | 'account' | 'device' | 'ip' | 'one_time_code';
+export type ThrottleScope =
+  | 'account_ip'
+  | 'account'
+  | 'device'
+  | 'ip'
+  | 'one_time_code'
+  | 'recovery_account'
+  | 'recovery_ip';
 
 export interface LoginThrottleTable {
   scope: ThrottleScope;

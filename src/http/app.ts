@@ -7,6 +7,7 @@ import type Provider from 'oidc-provider';
 
 import type { AccountPageService } from '../accounts/account-page.service.ts';
 import type { AccountService } from '../accounts/account.service.ts';
+import type { RecoveryService } from '../accounts/recovery.service.ts';
 import type { SignInService } from '../accounts/sign-in.service.ts';
 import { issuerBasePath, type Config } from '../config/config.ts';
 import type { AccountSessions } from '../oidc/account-sessions.ts';
@@ -20,6 +21,7 @@ import { emailChangeRoutes } from './email-change.routes.ts';
 import { errorPages } from './errors.ts';
 import { interactionRoutes } from './interaction.routes.ts';
 import { metricsOnMainPort, recordRequests } from './metrics.routes.ts';
+import { recoveryRoutes } from './recovery.routes.ts';
 import { requestContext } from './request-context.ts';
 import { securityHeaders } from './security-headers.ts';
 import { engineRequest, refuseUnstorableQuery } from './storable-input.ts';
@@ -34,6 +36,8 @@ export interface HttpDeps {
   readonly signIn: SignInService;
   readonly accountPage: AccountPageService;
   readonly accountSessions: AccountSessions;
+  /** Password reset, unlock by email, invitations: mounted only when mail is on. */
+  readonly recovery: RecoveryService;
   readonly csrfKey: Buffer;
   readonly cookieKeys: readonly string[];
   readonly ready: () => Promise<{ ok: boolean; checks: Record<string, boolean> }>;
@@ -176,10 +180,19 @@ export function createHttpApp(deps: HttpDeps): Koa {
       secureCookies: secure,
       revealLockout: deps.config.lockout.reveal,
       basePath: issuerBasePath(deps.config.issuer),
+      recoveryLinks: deps.recovery.enabled,
     }),
     emailChangeRoutes(deps),
     accountRoutes({ ...deps, issuer: deps.config.issuer }),
   ];
+  if (deps.recovery.enabled)
+    routers.push(
+      recoveryRoutes({
+        recovery: deps.recovery,
+        views: deps.views,
+        csrf: { key: deps.csrfKey, secure, basePath: issuerBasePath(deps.config.issuer) },
+      }),
+    );
   if (deps.config.demo)
     routers.push(demoRoutes({ issuer: deps.config.issuer, views: deps.views, secure, selfUrl: selfUrl(deps.config) }));
   for (const router of routers) app.use(router.routes());

@@ -22,6 +22,8 @@ export interface InteractionDeps {
   readonly revealLockout: boolean;
   /** The issuer's path, under which the device cookie lives. */
   readonly basePath?: string;
+  /** Mail is on: offer "Forgot your password?" and, after a failure, the unlock-or-reset link. */
+  readonly recoveryLinks?: boolean;
 }
 
 /** One message whatever the reason (unknown user, wrong password, disabled): no enumeration. */
@@ -65,11 +67,12 @@ async function renderPrompt(
     const username = extra.username ?? (typeof details.params.login_hint === 'string' ? details.params.login_hint : '');
     // Someone already signed in here (asked to sign in again, prompt=login) sees the way to their account page.
     const accountLink = details.session?.accountId ? textsFor().pages.signedInFooter : undefined;
+    const recovery = deps.recoveryLinks ? textsFor().pages.recovery : undefined;
     sendPage(
       ctx,
       deps.views,
       'login',
-      { ...common, username, error: extra.error, accountLink },
+      { ...common, username, error: extra.error, accountLink, recovery },
       extra.error ? 401 : 200,
     );
     return;

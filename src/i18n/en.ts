@@ -163,6 +163,52 @@ export const en = {
       toAccount: 'Go to your account',
     },
     signedInFooter: 'Manage your account',
+    // Password reset, unlock by email and invitations (http/recovery.routes.ts).
+    recovery: {
+      loginForgot: 'Forgot your password?',
+      loginCantSignIn: "Can't sign in? Email me a link to unlock my account or reset my password",
+      errorSummary: 'There is a problem',
+      formExpired: 'This form has expired. Please try again.',
+      askTitle: 'Forgot your password?',
+      askIntro:
+        'Enter your username or email address. If it belongs to an account, we will email a link to choose a new password, or to unlock the account if too many failed sign-ins locked it.',
+      askLabel: 'Username or email address',
+      askMissing: 'Enter your username or email address.',
+      askSubmit: 'Email me a link',
+      sentTitle: 'Check your inbox',
+      sentIntro:
+        'If what you entered belongs to an account, we have sent an email to its address with a link. The link works once and expires in {minutes} minutes.',
+      sentNothing:
+        'Nothing arrived after a few minutes? Check your spam folder, or ask again. For your safety, only a few links are sent each hour.',
+      sentAgain: 'Ask for another link',
+      resetTitle: 'Choose a new password',
+      resetIntro: 'For the account {username}. Every session of the account will be signed out.',
+      inviteTitle: 'Choose your password',
+      inviteIntro: 'Welcome, {username}. Choose a password to start using your account.',
+      passwordLabel: 'New password',
+      passwordHint: 'At least 8 characters. Long phrases are good; common passwords are refused.',
+      confirmLabel: 'Repeat the new password',
+      mismatch: 'The two passwords are not the same.',
+      resetSubmit: 'Set my new password',
+      inviteSubmit: 'Set my password',
+      doneTitle: 'Your password is set',
+      doneReset:
+        'Your account signed out everywhere. Go back to the application you were using and sign in with your new password.',
+      doneInvite: 'Your account is ready. Go back to the application you were invited to and sign in.',
+      invalidTitle: 'This link cannot be used',
+      invalidIntro:
+        'It has already been used, it has expired, or it is incomplete (check that you copied all of it). Links work once, for a short time.',
+      invalidAgain: 'Email me a new link',
+      unlockTitle: 'Unlock your account',
+      unlockIntro:
+        'Too many failed sign-ins locked the account {username}. Unlock it for this browser: it will be remembered as yours, so failed sign-ins elsewhere cannot lock it out again.',
+      unlockSubmit: 'Unlock my account in this browser',
+      unlockedTitle: 'Your account is unlocked',
+      unlockedIntro:
+        'This browser can sign in to {username} again. Go back to the application you were using and sign in.',
+      unlockedForgot: 'Forgot your password as well?',
+      unlockedReset: 'Choose a new password',
+    },
   },
 } as const;
 
