@@ -107,7 +107,10 @@ async function choosePassword(ctx: Context, deps: RecoveryRouteDeps, purpose: Pa
     if (!result.ok) return invalidLinkPage(ctx, deps);
   } catch (error) {
     if (error instanceof PosternError && error.code === 'ERR_WEAK_PASSWORD')
-      return again([{ field: 'password', message: error.message }], 400);
+      return again(
+        [{ field: 'password', message: `${error.message.charAt(0).toUpperCase()}${error.message.slice(1)}.` }],
+        400,
+      );
     throw error;
   }
   // The person proved the mailbox and chose the password: this browser is theirs.

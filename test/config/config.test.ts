@@ -76,6 +76,7 @@ describe('loadConfig', () => {
         },
         admin: { rateLimit: 600, rateWindowSeconds: 60, corsOrigins: [], idempotencySeconds: 86400 },
         accountDeletion: false,
+        recovery: { accountLimit: 5, ipLimit: 20 },
       });
     });
 
@@ -414,6 +415,22 @@ describe('loadConfig', () => {
         'POSTERN_ADMIN_CORS_ORIGINS: "ftp://x.example.com" is not an origin (scheme://host[:port], no path or trailing slash)',
         'POSTERN_ADMIN_RATE_LIMIT must be a whole number from 1 to 1000000 (got "0")',
         'POSTERN_ADMIN_IDEMPOTENCY_SECONDS must be a whole number from 60 to 604800 (got "10")',
+      ]);
+    });
+  });
+
+  describe('limits on reset and unlock requests', () => {
+    it('takes POSTERN_RECOVERY_ACCOUNT_LIMIT and POSTERN_RECOVERY_IP_LIMIT (requests an hour)', () => {
+      expect(loadConfig({ POSTERN_RECOVERY_ACCOUNT_LIMIT: '3', POSTERN_RECOVERY_IP_LIMIT: '100' }).recovery).toEqual({
+        accountLimit: 3,
+        ipLimit: 100,
+      });
+    });
+
+    it('refuses what is not a whole number in range, each named', () => {
+      expect(problemsOf({ POSTERN_RECOVERY_ACCOUNT_LIMIT: '0', POSTERN_RECOVERY_IP_LIMIT: 'many' })).toEqual([
+        'POSTERN_RECOVERY_ACCOUNT_LIMIT must be a whole number from 1 to 1000 (got "0")',
+        'POSTERN_RECOVERY_IP_LIMIT must be a whole number from 1 to 100000 (got "many")',
       ]);
     });
   });
