@@ -1,4 +1,5 @@
 import type { AccountService } from '../accounts/account.service.ts';
+import type { RecoveryService } from '../accounts/recovery.service.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
 import type { ClientService } from '../clients/client.service.ts';
 import type { ResourceServerService } from '../clients/resource-server.service.ts';
@@ -15,6 +16,8 @@ import type { JsonSchema } from './schema.ts';
 export interface AdminServices {
   readonly issuer: string;
   readonly accounts: AccountService<LogoutResult>;
+  /** Invitations (`postern user invite`). */
+  readonly recovery: RecoveryService<LogoutResult>;
   readonly clients: ClientService;
   readonly resources: ResourceServerService;
   readonly keys: KeyService;

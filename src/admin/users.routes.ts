@@ -62,6 +62,36 @@ const create = user.write({
   },
 });
 
+const invite = user.write({
+  method: 'post',
+  path: '/users/invite',
+  operationId: 'inviteUser',
+  summary:
+    'Create a user without a password and email them a 7-day link to choose one (503 mail-disabled when mail is off)',
+  idempotent: true,
+  body: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['email'],
+    properties: {
+      email: { type: 'string', minLength: 3, maxLength: 320 },
+      username: { type: 'string', minLength: 1, maxLength: 64 },
+      name: { type: 'string', minLength: 1, maxLength: 256 },
+      roles: ROLES,
+    },
+  },
+  status: 201,
+  response: {
+    type: 'object',
+    required: ['user', 'linkExpiresAt'],
+    properties: { user: ref('User'), linkExpiresAt: { type: 'string', format: 'date-time' } },
+  },
+  async run({ recovery }, { body }) {
+    const { account, expiresAt } = await recovery.invite(body);
+    return { user: toUserJson(account), linkExpiresAt: expiresAt.toISOString() };
+  },
+});
+
 const show = user.read({
   method: 'get',
   path: '/users/{user}',
@@ -185,6 +215,7 @@ const logout = user.write({
 export const userOperations: readonly Operation[] = [
   list,
   create,
+  invite,
   show,
   update,
   setDisabled(true),

@@ -4,8 +4,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { ADMIN_OPERATIONS, createAdminRouter } from '../../src/admin/admin-api.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
+import { linkIn, mailEnv, nextMail } from '../support/mailbox.ts';
 import { discover, exchange, newBrowser, REDIRECT_URI, signIn } from '../support/relying-party.ts';
-import { startTestServer, type TestServer } from '../support/server.ts';
+import { freePort, startTestServer, type TestServer } from '../support/server.ts';
+import { startTestSmtp, type TestSmtp } from '../support/smtp.ts';
 
 // The admin API as its callers use it: a service gets a token from Postern's /token for the
 // resource <issuer>/admin (client credentials), a person through the code flow; then plain HTTP.
@@ -15,12 +17,14 @@ const PASSWORD = 'a long passphrase for the admins';
 const FAST_ARGON2 = { POSTERN_ARGON2_MEMORY_KIB: '1024', POSTERN_ARGON2_ITERATIONS: '1' };
 let db: TestDatabase;
 let server: TestServer;
+let smtp: TestSmtp;
 let admin: string;
 const secrets: Record<string, string> = {};
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  server = await startTestServer(db, FAST_ARGON2);
+  smtp = await startTestSmtp();
+  server = await startTestServer(db, { ...FAST_ARGON2, ...mailEnv(smtp) });
   admin = `${server.issuer}/admin`;
   const { clients, resources, accounts } = server.container;
   await resources.create({ identifier: ORDERS, scopes: ['orders:read'] });
@@ -56,6 +60,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await server?.close();
+  await smtp?.stop();
   await db?.drop();
 });
 
@@ -147,6 +152,98 @@ describe('a service client with admin:write', () => {
     await expect(oidc.clientCredentialsGrant(fresh, { scope: 'orders:read', resource: ORDERS })).resolves.toBeTruthy();
     expect((await api('DELETE', '/clients/batch', { token })).status).toBe(204);
     expect((await api('GET', '/clients/batch', { token })).status).toBe(404);
+  });
+});
+
+describe('invitations', () => {
+  it('invites a user: the mail arrives over SMTP and its link sets a password that signs in', async () => {
+    const token = await serviceToken('people', 'admin:users');
+    const body = { email: 'Iris@example.com', name: 'Iris West', roles: ['engineer'] };
+    const headers = { 'idempotency-key': 'invite-iris-1' };
+    const invited = await api('POST', '/users/invite', { token, body, headers });
+    expect(invited.status, JSON.stringify(invited.body)).toBe(201);
+    expect(invited.body.user).toMatchObject({ username: 'Iris', emailVerified: false, roles: ['engineer'] });
+    expect(Date.parse(invited.body.linkExpiresAt) - Date.now()).toBeGreaterThan(7 * 86400_000 - 120_000);
+    // A retry with the key gets the first answer and sends no second mail; without it, a duplicate.
+    const retry = await api('POST', '/users/invite', { token, body, headers });
+    expect(retry.status).toBe(201);
+    expect(retry.body).toEqual(invited.body);
+    expect((await api('POST', '/users/invite', { token, body })).status).toBe(409);
+
+    const mail = await nextMail(smtp, 'Iris@example.com', 'You are invited to Postern');
+    expect(mail.source).toContain('Your username: Iris');
+    const browser = newBrowser();
+    const form = await browser.get(linkIn(mail, '/set-password'));
+    expect(form.status).toBe(200);
+    const password = 'iris picks a long passphrase';
+    const done = await browser.submit(form, '/set-password', { password, confirm: password });
+    expect(done.status, done.text).toBe(200);
+    expect(done.text).toContain('Your account is ready');
+    await server.container.clients.create({
+      clientId: 'invited-app',
+      public: true,
+      grantTypes: ['authorization_code'],
+      redirectUris: [REDIRECT_URI],
+      firstParty: true,
+    });
+    const app = await discover(server.issuer, 'invited-app');
+    const tokens = await exchange(app, await signIn(newBrowser(), app, { username: 'iris', password }));
+    expect(tokens.claims()).toMatchObject({ email: 'Iris@example.com', email_verified: true, name: 'Iris West' });
+    expect(smtp.received.filter((m) => m.subject.includes('You are invited'))).toHaveLength(1);
+  });
+
+  it('answers 503 mail-disabled in production without SMTP, and creates no account', async () => {
+    const port = await freePort();
+    const production = await startTestServer(
+      db,
+      {
+        ...FAST_ARGON2,
+        NODE_ENV: 'production',
+        PORT: String(port),
+        POSTERN_ISSUER: `https://127.0.0.1:${port}`,
+        POSTERN_TRUST_PROXY: 'true',
+      },
+      { shareDatabaseOf: server },
+    );
+    const secret = 'mailless-secret-0123456789abcdefghijklmnop';
+    await production.container.clients.create({
+      clientId: 'mailless',
+      secret,
+      grantTypes: ['client_credentials'],
+      resources: [`${production.issuer}/admin`],
+      scope: 'admin:users',
+    });
+    try {
+      // Behind a TLS-terminating proxy: plain HTTP on loopback, X-Forwarded-Proto says https.
+      const http = `http://127.0.0.1:${port}`;
+      const proto = { 'x-forwarded-proto': 'https' };
+      const { access_token: token } = (await (
+        await fetch(`${http}/token`, {
+          method: 'POST',
+          headers: {
+            ...proto,
+            authorization: `Basic ${Buffer.from(`mailless:${secret}`).toString('base64')}`,
+            'content-type': 'application/x-www-form-urlencoded',
+          },
+          body: new URLSearchParams({
+            grant_type: 'client_credentials',
+            scope: 'admin:users',
+            resource: `${production.issuer}/admin`,
+          }),
+        })
+      ).json()) as { access_token: string };
+      const response = await fetch(`${http}/admin/v1/users/invite`, {
+        method: 'POST',
+        headers: { ...proto, authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ email: 'nomail@example.com' }),
+      });
+      expect(response.status).toBe(503);
+      expect(response.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+      expect(((await response.json()) as { type: string }).type).toBe(`${production.issuer}/problems/mail-disabled`);
+      await expect(server.container.accounts.get('nomail@example.com')).rejects.toThrow();
+    } finally {
+      await production.close();
+    }
   });
 });
 
