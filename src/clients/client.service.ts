@@ -4,6 +4,7 @@ import type { AuditLog } from '../audit/audit-log.ts';
 import type { Database } from '../db/tables.ts';
 import { isUniqueViolation } from '../db/unique-violation.ts';
 import { invalid, PosternError } from '../shared/errors.ts';
+import { checkClientIdFree } from './built-in-clients.ts';
 import type { ClientRecord } from './client.ts';
 import type { ClientDirectory } from './client-directory.ts';
 import { buildMetadata, OIDC_SCOPES, type NewClient } from './client-metadata.ts';
@@ -80,6 +81,7 @@ export function createClientService(deps: {
   const { db, clientSecretKey, validate, audit, directory } = deps;
   return {
     async create(input) {
+      checkClientIdFree(input.clientId);
       if (input.secret !== undefined && input.secret.length < MIN_CLIENT_SECRET_LENGTH) {
         invalid(
           `a client secret must be at least ${MIN_CLIENT_SECRET_LENGTH} characters; omit --secret to have one generated`,

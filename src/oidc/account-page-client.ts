@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 
 import type { ClientMetadata } from 'oidc-provider';
 
+import { ACCOUNT_PAGE_CLIENT_ID } from '../clients/built-in-clients.ts';
 import { ENGINE_ROUTES } from './engine-routes.ts';
 
 // The account page (/account) is a first-party view: it reads the engine's own session cookie
@@ -12,7 +13,8 @@ import { ENGINE_ROUTES } from './engine-routes.ts';
 // browser holds a session, which is all the page needs: the code is never redeemed (it expires
 // unused within the code lifetime), so nothing is ever issued to this client but the sign-in.
 
-export const ACCOUNT_PAGE_CLIENT_ID = 'postern-account';
+// The id is reserved where clients are created (clients/built-in-clients.ts).
+export { ACCOUNT_PAGE_CLIENT_ID };
 export const ACCOUNT_PATH = '/account';
 export const ACCOUNT_SIGNED_IN_PATH = '/account/signed-in';
 

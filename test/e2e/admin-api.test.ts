@@ -361,6 +361,23 @@ describe('requests', () => {
     );
   });
 
+  it("refuses to create a client under the built-in account page's id, as a problem naming the field", async () => {
+    const token = await serviceToken('ops', 'admin:write');
+    const { status, body } = await api('POST', '/clients', {
+      token,
+      body: {
+        clientId: 'postern-account',
+        public: true,
+        grantTypes: ['authorization_code'],
+        redirectUris: ['https://app.example.com/cb'],
+      },
+    });
+    expect(status).toBe(400);
+    expect(body.type).toBe(`${server.issuer}/problems/invalid-input`);
+    expect(body.detail).toMatch(/"postern-account" is reserved for Postern's built-in account page/);
+    expect(body.errors).toEqual([{ field: 'clientId', detail: body.detail }]);
+  });
+
   it('gives a retried create with the same Idempotency-Key the first answer, and refuses the key for another body', async () => {
     const token = await serviceToken('ops', 'admin:write');
     const body = { username: 'dave', email: 'dave@example.com', password: PASSWORD };
