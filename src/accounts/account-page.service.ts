@@ -219,7 +219,19 @@ export function createAccountPageService(deps: {
         if (error instanceof PosternError) invalid(error.message, 'new_password');
         throw error;
       }
-      await updateAccount(db, accountId, { password_hash: await hasher.hash(input.newPassword) });
+      const passwordHash = await hasher.hash(input.newPassword);
+      // The owner hears of the change, with a way back in if it was not them (as after a reset,
+      // recovery.service.ts): the change and its mail are committed together or not at all.
+      await db.transaction().execute(async (tx) => {
+        await updateAccount(tx, accountId, { password_hash: passwordHash });
+        if (!outbox.enabled) return;
+        const name = account.profile.name;
+        await outbox.enqueue(tx, {
+          to: account.email,
+          template: 'password-changed',
+          data: { ...(name ? { name } : {}), resetLink: outbox.link('/forgot-password') },
+        });
+      });
       audit.record({ ...event('account.password_changed', accountId, origin), details: { by: 'self' } });
       await deps.sessions.endOtherSessions(accountId, input.keepSessionUid, 'password changed');
     },

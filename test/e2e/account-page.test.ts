@@ -228,6 +228,21 @@ describe('the account page', () => {
     await signIn(newBrowser(), app, { ...person, password: 'a brand new passphrase' });
   });
 
+  it('mails the owner that the password was changed, with a link to reset it', async () => {
+    const person = await newPerson();
+    const { browser } = await signInAtApp(person);
+    const changed = await browser.submit(await accountPage(browser), '/account/password', {
+      current_password: person.password,
+      new_password: 'a brand new passphrase',
+    });
+    expect(changed.url).toBe(`${server.issuer}/account?done=password`);
+    await waitUntil(() => mailsTo(person.email).length === 1, 15_000, 'the password-changed mail');
+    const [notice] = mailsTo(person.email);
+    expect(notice!.subject).toContain('password was changed');
+    expect(notice!.source).toContain(`${server.issuer}/forgot-password`);
+    expect(notice!.source).not.toContain('a brand new passphrase');
+  });
+
   it('lists the sessions with device, address and times, and "sign out everywhere else" ends the others only', async () => {
     const person = await newPerson();
     const here = await signInAtApp(person);
