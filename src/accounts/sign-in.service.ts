@@ -39,7 +39,9 @@ export type SignInOutcome =
     }
   | { readonly kind: 'failed' }
   | { readonly kind: 'locked' }
-  | { readonly kind: 'throttled'; readonly retryAfterSeconds: number };
+  | { readonly kind: 'throttled'; readonly retryAfterSeconds: number }
+  /** The password was right, but the email address is not verified and the policy requires it. */
+  | { readonly kind: 'unverified'; readonly account: Account };
 
 export interface SignInService {
   attempt(attempt: SignInAttempt): Promise<SignInOutcome>;
@@ -53,6 +55,8 @@ interface Deps {
   readonly policy: LockoutPolicy;
   /** Names sign-in text that matches no account without storing it (see config/secrets.ts). */
   readonly throttleKey: Buffer;
+  /** POSTERN_REQUIRE_VERIFIED_EMAIL: an unverified account is refused after its password is checked. */
+  readonly requireVerifiedEmail?: boolean;
 }
 
 /** Everything a step reads: the request, when it came, and the service's parts (the engine's `ctx`). */
@@ -97,6 +101,7 @@ export function createSignInService(deps: Deps): SignInService {
       if (!verdict.ok) return refuse(targeted, verdict.reason);
       const disabled = checkDisabled(verdict);
       if (disabled) return refuse(targeted, disabled);
+      if (deps.requireVerifiedEmail && !verdict.account.emailVerified) return refuseUnverified(targeted, verdict);
       return recordSuccess(targeted, verdict);
     },
   };
@@ -235,6 +240,22 @@ async function recordSuccess(targeted: Targeted, verdict: Verified): Promise<Sig
     details: device ? { device: 'trusted' } : {},
   });
   return { kind: 'success', account, device };
+}
+
+/**
+ * The owner proved the password but not the address: the counters start over as after a
+ * success (a stranger could not have got here), and the person is offered a new link instead
+ * of the generic failure. Only checked once the password is right, so it reveals nothing more.
+ */
+async function refuseUnverified(targeted: Targeted, verdict: Verified): Promise<SignInOutcome> {
+  const { deps, now, event, ipKey, subject, accountId, keys } = targeted;
+  await clearThrottles(deps.db, [
+    ...keys.filter((k) => k.scope !== 'account'),
+    { scope: 'account', key: subject, accountId },
+  ]);
+  await refundAttempt(deps.db, ipKey, now);
+  deps.audit.record({ ...event, type: 'login.unverified', accountId: verdict.account.id });
+  return { kind: 'unverified', account: verdict.account };
 }
 
 /**

@@ -33,6 +33,12 @@ export const AUDIT_EVENT_TYPES = [
   'key.revoked',
   'key.deleted',
   'keys.reencrypted',
+  'account.registered',
+  'registration.existing_email',
+  'registration.throttled',
+  'email.verification_sent',
+  'email.verified',
+  'login.unverified',
 ] as const;
 
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];

@@ -87,6 +87,9 @@ export interface Config {
   readonly admin: AdminApiSettings;
   /** POSTERN_ACCOUNT_DELETION=on: people may delete their own account from the account page. */
   readonly accountDeletion: boolean;
+  readonly registration: RegistrationSettings;
+  /** Refuse password sign-in until the account's email address is verified. */
+  readonly requireVerifiedEmail: boolean;
 }
 
 /** The admin API under /admin/v1 (README: Admin API). */
@@ -98,6 +101,16 @@ export interface AdminApiSettings {
   readonly corsOrigins: readonly string[];
   /** How long an Idempotency-Key and the answer it gave are kept. */
   readonly idempotencySeconds: number;
+}
+
+export interface RegistrationSettings {
+  /** POSTERN_REGISTRATION=open and mail can be sent: the sign-up pages and prompt=create are on. */
+  readonly open: boolean;
+  /** Registrations one client address may submit per window (RFC 6585 §4: 429 beyond). */
+  readonly ipLimit: number;
+  /** Registrations naming one email address per window. */
+  readonly emailLimit: number;
+  readonly windowSeconds: number;
 }
 
 export interface TokenLifetimes {
@@ -355,6 +368,29 @@ function readOnOff(r: Reader, name: string, fallback: boolean): boolean {
   return raw === 'on';
 }
 
+function readRegistration(r: Reader, mail: MailSettings): RegistrationSettings {
+  const raw = (r.string('POSTERN_REGISTRATION') ?? 'off').toLowerCase();
+  if (raw !== 'off' && raw !== 'open') r.problems.push(`POSTERN_REGISTRATION must be off or open (got "${raw}")`);
+  return {
+    // Production without SMTP: sign-up stays off (mail.ts logs why at start), never failing at use time.
+    open: raw === 'open' && mail.enabled,
+    ipLimit: r.int('POSTERN_REGISTRATION_IP_LIMIT', 3, 1, 100_000),
+    emailLimit: r.int('POSTERN_REGISTRATION_EMAIL_LIMIT', 3, 1, 100_000),
+    windowSeconds: r.int('POSTERN_REGISTRATION_WINDOW_SECONDS', 3600, 60, 7 * 86400),
+  };
+}
+
+/** Default: on when registration is open. Verifying needs mail, so it cannot be on without it. */
+function readRequireVerifiedEmail(r: Reader, mail: MailSettings): boolean {
+  const requested = (r.string('POSTERN_REGISTRATION') ?? 'off').toLowerCase() === 'open';
+  const value = r.bool('POSTERN_REQUIRE_VERIFIED_EMAIL', requested && mail.enabled);
+  if (value && !mail.enabled && r.string('POSTERN_REQUIRE_VERIFIED_EMAIL') !== undefined)
+    r.problems.push(
+      'POSTERN_REQUIRE_VERIFIED_EMAIL=true needs email (POSTERN_SMTP_URL): nobody could verify an address, so nobody could sign in',
+    );
+  return value && mail.enabled;
+}
+
 /** Reads and checks every setting at once; throws one ConfigError listing every problem. */
 export function loadConfig(env: Env): Config {
   const r = new Reader(env);
@@ -364,6 +400,7 @@ export function loadConfig(env: Env): Config {
   const logLevel = r.string('LOG_LEVEL') ?? 'info';
   if (!LOG_LEVELS.includes(logLevel)) r.problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`);
   const issuer = readIssuer(r, production);
+  const mail = readMail(r, production, issuer);
   const config: Config = {
     nodeEnv,
     production,
@@ -394,13 +431,15 @@ export function loadConfig(env: Env): Config {
     shutdownSeconds: r.int('POSTERN_SHUTDOWN_SECONDS', 10, 1, 600),
     auditRetentionDays: r.int('POSTERN_AUDIT_RETENTION_DAYS', 400, 1, 36_500),
     publicName: readPublicName(r),
-    mail: readMail(r, production, issuer),
+    mail,
     admin: readAdmin(r),
     accountDeletion: readOnOff(r, 'POSTERN_ACCOUNT_DELETION', false),
     recovery: {
       accountLimit: r.int('POSTERN_RECOVERY_ACCOUNT_LIMIT', 5, 1, 1000),
       ipLimit: r.int('POSTERN_RECOVERY_IP_LIMIT', 20, 1, 100_000),
     },
+    registration: readRegistration(r, mail),
+    requireVerifiedEmail: readRequireVerifiedEmail(r, mail),
   };
   // Postern serves plain HTTP: an https issuer means a TLS-terminating proxy in front, whose
   // X-Forwarded-Proto must be trusted, or every secure cookie would be refused at sign-in.

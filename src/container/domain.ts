@@ -6,6 +6,7 @@ import { createAccountService, type AccountService } from '../accounts/account.s
 import { createOneTimeTokens, type OneTimeTokens } from '../accounts/one-time-tokens.ts';
 import { createPasswordHasher } from '../accounts/password-hasher.ts';
 import { createRecoveryService, type RecoveryService } from '../accounts/recovery.service.ts';
+import { createRegistrationService, type RegistrationService } from '../accounts/registration.service.ts';
 import { createSignInService, type SignInService } from '../accounts/sign-in.service.ts';
 import type { AuditEventInput } from '../audit/audit-event.ts';
 import { createAuditLog, type AuditLog } from '../audit/audit-log.ts';
@@ -47,9 +48,17 @@ export interface Domain {
   readonly accountPage: AccountPageService;
   /** Password reset, unlock by email, invitations (accounts/recovery.service.ts). */
   readonly recovery: RecoveryService<LogoutResult>;
+  /** Self-service registration and email verification (accounts/registration.service.ts). */
+  readonly registration: RegistrationService;
   /** No account and no client yet: a new installation (the demo is seeded only then). */
   isNewInstallation(): Promise<boolean>;
 }
+
+/**
+ * Where the "someone tried to register with your address" mail sends its owner: the account
+ * page (which signs in) and the password-reset request page (issue 13 §3, §4).
+ */
+const REGISTRATION_LINKS = { signIn: '/account', reset: '/forgot-password' } as const;
 
 /** A retired key stays published until the longest-lived token it signed has expired. */
 const CLOCK_TOLERANCE_SECONDS = 60;
@@ -98,6 +107,7 @@ export function buildDomain(
     audit,
     policy: config.lockout,
     throttleKey: derived.throttleKey,
+    requireVerifiedEmail: config.requireVerifiedEmail,
   });
   const keys = createKeyService({
     db,
@@ -165,9 +175,21 @@ export function buildDomain(
     limits: config.recovery,
     throttleKey: derived.throttleKey,
   });
+  const registration = createRegistrationService({
+    db,
+    hasher,
+    clock,
+    audit,
+    tokens,
+    outbox: mail.outbox,
+    settings: config.registration,
+    links: REGISTRATION_LINKS,
+    throttleKey: derived.throttleKey,
+  });
   return {
     audit,
     accounts,
+    registration,
     signIn,
     keys,
     resources,

@@ -59,6 +59,8 @@ export function buildHttp(
       audit: domain.audit,
     }),
     recovery: domain.recovery,
+    registration: domain.registration,
+    mailEnabled: domain.mail.outbox.enabled,
     provider: protocol.provider,
     jwks: () => keyRing.jwks(),
     metrics: options.metrics,

@@ -59,7 +59,11 @@ export interface SigningKeyTable {
   retire_after: Timestamp | null;
 }
 
-/** one_time_code: guesses at the 6-digit code that stands in for a verification link. */
+/**
+ * one_time_code: guesses at the 6-digit code that stands in for a verification link.
+ * register_ip, register_email: registrations per client address and per email address.
+ * verify_resend: verification mails sent again, per account.
+ */
 export type ThrottleScope =
   | 'account_ip'
   | 'account'
@@ -67,7 +71,10 @@ export type ThrottleScope =
   | 'ip'
   | 'one_time_code'
   | 'recovery_account'
-  | 'recovery_ip';
+  | 'recovery_ip'
+  | 'register_ip'
+  | 'register_email'
+  | 'verify_resend';
 
 export interface LoginThrottleTable {
   scope: ThrottleScope;

@@ -8,6 +8,7 @@ import type Provider from 'oidc-provider';
 import type { AccountPageService } from '../accounts/account-page.service.ts';
 import type { AccountService } from '../accounts/account.service.ts';
 import type { RecoveryService } from '../accounts/recovery.service.ts';
+import type { RegistrationService } from '../accounts/registration.service.ts';
 import type { SignInService } from '../accounts/sign-in.service.ts';
 import { issuerBasePath, type Config } from '../config/config.ts';
 import type { AccountSessions } from '../oidc/account-sessions.ts';
@@ -19,7 +20,8 @@ import { demoRoutes } from './demo.routes.ts';
 import { requestError, sendError } from './edge-error.ts';
 import { emailChangeRoutes } from './email-change.routes.ts';
 import { errorPages } from './errors.ts';
-import { interactionRoutes } from './interaction.routes.ts';
+import { clientName, interactionRoutes, signInTo, type InteractionDeps } from './interaction.routes.ts';
+import { registrationRoutes, type RegistrationDeps } from './registration.routes.ts';
 import { metricsOnMainPort, recordRequests } from './metrics.routes.ts';
 import { recoveryRoutes } from './recovery.routes.ts';
 import { requestContext } from './request-context.ts';
@@ -38,6 +40,9 @@ export interface HttpDeps {
   readonly accountSessions: AccountSessions;
   /** Password reset, unlock by email, invitations: mounted only when mail is on. */
   readonly recovery: RecoveryService;
+  readonly registration: RegistrationService;
+  /** Mail can be sent: the verification pages are served (and sign-up, when open). */
+  readonly mailEnabled: boolean;
   readonly csrfKey: Buffer;
   readonly cookieKeys: readonly string[];
   readonly ready: () => Promise<{ ok: boolean; checks: Record<string, boolean> }>;
@@ -154,6 +159,34 @@ function selfUrl(config: Config): string {
   return `http://${host}:${config.port}${issuerBasePath(config.issuer)}`;
 }
 
+/** Sign-in and consent pages, and, when mail works, registration and email verification. */
+function signInRoutes(deps: HttpDeps, secure: boolean): Router[] {
+  const basePath = issuerBasePath(deps.config.issuer);
+  const interaction: InteractionDeps = {
+    ...deps,
+    secureCookies: secure,
+    revealLockout: deps.config.lockout.reveal,
+    basePath,
+    recoveryLinks: deps.recovery.enabled,
+    registrationOpen: deps.config.registration.open,
+  };
+  if (!deps.mailEnabled) return [interactionRoutes(interaction)];
+  const pages: RegistrationDeps = {
+    provider: deps.provider,
+    registration: deps.registration,
+    views: deps.views,
+    csrfKey: deps.csrfKey,
+    secureCookies: secure,
+    basePath,
+    signInTo: (ctx, details, account) => signInTo(ctx, interaction, details, account),
+    clientName: (details) => clientName(interaction, details),
+  };
+  return [
+    interactionRoutes({ ...interaction, registrationPages: pages }),
+    registrationRoutes(pages, { registrationOpen: deps.config.registration.open }),
+  ];
+}
+
 export function createHttpApp(deps: HttpDeps): Koa {
   // Behind a proxy, trust exactly one hop: the client IP is the X-Forwarded-For entry our proxy
   // appended (the last one), never one the client wrote itself.
@@ -175,13 +208,7 @@ export function createHttpApp(deps: HttpDeps): Koa {
   app.use(allowedMethods(deps.views));
   const routers = [
     siteRoutes(deps),
-    interactionRoutes({
-      ...deps,
-      secureCookies: secure,
-      revealLockout: deps.config.lockout.reveal,
-      basePath: issuerBasePath(deps.config.issuer),
-      recoveryLinks: deps.recovery.enabled,
-    }),
+    ...signInRoutes(deps, secure),
     emailChangeRoutes(deps),
     accountRoutes({ ...deps, issuer: deps.config.issuer }),
   ];

@@ -3,12 +3,14 @@ import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
 import { errors, type InteractionResults } from 'oidc-provider';
 
+import type { Account } from '../accounts/account.ts';
 import type { AccountService } from '../accounts/account.service.ts';
 import type { SignInService } from '../accounts/sign-in.service.ts';
 import { textsFor } from '../i18n/texts.ts';
 import { checkCsrf, csrfToken } from './csrf.ts';
 import { readDevices, rememberDevice } from './device-cookie.ts';
 import { readForm } from './form-body.ts';
+import { rememberPending, renderRegister, renderUnverified, type RegistrationDeps } from './registration.routes.ts';
 import { sendPage, type Views } from './views.ts';
 
 export interface InteractionDeps {
@@ -24,6 +26,10 @@ export interface InteractionDeps {
   readonly basePath?: string;
   /** Mail is on: offer "Forgot your password?" and, after a failure, the unlock-or-reset link. */
   readonly recoveryLinks?: boolean;
+  /** POSTERN_REGISTRATION=open (and mail works): the login page links to the sign-up page. */
+  readonly registrationOpen?: boolean;
+  /** The registration and verification pages, when mail works (registration.routes.ts). */
+  readonly registrationPages?: RegistrationDeps;
 }
 
 /** One message whatever the reason (unknown user, wrong password, disabled): no enumeration. */
@@ -47,7 +53,7 @@ async function loadInteraction(ctx: Context, deps: InteractionDeps): Promise<Det
   return details;
 }
 
-async function clientName(deps: InteractionDeps, details: Details): Promise<string> {
+export async function clientName(deps: InteractionDeps, details: Details): Promise<string> {
   const client = await deps.provider().Client.find(String(details.params.client_id));
   return client?.clientName ?? client?.clientId ?? 'the application';
 }
@@ -63,16 +69,19 @@ async function renderPrompt(
     csrf: csrfToken(deps.csrfKey, details.uid),
     clientName: await clientName(deps, details),
   };
-  if (details.prompt.name === 'login') {
+  if (details.prompt.name === 'create' && deps.registrationPages && !extra.error)
+    return renderRegister(ctx, deps.registrationPages, details);
+  if (details.prompt.name === 'login' || details.prompt.name === 'create') {
     const username = extra.username ?? (typeof details.params.login_hint === 'string' ? details.params.login_hint : '');
     // Someone already signed in here (asked to sign in again, prompt=login) sees the way to their account page.
     const accountLink = details.session?.accountId ? textsFor().pages.signedInFooter : undefined;
     const recovery = deps.recoveryLinks ? textsFor().pages.recovery : undefined;
+    const signUp = deps.registrationOpen ? textsFor().pages.login : undefined;
     sendPage(
       ctx,
       deps.views,
       'login',
-      { ...common, username, error: extra.error, accountLink, recovery },
+      { ...common, username, error: extra.error, accountLink, recovery, signUp },
       extra.error ? 401 : 200,
     );
     return;
@@ -110,9 +119,28 @@ async function postedForm(
   return { details, form };
 }
 
+/** Prompt Create 1.0 §4: the create step is done however the person got in (a new account, or signing in instead). */
+function loginResult(details: Details, login: InteractionResults['login']): InteractionResults {
+  const prompts = String(details.params.prompt ?? '').split(' ');
+  return { login, ...(prompts.includes('create') ? { create: {} } : {}) };
+}
+
+/** Ends the interaction signed in as an account that just verified its address in this browser. */
+export async function signInTo(ctx: Context, deps: InteractionDeps, details: Details, account: Account): Promise<void> {
+  if (account.disabled) return renderPrompt(ctx, deps, details, { error: LOGIN_FAILED_MESSAGE });
+  // The password was given in this interaction (registration, or the sign-in that was refused as unverified).
+  await finish(ctx, deps, loginResult(details, { accountId: account.id, amr: ['pwd'], remember: false }));
+}
+
+/** The sign-in form, also for a prompt=create interaction whose person has an account already. */
+function showLogin(ctx: Context, deps: InteractionDeps, details: Details) {
+  if (details.prompt.name !== 'create') return renderPrompt(ctx, deps, details);
+  return renderPrompt(ctx, deps, { ...details, prompt: { ...details.prompt, name: 'login' } } as Details);
+}
+
 async function login(ctx: Context, deps: InteractionDeps): Promise<void> {
   const { details, form } = await postedForm(ctx, deps);
-  if (details.prompt.name !== 'login') return renderPrompt(ctx, deps, details);
+  if (details.prompt.name !== 'login' && details.prompt.name !== 'create') return renderPrompt(ctx, deps, details);
   const username = (form.username ?? '').trim();
   const outcome = await deps.signIn.attempt({
     login: username,
@@ -138,15 +166,22 @@ async function login(ctx: Context, deps: InteractionDeps): Promise<void> {
       429,
     );
   }
+  if (outcome.kind === 'unverified' && deps.registrationPages) {
+    // The password is proven: this browser may now verify the account's address and go on.
+    rememberPending(ctx, deps.registrationPages, details.uid, outcome.account.id);
+    return renderUnverified(ctx, deps.registrationPages, details);
+  }
   if (outcome.kind !== 'success') {
     const error = outcome.kind === 'locked' && deps.revealLockout ? LOCKED_MESSAGE : LOGIN_FAILED_MESSAGE;
     return renderPrompt(ctx, deps, details, { error, username });
   }
   rememberDevice(ctx, outcome.account.id, outcome.device, deps.secureCookies, deps.basePath);
   // remember=false makes the session cookie last only as long as the browser.
-  await finish(ctx, deps, {
-    login: { accountId: outcome.account.id, amr: ['pwd'], remember: form.remember === 'yes' },
-  });
+  await finish(
+    ctx,
+    deps,
+    loginResult(details, { accountId: outcome.account.id, amr: ['pwd'], remember: form.remember === 'yes' }),
+  );
 }
 
 async function confirm(ctx: Context, deps: InteractionDeps): Promise<void> {
@@ -174,6 +209,7 @@ async function abort(ctx: Context, deps: InteractionDeps): Promise<void> {
 export function interactionRoutes(deps: InteractionDeps): Router {
   const router = new Router({ prefix: '/interaction/:uid' });
   router.get('/', async (ctx) => renderPrompt(ctx, deps, await loadInteraction(ctx, deps)));
+  router.get('/login', async (ctx) => showLogin(ctx, deps, await loadInteraction(ctx, deps)));
   router.post('/login', (ctx) => login(ctx, deps));
   router.post('/confirm', (ctx) => confirm(ctx, deps));
   router.post('/abort', (ctx) => abort(ctx, deps));

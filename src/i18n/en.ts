@@ -209,6 +209,70 @@ export const en = {
       unlockedForgot: 'Forgot your password as well?',
       unlockedReset: 'Choose a new password',
     },
+    errorSummary: 'There is a problem',
+    login: {
+      noAccount: 'New here?',
+      createAccount: 'Create an account',
+    },
+    register: {
+      title: 'Create an account',
+      lead: 'to continue to {client}',
+      email: 'Email address',
+      emailHint: 'We send a link there to confirm it. You can sign in with it.',
+      username: 'Username (optional)',
+      usernameHint: 'Letters, digits, dots, dashes or underscores. Leave it empty to sign in with your email address.',
+      name: 'Full name (optional)',
+      password: 'Password',
+      passwordHint: 'At least 8 characters. A few unrelated words make a good one.',
+      submit: 'Create account',
+      haveAccount: 'Already have an account?',
+      signIn: 'Sign in',
+    },
+    checkInbox: {
+      title: 'Check your inbox',
+      intro: 'We sent a message to {email}.',
+      next: 'Open the link in it to confirm your address, or enter the 6-digit code it holds. Both work for {hours} hours.',
+      enterCode: 'Enter the code',
+      continue: 'I opened the link: continue',
+      noMail:
+        'No message after a few minutes? Look in your spam folder. Signing in with your new password sends a new one.',
+    },
+    verifyCode: {
+      title: 'Enter your code',
+      lead: 'The 6-digit code is in the message we sent to your email address.',
+      code: 'Code',
+      submit: 'Confirm',
+      invalid: 'That code is not right, or it has expired. Use the code of the newest message.',
+      notYet: 'Your address is not confirmed yet. Open the link in the message, or enter its code.',
+      continue: 'I opened the link: continue',
+    },
+    unverified: {
+      title: 'Confirm your email address',
+      intro: 'Your password is right, but the email address of this account is not confirmed yet.',
+      next: 'Open the link in the message we sent you, or enter its code. Then you can continue to {client}.',
+      resend: 'Email me a new link and code',
+      continue: 'I opened the link: continue',
+      resent:
+        'A new message is on its way unless several were sent in the last hour. Only the newest link and code work.',
+      enterCode: 'Enter the code',
+    },
+    verifyEmail: {
+      title: 'Confirm your email address',
+      lead: 'Press the button to confirm that this email address is yours.',
+      submit: 'Confirm my email address',
+      doneTitle: 'Email address confirmed',
+      done: 'Thank you: your email address is confirmed. Go back to the page where you registered and continue there, or sign in to the application with your email address or username.',
+      invalidTitle: 'This link does not work',
+      invalid:
+        'The link has expired, was already used, or was copied incompletely. Sign in with your password to be sent a new one.',
+    },
+    tooMany: {
+      title: 'Too many attempts',
+      registration:
+        'Too many registrations came from your network or named this address. Try again in {minutes} minutes.',
+      code: 'Too many wrong codes. Try again in {minutes} minutes, or open the link in the message.',
+    },
+    formExpired: 'The form has expired; please start again.',
   },
 } as const;
 

@@ -55,7 +55,7 @@ export function keepRequestedOfflineAccess(ctx: KoaContextWithOIDC): void {
  * decided, so that a request from a browser with no session yet saves it in its interaction.
  * (With a session, loadExistingGrant has already done it; doing it twice changes nothing.)
  */
-export function interactionPolicyKeepingOfflineAccess() {
+export function interactionPolicyKeepingOfflineAccess(options: { create?: boolean } = {}) {
   const policy = interactionPolicy.base();
   const keep = new interactionPolicy.Check(
     'offline_access_kept',
@@ -66,5 +66,10 @@ export function interactionPolicyKeepingOfflineAccess() {
     },
   );
   policy.get('login')!.checks.add(keep, 0);
+  // OpenID Connect Prompt Create 1.0 §4: prompt=create asks for the account-creation page. A
+  // requestable prompt named create (the engine's documented way to add a prompt value) comes
+  // before login, so such a request opens an interaction on the registration page; its result
+  // carries `create` (http/interaction.routes.ts) so it is not asked again on resume.
+  if (options.create) policy.add(new interactionPolicy.Prompt({ name: 'create', requestable: true }), 0);
   return policy;
 }

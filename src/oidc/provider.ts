@@ -126,6 +126,9 @@ function buildConfiguration(deps: ProviderDeps): Configuration {
       claim_types_supported: ['normal'],
       // Not in OpenID Connect Discovery, but widely read (Keycloak and others publish it).
       account_management_uri: `${config.issuer}${ACCOUNT_PATH}`,
+      // Prompt Create 1.0 §5: an OP that supports prompt=create lists it in prompt_values_supported
+      // (the engine lists no prompts itself; this option adds metadata to its document).
+      prompt_values_supported: ['none', 'login', 'consent', ...(config.registration.open ? ['create'] : [])],
     },
     routes: { ...ENGINE_ROUTES },
     enableHttpPostMethods: config.authorizationPost,
@@ -213,7 +216,7 @@ function buildConfiguration(deps: ProviderDeps): Configuration {
       return client.redirectUris?.some((uri) => URL.parse(uri)?.origin === origin) ?? false;
     },
     interactions: {
-      policy: interactionPolicyKeepingOfflineAccess(),
+      policy: interactionPolicyKeepingOfflineAccess({ create: config.registration.open }),
       url: (_ctx, interaction) => `${basePath}/interaction/${interaction.uid}`,
     },
     // The engine's own fetch refuses special-use addresses (SSRF protection); intranet setups
