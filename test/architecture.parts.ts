@@ -62,7 +62,7 @@ export const PARTS: readonly Part[] = [
   {
     name: 'accounts',
     paths: ['accounts/'],
-    role: 'accounts, passwords, sign-in and lockout; one-time links and codes; the account page operations',
+    role: 'accounts, passwords, sign-in and lockout; one-time links and codes; the account page operations; registration',
     uses: ['keys', 'audit', 'db', 'shared'],
     // The outbox is handed in by the container; accounts write to it, knowing only its type.
     typesFrom: ['mail'],

@@ -4,7 +4,6 @@ import { sql, type Kysely, type Transaction } from 'kysely';
 
 import type { AuditEventInput } from '../audit/audit-event.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
-import type { RegistrationSettings } from '../config/config.ts';
 import type { Database } from '../db/tables.ts';
 import { isUniqueViolation } from '../db/unique-violation.ts';
 import type { MailOutbox } from '../mail/mail-outbox.ts';
@@ -21,6 +20,17 @@ import { chargeAttempt, readThrottle, type ThrottleKey } from './throttle.reposi
 // that already has an account answers exactly like a new one (OWASP Authentication Cheat
 // Sheet, "account enumeration"): the same outcome, the same argon2 work, one mail either way
 // (to the owner: "someone tried to register"), and nothing about that account changes.
+
+/** POSTERN_REGISTRATION* (config/config.ts). */
+export interface RegistrationSettings {
+  /** POSTERN_REGISTRATION=open and mail can be sent: the sign-up pages and prompt=create are on. */
+  readonly open: boolean;
+  /** Registrations one client address may submit per window (RFC 6585 §4: 429 beyond). */
+  readonly ipLimit: number;
+  /** Registrations naming one email address per window. */
+  readonly emailLimit: number;
+  readonly windowSeconds: number;
+}
 
 export interface RegistrationInput {
   /** Optional: left empty, one is made from the email address (people sign in by email too). */

@@ -2,6 +2,7 @@ import path from 'node:path';
 
 import type { LockoutPolicy } from '../accounts/lockout-policy.ts';
 import type { Argon2Params } from '../accounts/password-hasher.ts';
+import type { RegistrationSettings } from '../accounts/registration.service.ts';
 import type { KeyPolicy } from '../keys/key-lifecycle.ts';
 import type { RefreshPolicy } from '../oidc/refresh-policy.ts';
 import { ConfigError } from '../shared/errors.ts';
@@ -101,16 +102,6 @@ export interface AdminApiSettings {
   readonly corsOrigins: readonly string[];
   /** How long an Idempotency-Key and the answer it gave are kept. */
   readonly idempotencySeconds: number;
-}
-
-export interface RegistrationSettings {
-  /** POSTERN_REGISTRATION=open and mail can be sent: the sign-up pages and prompt=create are on. */
-  readonly open: boolean;
-  /** Registrations one client address may submit per window (RFC 6585 §4: 429 beyond). */
-  readonly ipLimit: number;
-  /** Registrations naming one email address per window. */
-  readonly emailLimit: number;
-  readonly windowSeconds: number;
 }
 
 export interface TokenLifetimes {

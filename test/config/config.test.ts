@@ -77,6 +77,8 @@ describe('loadConfig', () => {
         admin: { rateLimit: 600, rateWindowSeconds: 60, corsOrigins: [], idempotencySeconds: 86400 },
         accountDeletion: false,
         recovery: { accountLimit: 5, ipLimit: 20 },
+        registration: { open: false, ipLimit: 3, emailLimit: 3, windowSeconds: 3600 },
+        requireVerifiedEmail: false,
       });
     });
 
@@ -432,6 +434,53 @@ describe('loadConfig', () => {
         'POSTERN_RECOVERY_ACCOUNT_LIMIT must be a whole number from 1 to 1000 (got "0")',
         'POSTERN_RECOVERY_IP_LIMIT must be a whole number from 1 to 100000 (got "many")',
       ]);
+    });
+  });
+
+  describe('registration settings', () => {
+    const productionWithoutSmtp = {
+      NODE_ENV: 'production',
+      POSTERN_SECRET: GOOD_SECRET,
+      POSTERN_ISSUER: 'https://id.example.com',
+      POSTERN_TRUST_PROXY: 'true',
+    };
+
+    it('opens registration on request, and then requires verified email by default', () => {
+      const config = loadConfig({ POSTERN_REGISTRATION: 'open' });
+      expect(config.registration).toEqual({ open: true, ipLimit: 3, emailLimit: 3, windowSeconds: 3600 });
+      expect(config.requireVerifiedEmail).toBe(true);
+      expect(
+        loadConfig({ POSTERN_REGISTRATION: 'open', POSTERN_REQUIRE_VERIFIED_EMAIL: 'false' }).requireVerifiedEmail,
+      ).toBe(false);
+      expect(loadConfig({ POSTERN_REQUIRE_VERIFIED_EMAIL: 'true' }).requireVerifiedEmail).toBe(true);
+    });
+
+    it('keeps registration off in production without SMTP, where nobody could verify an address', () => {
+      const config = loadConfig({ ...productionWithoutSmtp, POSTERN_REGISTRATION: 'open' });
+      expect(config.registration.open).toBe(false);
+      expect(config.requireVerifiedEmail).toBe(false);
+      expect(problemsOf({ ...productionWithoutSmtp, POSTERN_REQUIRE_VERIFIED_EMAIL: 'true' })).toEqual([
+        'POSTERN_REQUIRE_VERIFIED_EMAIL=true needs email (POSTERN_SMTP_URL): nobody could verify an address, so nobody could sign in',
+      ]);
+    });
+
+    it('checks the switch and the limits', () => {
+      expect(
+        problemsOf({
+          POSTERN_REGISTRATION: 'yes',
+          POSTERN_REGISTRATION_IP_LIMIT: '0',
+          POSTERN_REGISTRATION_EMAIL_LIMIT: 'many',
+          POSTERN_REGISTRATION_WINDOW_SECONDS: '10',
+        }),
+      ).toEqual([
+        'POSTERN_REGISTRATION must be off or open (got "yes")',
+        'POSTERN_REGISTRATION_IP_LIMIT must be a whole number from 1 to 100000 (got "0")',
+        'POSTERN_REGISTRATION_EMAIL_LIMIT must be a whole number from 1 to 100000 (got "many")',
+        'POSTERN_REGISTRATION_WINDOW_SECONDS must be a whole number from 60 to 604800 (got "10")',
+      ]);
+      expect(
+        loadConfig({ POSTERN_REGISTRATION_IP_LIMIT: '10', POSTERN_REGISTRATION_EMAIL_LIMIT: '2' }).registration,
+      ).toMatchObject({ ipLimit: 10, emailLimit: 2 });
     });
   });
 });
