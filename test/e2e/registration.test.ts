@@ -96,6 +96,11 @@ function registerHref(page: Page): string {
   return href;
 }
 
+async function events(type: string, accountId?: string) {
+  await server.container.audit.flush();
+  return server.container.audit.query({ type, ...(accountId ? { accountId } : {}), limit: 100 });
+}
+
 async function claimsAfter(auth: Awaited<ReturnType<typeof signIn>>) {
   const tokens = await exchange(config, auth);
   const userinfo = await oidc.fetchUserInfo(config, tokens.access_token, tokens.claims()!.sub);
@@ -126,6 +131,10 @@ describe('registration', () => {
     const { id, userinfo } = await claimsAfter(auth);
     expect(id).toMatchObject({ email, email_verified: true, name: 'Link Person' });
     expect(userinfo).toMatchObject({ email, email_verified: true, preferred_username: 'link.person' });
+    // Each step is in the audit log.
+    expect(await events('account.registered', id.sub)).toHaveLength(1);
+    expect((await events('email.verification_sent', id.sub))[0]?.details).toEqual({ reason: 'registration' });
+    expect((await events('email.verified', id.sub))[0]?.details).toEqual({ method: 'link' });
   });
 
   it('prompt=create lands on the registration page, and the 6-digit code in the same browser continues to the app', async () => {
@@ -206,6 +215,7 @@ describe('registration', () => {
       .where('id', '=', owner.id)
       .executeTakeFirstOrThrow();
     expect(after).toEqual(before);
+    expect(await events('registration.existing_email', owner.id)).toHaveLength(1);
     expect(await count()).toBe(accounts + 1); // the newcomer only
     // The owner's password still works (and the intruder's does not).
     const refused = await signIn(visitor(), config, { username: 'owner@example.com', password: PASSWORD }).catch(
@@ -225,6 +235,7 @@ describe('registration', () => {
     expect(refused.status).toBe(403);
     expect(refused.text).toContain('Confirm your email address');
     expect(refused.text).toContain('/resend');
+    expect(await events('login.unverified')).not.toHaveLength(0);
 
     let current = refused;
     for (let i = 0; i < 4; i++) {
@@ -284,6 +295,17 @@ describe('registration', () => {
       .where('email', 'like', 'limited-%')
       .execute();
     expect(rows).toHaveLength(3);
+    expect((await events('registration.throttled'))[0]?.details).toEqual({ scope: 'register_ip' });
+  });
+
+  it('a fourth registration naming one address in an hour is answered 429, whatever the client address', async () => {
+    for (let i = 0; i < 3; i++) {
+      const { answer } = await register(visitor(), { email: 'popular@example.com' });
+      expect(answer.status).toBe(200);
+    }
+    const { answer } = await register(visitor(), { email: 'Popular@Example.com' });
+    expect(answer.status).toBe(429);
+    expect(Number(answer.headers.get('retry-after'))).toBeGreaterThan(3000);
   });
 
   it('the login page links to registration, and discovery lists create in prompt_values_supported', async () => {
@@ -324,5 +346,41 @@ describe('registration off (the default)', () => {
     const created = await startAuthorization(newBrowser(), offConfig, { prompt: 'create' });
     expect(created.page.url.startsWith(REDIRECT_URI)).toBe(true);
     expect(new URL(created.page.url).searchParams.get('error')).toBe('invalid_request');
+  });
+});
+
+describe('registration without SMTP (the embedded demo)', () => {
+  // A database of its own: an instance with SMTP on a shared outbox could deliver the message instead.
+  let demoDb: TestDatabase;
+  let demo: TestServer;
+  beforeAll(async () => {
+    demoDb = await createTestDatabase();
+    demo = await startTestServer(demoDb, { POSTERN_REGISTRATION: 'open', POSTERN_TRUST_PROXY: 'true' });
+    await demo.container.clients.create({
+      clientId: 'app',
+      public: true,
+      grantTypes: ['authorization_code'],
+      redirectUris: [REDIRECT_URI],
+      firstParty: true,
+    });
+  }, 60_000);
+  afterAll(async () => {
+    await demo?.close();
+    await demoDb?.drop();
+  });
+
+  it('logs the verification mail with its link, which verifies the address', async () => {
+    const demoConfig = await discover(demo.issuer, 'app');
+    const browser = visitor();
+    const { page } = await startAuthorization(browser, demoConfig);
+    const form = await browser.get(new URL(registerHref(page), page.url).href);
+    const answer = await browser.submit(form, '/register', { email: 'demo.person@example.com', password: PASSWORD });
+    expect(answer.text).toContain('Check your inbox');
+    const logged = () =>
+      demo.logs.find((line) => line.includes('demo.person@example.com') && line.includes('/verify-email?token='));
+    await waitUntil(() => logged() !== undefined, 20_000, 'the logged mail');
+    const link = /https?:\/\/[^\s"\\]+\/verify-email\?token=[A-Za-z0-9_-]+/.exec(logged()!)![0];
+    const done = await browser.submit(await browser.get(link), '/verify-email');
+    expect(done.text).toContain('Email address confirmed');
   });
 });
