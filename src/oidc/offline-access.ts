@@ -70,6 +70,7 @@ export function interactionPolicyKeepingOfflineAccess(options: { create?: boolea
   // requestable prompt named create (the engine's documented way to add a prompt value) comes
   // before login, so such a request opens an interaction on the registration page; its result
   // carries `create` (http/interaction.routes.ts) so it is not asked again on resume.
-  if (options.create) policy.add(new interactionPolicy.Prompt({ name: 'create', requestable: true }), 0);
+  // The engine stops at the first prompt that asks, so create runs the offline_access step too.
+  if (options.create) policy.add(new interactionPolicy.Prompt({ name: 'create', requestable: true }, keep), 0);
   return policy;
 }

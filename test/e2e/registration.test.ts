@@ -165,6 +165,36 @@ describe('registration', () => {
     expect(userinfo).toMatchObject({ email_verified: true });
   });
 
+  it('prompt=create keeps offline_access: the app that asked for it gets a refresh token after registration', async () => {
+    await server.container.clients.create({
+      clientId: 'offline-app',
+      public: true,
+      grantTypes: ['authorization_code', 'refresh_token'],
+      redirectUris: [REDIRECT_URI],
+      firstParty: true,
+    });
+    const offline = await discover(server.issuer, 'offline-app');
+    const browser = visitor();
+    const started = await startAuthorization(browser, offline, {
+      prompt: 'create',
+      scope: 'openid email offline_access',
+    });
+    const email = 'offline.person@example.com';
+    const answer = await browser.submit(started.page, '/register', {
+      email,
+      username: '',
+      name: '',
+      password: PASSWORD,
+    });
+    expect(answer.text).toContain('Check your inbox');
+    const code = codeIn(await mailTo(email, /Confirm your email address/));
+    const codePage = await browser.get(new URL(/href="([^"]*\/verify-code)"/.exec(answer.text)![1]!, answer.url).href);
+    const back = await browser.submit(codePage, '/verify-code', { code });
+    const tokens = await exchange(offline, { callbackUrl: new URL(back.url), ...started });
+    expect(tokens.scope?.split(' ')).toContain('offline_access');
+    expect(tokens.refresh_token).toBeTruthy();
+  });
+
   it('registering an address that has an account shows the identical page, mails its owner, and changes nothing', async () => {
     const owner = await server.container.accounts.create({
       username: 'owner',
