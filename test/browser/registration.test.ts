@@ -94,6 +94,7 @@ it.skipIf(!existsSync(CHROMIUM))(
   async () => {
     const page = await freshPage();
     await page.goto(await authorizationUrl());
+    await shot(page, 'login-with-sign-up');
     await page.getByRole('link', { name: 'Create an account' }).click();
     await expect.poll(() => page.getByRole('heading', { level: 1 }).textContent()).toBe('Create an account');
 
