@@ -30,11 +30,17 @@ export interface Command extends CommandSpec {
  * Commands are quiet: warnings and errors only, on stderr, so stdout carries just the result
  * (and `--json` stays parseable). LOG_LEVEL, when set, wins.
  */
-export function createCliLogger(config: Config, env: Env): Logger {
+export function createCliLogger(config: Config, env: Env, io?: CliIo): Logger {
   const level = env.LOG_LEVEL ? config.logLevel : 'warn';
   // Not pino-pretty: it is a dev dependency, and a transport thread would print after the result.
-  const destination =
-    process.stderr.isTTY && env.LOG_FORMAT !== 'json' ? terminalLines() : pino.destination({ fd: 2, sync: true });
+  // Through the command's io when it has one, so a command run in-process (tests) logs where it
+  // writes its errors; written synchronously either way, before the result.
+  const toStderr = (text: string) => (io ? io.err(text) : process.stderr.write(`${text}\n`));
+  if (process.stderr.isTTY && env.LOG_FORMAT !== 'json')
+    return createLogger({ level, destination: terminalLines(toStderr) });
+  const destination: DestinationStream = io
+    ? { write: (line: string) => io.err(line.replace(/\n$/, '')) }
+    : pino.destination({ fd: 2, sync: true });
   return createLogger({ level, destination });
 }
 
@@ -48,16 +54,14 @@ const LEVEL_NAMES: Readonly<Record<number, string>> = {
 };
 
 /** One readable line per log record, for a person at a terminal. */
-function terminalLines(): DestinationStream {
+function terminalLines(write: (text: string) => void): DestinationStream {
   return {
     write(line: string) {
       const { level, msg, time: _t, pid: _p, hostname: _h, ...rest } = JSON.parse(line) as Record<string, unknown>;
       const extra = Object.entries(rest)
         .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
         .join(' ');
-      process.stderr.write(
-        `postern: ${LEVEL_NAMES[level as number] ?? 'log'}: ${String(msg ?? '')}${extra ? ` (${extra})` : ''}\n`,
-      );
+      write(`postern: ${LEVEL_NAMES[level as number] ?? 'log'}: ${String(msg ?? '')}${extra ? ` (${extra})` : ''}`);
     },
   };
 }
@@ -85,7 +89,7 @@ async function withContainer<T>(
   fn: (services: Services) => Promise<T>,
 ): Promise<T> {
   const config = loadConfig(ctx.env);
-  const logger = createCliLogger(config, ctx.env);
+  const logger = createCliLogger(config, ctx.env, ctx.io);
   const container = await createCommandContainer(config, { logger, engine });
   try {
     if (container.secretGenerated) {
@@ -108,7 +112,7 @@ export async function withDatabase<T>(
   fn: (db: DatabaseHandle) => Promise<T>,
 ): Promise<T> {
   const config = loadConfig(ctx.env);
-  const logger = createCliLogger(config, ctx.env);
+  const logger = createCliLogger(config, ctx.env, ctx.io);
   const db = await connectDatabase({
     databaseUrl: config.databaseUrl,
     dataDir: config.dataDir,

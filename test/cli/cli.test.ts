@@ -7,7 +7,7 @@ import { createPasswordHasher } from '../../src/accounts/password-hasher.ts';
 import { loadConfig } from '../../src/config/config.ts';
 import { createCommandContainer } from '../../src/container/command.ts';
 import { createLogger } from '../../src/shared/logger.ts';
-import { baseEnv, expectOk, expectOneLineError, ROOT, run, waitForHealth } from '../support/cli.ts';
+import { baseEnv, expectOk, expectOneLineError, ROOT, run, runBinary, waitForHealth } from '../support/cli.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { freePort } from '../support/server.ts';
 
@@ -26,16 +26,17 @@ describe('postern CLI', () => {
     await database?.drop();
   });
 
+  // The real binary: its exit status, stdout and stderr as a shell sees them.
   it('prints usage, and refuses bad input with one line before touching the database', async () => {
     const [bare, help, commandHelp, unknown, unknownFlag, missingFlag, noPassword, config] = await Promise.all([
-      run([], env),
-      run(['--help'], env),
-      run(['client', 'create', '--help'], env),
-      run(['frobnicate'], env),
-      run(['user', 'list', '--bogus'], env),
-      run(['client', 'create', '--grant-types', 'authorization_code'], env),
-      run(['user', 'create', '--username', 'x', '--email', 'x@example.com'], env),
-      run(['user', 'list'], { ...env, POSTERN_SECRET: 'too-short', PORT: 'eighty' }),
+      runBinary([], env),
+      runBinary(['--help'], env),
+      runBinary(['client', 'create', '--help'], env),
+      runBinary(['frobnicate'], env),
+      runBinary(['user', 'list', '--bogus'], env),
+      runBinary(['client', 'create', '--grant-types', 'authorization_code'], env),
+      runBinary(['user', 'create', '--username', 'x', '--email', 'x@example.com'], env),
+      runBinary(['user', 'list'], { ...env, POSTERN_SECRET: 'too-short', PORT: 'eighty' }),
     ]);
     expect(bare.code).toBe(2);
     expect(bare.stderr).toMatch(/^Usage: postern <command>/);
@@ -337,7 +338,7 @@ describe('postern CLI', () => {
           HOST: '127.0.0.1',
         });
         expectOneLineError(await run(['user', 'list'], behindEnv), /schema is behind.*run "postern migrate"/);
-        const serve = await run(['serve'], behindEnv);
+        const serve = await runBinary(['serve'], behindEnv);
         expect(serve.code).not.toBe(0);
         expect(serve.stderr.trim()).toMatch(/^postern: the database schema is behind.*"postern migrate"/);
         const status = await run(['migrate', '--status', '--json'], behindEnv);

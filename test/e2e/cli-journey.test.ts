@@ -4,7 +4,7 @@ import { createRemoteJWKSet, jwtVerify } from 'jose';
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 
-import { baseEnv, expectOk, ROOT, run, waitForHealth } from '../support/cli.ts';
+import { baseEnv, expectOk, ROOT, runBinary, waitForHealth } from '../support/cli.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import {
   discover,
@@ -19,7 +19,7 @@ import { freePort } from '../support/server.ts';
 
 // An operator's whole journey: Postern set up only with `postern` commands, served by
 // `postern serve` in its own process, used by an independent client library; then an
-// account locked by guessing and unlocked from the command line.
+// account locked by guessing and unlocked from the command line. The real binary throughout.
 
 const PASSWORD = 'alice has a long passphrase';
 let db: TestDatabase;
@@ -71,8 +71,8 @@ async function stop(): Promise<number | null> {
 }
 
 it('set up with postern commands, served by postern serve, used by openid-client; unlocked with postern user unlock', async () => {
-  expectOk(await run(['migrate'], env));
-  const created = await run(
+  expectOk(await runBinary(['migrate'], env));
+  const created = await runBinary(
     [
       'client',
       'create',
@@ -93,7 +93,7 @@ it('set up with postern commands, served by postern serve, used by openid-client
   expectOk(created);
   const { clientSecret: secret } = JSON.parse(created.stdout) as { clientSecret: string };
   expectOk(
-    await run(
+    await runBinary(
       [
         'user',
         'create',
@@ -148,12 +148,12 @@ it('set up with postern commands, served by postern serve, used by openid-client
   expect(output).not.toMatch(/oidc-provider (WARNING|NOTICE)/);
   expect(output).not.toContain(PASSWORD);
 
-  const audit = await run(['audit', '--account', 'alice', '--json'], env);
+  const audit = await runBinary(['audit', '--account', 'alice', '--json'], env);
   expectOk(audit);
   const types = (JSON.parse(audit.stdout) as { type: string }[]).map((e) => e.type);
   expect(types).toContain('lockout.started');
   expect(types).toContain('login.succeeded');
-  const unlocked = await run(['user', 'unlock', 'alice'], env);
+  const unlocked = await runBinary(['user', 'unlock', 'alice'], env);
   expectOk(unlocked);
   expect(unlocked.stdout).toMatch(/unlocked user "alice"/);
 

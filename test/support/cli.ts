@@ -3,10 +3,14 @@ import { fileURLToPath } from 'node:url';
 
 import { afterAll, beforeAll, expect } from 'vitest';
 
+import { runCli } from '../../src/cli.ts';
 import { createTestDatabase, type TestDatabase } from './database.ts';
 import { TEST_SECRET } from './server.ts';
 
-// The real `postern` command, spawned as a child process on a real database, as an operator runs it.
+// The `postern` command on a real database: `run` goes through its entry point (runCli) in this
+// process, which costs milliseconds where a child process costs a second of start-up on a busy
+// machine; `runBinary` spawns the real binary, as an operator runs it, for the tests about the
+// process itself (exit status, stdio, `serve`).
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 export interface Outcome {
@@ -15,7 +19,25 @@ export interface Outcome {
   stderr: string;
 }
 
-export function run(args: readonly string[], env: Record<string, string>, input?: string): Promise<Outcome> {
+/** The command in this process, through the same entry point as the binary; lines as the binary prints them. */
+export async function run(args: readonly string[], env: Record<string, string>, input?: string): Promise<Outcome> {
+  let stdout = '';
+  let stderr = '';
+  const io = {
+    out: (text: string) => {
+      stdout += `${text}\n`;
+    },
+    err: (text: string) => {
+      stderr += `${text}\n`;
+    },
+    readStdin: async () => input ?? '',
+  };
+  const code = await runCli(args, { env, io });
+  return { code, stdout, stderr };
+}
+
+/** The real binary, spawned as a child process. */
+export function runBinary(args: readonly string[], env: Record<string, string>, input?: string): Promise<Outcome> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['src/cli.ts', ...args], { cwd: ROOT, env, stdio: 'pipe' });
     let stdout = '';
