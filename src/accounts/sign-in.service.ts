@@ -12,11 +12,12 @@ import { findAccountForLogin, recordLogin } from './account.repository.ts';
 import type { PasswordHasher } from './password-hasher.ts';
 import {
   chargeAttempt,
-  clearThrottles,
+  chargeAttempts,
   lockIfExhausted,
   readThrottle,
   refundAttempt,
-  releaseExpiredLock,
+  releaseExpiredLocks as releaseLocks,
+  settleSuccess,
   type ThrottleKey,
 } from './throttle.repository.ts';
 
@@ -158,26 +159,22 @@ function subjectKeys(
 }
 
 async function releaseExpiredLocks({ deps, now, event, accountId, keys }: Targeted): Promise<void> {
-  for (const k of keys) {
-    if (await releaseExpiredLock(deps.db, k, now))
-      deps.audit.record({ ...event, type: 'lockout.ended', accountId, details: { scope: k.scope } });
-  }
+  for (const k of await releaseLocks(deps.db, keys, now))
+    deps.audit.record({ ...event, type: 'lockout.ended', accountId, details: { scope: k.scope } });
 }
 
 /**
- * Charges every counter of the subject before the password is checked, each in one atomic
- * statement, so parallel guesses cannot slip past the threshold. A locked or exhausted counter
- * refuses the attempt and gives back what was already charged.
+ * Charges every counter of the subject before the password is checked, in one statement that
+ * charges each row atomically, so parallel guesses cannot slip past the threshold. A locked or
+ * exhausted counter refuses the attempt and gives back what was charged to the others.
  */
 async function chargeSubject(targeted: Targeted): Promise<SignInOutcome | undefined> {
   const { deps, now, input, event, accountId, keys } = targeted;
   const { db, policy, hasher } = deps;
-  const charged: ThrottleKey[] = [];
-  for (const k of keys) {
-    if (await chargeAttempt(db, k, now, policy.windowSeconds, limitFor(policy, k))) {
-      charged.push(k);
-      continue;
-    }
+  const limits = { account: policy.accountThreshold, other: policy.threshold };
+  const charged = await chargeAttempts(db, keys, now, policy.windowSeconds, limits);
+  const k = keys.find((key) => !charged.includes(key));
+  if (k) {
     for (const c of charged) await refundAttempt(db, c, now);
     // Locked: the password is not checked, but the answer costs what a check costs, or its
     // speed would tell a locked (so existing) account from an unknown name. The per-IP
@@ -226,11 +223,12 @@ function checkDisabled({ account }: Verified): RefusalReason | undefined {
 async function recordSuccess(targeted: Targeted, verdict: Verified): Promise<SignInOutcome> {
   const { deps, now, input, event, ipKey, subject, accountId, keys, device } = targeted;
   const { db, hasher } = deps;
-  await clearThrottles(db, [
-    ...keys.filter((k) => k.scope !== 'account'),
-    { scope: 'account', key: subject, accountId },
-  ]);
-  await refundAttempt(db, ipKey, now);
+  await settleSuccess(
+    db,
+    [...keys.filter((k) => k.scope !== 'account'), { scope: 'account', key: subject, accountId }],
+    ipKey,
+    now,
+  );
   const rehashed = verdict.needsRehash ? await hasher.hash(input.password) : undefined;
   const account = (await recordLogin(db, verdict.account.id, now, rehashed)) ?? verdict.account;
   deps.audit.record({
@@ -249,11 +247,12 @@ async function recordSuccess(targeted: Targeted, verdict: Verified): Promise<Sig
  */
 async function refuseUnverified(targeted: Targeted, verdict: Verified): Promise<SignInOutcome> {
   const { deps, now, event, ipKey, subject, accountId, keys } = targeted;
-  await clearThrottles(deps.db, [
-    ...keys.filter((k) => k.scope !== 'account'),
-    { scope: 'account', key: subject, accountId },
-  ]);
-  await refundAttempt(deps.db, ipKey, now);
+  await settleSuccess(
+    deps.db,
+    [...keys.filter((k) => k.scope !== 'account'), { scope: 'account', key: subject, accountId }],
+    ipKey,
+    now,
+  );
   deps.audit.record({ ...event, type: 'login.unverified', accountId: verdict.account.id });
   return { kind: 'unverified', account: verdict.account };
 }

@@ -43,6 +43,78 @@ export async function chargeAttempt(
   return result.rows.length === 1;
 }
 
+/** Per-scope limits of one statement that charges several keys at once. */
+export interface ScopeLimits {
+  readonly account: number;
+  /** Every other subject scope (account_ip, device). */
+  readonly other: number;
+}
+
+/**
+ * `chargeAttempt` for several keys in ONE statement (each row is still charged atomically, under
+ * its own row lock): returns the keys that were charged; a key missing from the answer is locked
+ * or used up, and nothing was charged to it. Keys are taken in the order given, so concurrent
+ * charges lock rows in one order.
+ */
+export async function chargeAttempts(
+  db: Kysely<Database>,
+  keys: readonly ThrottleKey[],
+  now: Date,
+  windowSeconds: number,
+  limits: ScopeLimits,
+): Promise<ThrottleKey[]> {
+  if (keys.length === 0) return [];
+  const windowStart = new Date(now.getTime() - windowSeconds * 1000);
+  const rows = sql.join(
+    keys.map((k) => sql`(${k.scope}, ${k.key}, ${k.accountId}::uuid, 1, ${now}::timestamptz, ${now}::timestamptz)`),
+  );
+  const result = await sql<{ scope: string; key: string }>`
+    insert into login_throttles as t (scope, key, account_id, failures, window_started_at, updated_at)
+    values ${rows}
+    on conflict (scope, key) do update set
+      failures = case when t.window_started_at <= ${windowStart} then 1 else t.failures + 1 end,
+      window_started_at = case when t.window_started_at <= ${windowStart} then ${now} else t.window_started_at end,
+      updated_at = ${now}
+    where t.locked_until is null and (t.window_started_at <= ${windowStart}
+      or t.failures < case when t.scope = 'account' then ${limits.account}::int else ${limits.other}::int end)
+    returning scope, key`.execute(db);
+  const charged = new Set(result.rows.map((r) => `${r.scope}\u0000${r.key}`));
+  return keys.filter((k) => charged.has(`${k.scope}\u0000${k.key}`));
+}
+
+/**
+ * A success, in ONE statement: the subject's keys are deleted (counters and back-off start over)
+ * and the attempt charged to the address is given back.
+ */
+export async function settleSuccess(
+  db: Kysely<Database>,
+  cleared: readonly ThrottleKey[],
+  refunded: ThrottleKey,
+  now: Date,
+): Promise<void> {
+  const pairs = sql.join(cleared.map((k) => sql`(${k.scope}, ${k.key})`));
+  await sql`
+    with cleared as (delete from login_throttles where (scope, key) in (${pairs}) returning 1)
+    update login_throttles set failures = greatest(failures - 1, 0), updated_at = ${now}
+    where scope = ${refunded.scope} and key = ${refunded.key}`.execute(db);
+}
+
+/** Ends the locks whose time is up, in one statement; returns the keys whose lock it ended, to exactly one caller, which reports them. */
+export async function releaseExpiredLocks(
+  db: Kysely<Database>,
+  keys: readonly ThrottleKey[],
+  now: Date,
+): Promise<ThrottleKey[]> {
+  if (keys.length === 0) return [];
+  const pairs = sql.join(keys.map((k) => sql`(${k.scope}, ${k.key})`));
+  const result = await sql<{ scope: string; key: string }>`
+    update login_throttles set locked_until = null, updated_at = ${now}
+    where (scope, key) in (${pairs}) and locked_until <= ${now}
+    returning scope, key`.execute(db);
+  const released = new Set(result.rows.map((r) => `${r.scope}\u0000${r.key}`));
+  return keys.filter((k) => released.has(`${k.scope}\u0000${k.key}`));
+}
+
 /** Gives back a charged attempt that turned out not to be a failure. */
 export async function refundAttempt(db: Kysely<Database>, k: ThrottleKey, now: Date): Promise<void> {
   await db
@@ -80,18 +152,6 @@ export async function lockIfExhausted(
   return result.rows[0]?.locked_until;
 }
 
-/** Ends a lock whose time is up; returns true to exactly one caller, which reports it. */
-export async function releaseExpiredLock(db: Kysely<Database>, k: ThrottleKey, now: Date): Promise<boolean> {
-  const result = await db
-    .updateTable('login_throttles')
-    .set({ locked_until: null, updated_at: now })
-    .where('scope', '=', k.scope)
-    .where('key', '=', k.key)
-    .where('locked_until', '<=', now)
-    .executeTakeFirst();
-  return result.numUpdatedRows > 0n;
-}
-
 export async function readThrottle(db: Kysely<Database>, k: ThrottleKey): Promise<ThrottleState | undefined> {
   const row = await db
     .selectFrom('login_throttles')
@@ -109,7 +169,7 @@ export async function readThrottle(db: Kysely<Database>, k: ThrottleKey): Promis
   );
 }
 
-/** A success clears the counters (and the back-off) of the keys it names. */
+/** Clears the counters (and the back-off) of the keys it names. */
 export async function clearThrottles(db: Kysely<Database>, keys: readonly ThrottleKey[]): Promise<void> {
   for (const k of keys) {
     await db.deleteFrom('login_throttles').where('scope', '=', k.scope).where('key', '=', k.key).execute();
