@@ -2,6 +2,12 @@ import type { KoaContextWithOIDC } from 'oidc-provider';
 
 import { keepRequestedOfflineAccess } from './offline-access.ts';
 
+type Grant = InstanceType<KoaContextWithOIDC['oidc']['provider']['Grant']>;
+
+/** What a grant holds that loadExistingGrant may extend, as comparable text. */
+const grantedSoFar = (grant: Grant) =>
+  JSON.stringify([grant.openid ?? null, grant.resources ?? null, grant.rejected ?? null]);
+
 /**
  * loadExistingGrant: the grant the session already holds for this client; for first-party
  * clients (marked with --first-party) consent is implied, so the grant is extended with what
@@ -18,6 +24,7 @@ export async function loadExistingGrant(ctx: KoaContextWithOIDC) {
   if (client.metadata().first_party !== true || !session.accountId) return existing;
 
   const grant = existing ?? new oidc.provider.Grant({ clientId: client.clientId, accountId: session.accountId });
+  const before = existing && grantedSoFar(existing);
   grant.addOIDCScope([...oidc.requestParamOIDCScopes].join(' '));
   if (oidc.requestParamClaims.size > 0) grant.addOIDCClaims([...oidc.requestParamClaims]);
   // API scopes: what was asked, as far as each requested resource offers it.
@@ -27,6 +34,8 @@ export async function loadExistingGrant(ctx: KoaContextWithOIDC) {
     const scopes = asked.filter((s) => offered.has(s));
     if (scopes.length) grant.addResourceScope(resource, scopes.join(' '));
   }
-  await grant.save();
+  // Saved only when new or extended: a resume or a repeat sign-in that asks for nothing new
+  // does not rewrite the record (a save keeps the expiry it had: BaseToken saves remainingTTL).
+  if (!before || grantedSoFar(grant) !== before) await grant.save();
   return grant;
 }
