@@ -92,6 +92,8 @@ class PayloadAdapter implements Adapter {
   readonly #kind: string;
   readonly #protect: RecordProtection;
   readonly #rotation: RefreshRotation | undefined;
+  /** Every kind: a refresh holds the new records it saves until it claims (refresh-rotation.ts). */
+  readonly #deferred: RefreshRotation | undefined;
 
   constructor(
     deps: { db: Kysely<Database>; clock: Clock; protect: RecordProtection; rotation?: RefreshRotation | undefined },
@@ -102,6 +104,7 @@ class PayloadAdapter implements Adapter {
     this.#kind = kind;
     this.#protect = deps.protect;
     this.#rotation = kind === 'RefreshToken' ? deps.rotation : undefined;
+    this.#deferred = kind === 'ReplayDetection' ? undefined : deps.rotation;
   }
 
   #hash = (value: unknown) => (typeof value === 'string' ? this.#protect.hashId(value) : null);
@@ -117,6 +120,7 @@ class PayloadAdapter implements Adapter {
       id_hashed: true,
     };
     if (this.#kind === 'ReplayDetection') return this.#insertOnce(key, row);
+    if (this.#deferred?.deferWrite({ kind: this.#kind, id: key, ...row })) return;
     await this.#db
       .insertInto('oidc_payloads')
       .values({ kind: this.#kind, id: key, ...row })
@@ -189,6 +193,8 @@ class PayloadAdapter implements Adapter {
 
   async consume(id: string): Promise<void> {
     const key = this.#protect.hashId(id);
+    // A refresh at the token endpoint claims when its answer is ready, in one statement with it.
+    if (this.#rotation?.deferClaim(key)) return;
     const claimed = await this.#db
       .updateTable('oidc_payloads')
       .set({ consumed_at: this.#clock.now() })
@@ -197,10 +203,7 @@ class PayloadAdapter implements Adapter {
       .where('id_hashed', '=', true)
       .where('consumed_at', 'is', null)
       .executeTakeFirst();
-    if (claimed.numUpdatedRows > 0n) {
-      this.#rotation?.claimed(key);
-      return;
-    }
+    if (claimed.numUpdatedRows > 0n) return;
     const refusal = SINGLE_USE[this.#kind];
     if (!refusal) return;
     this.#rotation?.repeated(key);

@@ -7,6 +7,7 @@ import type { Database } from '../db/tables.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { Metrics } from '../shared/metrics.ts';
 import type { RecordProtection } from './record-protection.ts';
+import type { RefreshRotation } from './refresh-rotation.ts';
 import { recordGrantActivity } from './session.repository.ts';
 
 type OAuthError = Error & { error?: string; error_description?: string; error_detail?: string };
@@ -23,7 +24,14 @@ const REFUSALS = [
 /** What the engine reports, turned into log lines, audit events and session records. */
 export function watchEvents(
   provider: Provider,
-  deps: { logger: Logger; db: Kysely<Database>; audit: AuditLog; metrics: Metrics; protect: RecordProtection },
+  deps: {
+    logger: Logger;
+    db: Kysely<Database>;
+    audit: AuditLog;
+    metrics: Metrics;
+    protect: RecordProtection;
+    rotation: Pick<RefreshRotation, 'whenIssued'>;
+  },
 ): void {
   const { logger, db, audit, metrics } = deps;
   const on = provider.on.bind(provider) as (name: string, fn: (...args: never[]) => void) => void;
@@ -58,12 +66,11 @@ export function watchEvents(
       details: { grantId: token?.grantId && deps.protect.hashId(token.grantId), revoked: 'the whole grant' },
     });
   });
+  // A refresh counts once its claim is won: one that loses it is answered as a repeat.
   on('grant.success', (ctx: KoaContextWithOIDC) => {
     const grantType = String(ctx.oidc?.params?.grant_type ?? 'unknown');
-    metrics.tokensIssued.inc({
-      grant_type: grantType,
-      client_id: metrics.perClient ? (ctx.oidc?.client?.clientId ?? '') : '',
-    });
+    const labels = { grant_type: grantType, client_id: metrics.perClient ? (ctx.oidc?.client?.clientId ?? '') : '' };
+    deps.rotation.whenIssued(ctx, () => metrics.tokensIssued.inc(labels));
   });
   on('grant.revoked', (ctx: KoaContextWithOIDC, grantId: string) =>
     logger.info({ grantId, requestId: ctx.response?.get('x-request-id') }, 'grant revoked'),

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import type Koa from 'koa';
 import { sql, type Kysely } from 'kysely';
-import Provider from 'oidc-provider';
+import Provider, { errors } from 'oidc-provider';
 
 import type { Database } from '../db/tables.ts';
 import type { Clock } from '../shared/clock.ts';
@@ -12,9 +12,11 @@ import type { RecordProtection } from './record-protection.ts';
 import { TemporarilyUnavailable } from './unavailable.ts';
 
 // RFC 9700 §4.14.2, refresh-token rotation without a second branch (README "Refresh tokens and
-// sessions"). The first use of a token claims it with a compare-and-set on consumed_at (the
-// adapter's consume). Its answer (access, refresh and ID token) is sealed onto the consumed row
-// for the grace window. A repeat inside the window (a retry after a timeout, a second tab, a
+// sessions"). The first use of a token claims it with a compare-and-set on consumed_at. The
+// engine's consume and the saves of the new tokens are held for the end of the request: then ONE
+// statement claims the old token, seals its answer (access, refresh and ID token) onto it for the
+// grace window, and inserts the new tokens only if the claim won. So nothing is issued that is not
+// stored with its successor, and a refresh costs one write round trip instead of four. A repeat inside the window (a retry after a timeout, a second tab, a
 // concurrent loser of the claim) gets that very answer again, a bounded number of times, and
 // never a new token: one live refresh token per grant, always. After the window a repeat is
 // reuse, and the engine revokes the grant.
@@ -24,16 +26,39 @@ export interface RefreshGrace {
   readonly maxRepeats: number;
 }
 
+/** A row the adapter would have upserted into oidc_payloads (adapter.ts). */
+export interface PayloadRow {
+  readonly kind: string;
+  readonly id: string;
+  readonly payload: string;
+  readonly grant_id: string | null;
+  readonly uid: string | null;
+  readonly user_code: string | null;
+  readonly expires_at: Date | null;
+}
+
 interface Slot {
-  claimed?: string;
+  /** The token this request means to claim; claimed for real at the end (commit). */
+  claiming?: string;
+  /** The new records, stored by the same statement that claims. */
+  writes: PayloadRow[];
+  /** What counts a new issue, run once the claim is won (a lost claim is answered as a repeat). */
+  issued?: () => void;
   repeated?: string;
 }
 
 export interface RefreshRotation {
   /** Adapter: whether a token consumed at `consumedAt` is still a repeat (not reuse) for this request. */
   withinGrace(consumedAt: Date): boolean;
-  /** Adapter: this request won the claim on the token stored under `key`. */
-  claimed(key: string): void;
+  /**
+   * Adapter (consume): holds the claim on the token stored under `key` for the end of this
+   * request; false when the request is not a refresh at the token endpoint (claim at once).
+   */
+  deferClaim(key: string): boolean;
+  /** Adapter (upsert): holds a new record of a refresh whose claim is held; false otherwise. */
+  deferWrite(row: PayloadRow): boolean;
+  /** Events: runs `count` now, or, for a refresh whose claim is held, once it is won. */
+  whenIssued(ctx: object, count: () => void): void;
   /** Adapter: this request presented the token under `key` after another claimed it. */
   repeated(key: string): void;
   /** provider.use: seals the winner's answer, and answers a repeat with it. */
@@ -60,12 +85,6 @@ export function createRefreshRotation(deps: {
 }): RefreshRotation {
   const { db, clock, protect, grace, logger } = deps;
   const slots = new WeakMap<object, Slot>();
-  /** Claims won in this process whose answer is not sealed yet: repeats here wait on them. */
-  const pending = new Map<string, { promise: Promise<void>; resolve: () => void }>();
-  const release = (key: string) => {
-    pending.get(key)?.resolve();
-    pending.delete(key);
-  };
   const binding = (key: string) => `RefreshToken:${key}:successor`;
   const graceStart = () => new Date(clock.now().getTime() - grace.seconds * 1000);
 
@@ -74,14 +93,32 @@ export function createRefreshRotation(deps: {
     return ctx && ctx.oidc?.params?.grant_type === 'refresh_token' ? slots.get(ctx) : undefined;
   };
 
-  async function sealSuccessor(key: string, body: unknown): Promise<void> {
-    await db
-      .updateTable('oidc_payloads')
-      .set({ successor_sealed: protect.seal(binding(key), JSON.stringify(body)) })
-      .where('kind', '=', 'RefreshToken')
-      .where('id', '=', key)
-      .where('id_hashed', '=', true)
-      .execute();
+  /**
+   * ONE statement: the compare-and-set claim of the old token with its sealed answer, and the
+   * new records, inserted only if the claim won (RFC 9700 §4.14.2: one live token per grant).
+   */
+  async function commit(key: string, writes: readonly PayloadRow[], body: unknown): Promise<boolean> {
+    const sealed = protect.seal(binding(key), JSON.stringify(body));
+    const claim = sql`update oidc_payloads set consumed_at = ${clock.now()}, successor_sealed = ${sealed}
+      where kind = 'RefreshToken' and id = ${key} and id_hashed = true and consumed_at is null
+      returning 1`;
+    if (writes.length === 0) {
+      const { rows } = await sql`with claim as (${claim}) select count(*)::int as won from claim`.execute(db);
+      return (rows[0] as { won: number }).won === 1;
+    }
+    const values = sql.join(
+      writes.map(
+        (w) =>
+          sql`(${w.kind}, ${w.id}, ${w.payload}::jsonb, ${w.grant_id}, ${w.uid}, ${w.user_code}, ${w.expires_at}::timestamptz, true)`,
+      ),
+    );
+    const { rows } = await sql`with claim as (${claim}),
+      stored as (
+        insert into oidc_payloads (kind, id, payload, grant_id, uid, user_code, expires_at, id_hashed)
+        select * from (values ${values}) as v where exists (select 1 from claim)
+        returning 1)
+      select count(*)::int as won, (select count(*)::int from stored) as stored from claim`.execute(db);
+    return (rows[0] as { won: number }).won === 1;
   }
 
   /** One atomic statement: counts the repeat and hands out the sealed answer, or nothing. */
@@ -109,18 +146,27 @@ export function createRefreshRotation(deps: {
   }
 
   /**
-   * The tokens are issued once the old one is claimed: the client gets them even when the copy
-   * for repeats cannot be kept (the database just went away). Only a repeat of this use is lost.
+   * The engine's answer is sent only if the claim, its sealed copy and the new tokens were
+   * stored together. A lost claim makes this request a repeat; a lost database a 503, after
+   * which the client's retry with the same (still unclaimed) token is answered.
    */
-  async function keepSuccessor(ctx: Koa.Context, key: string): Promise<void> {
+  async function commitOrRepeat(ctx: Koa.Context, state: Slot, key: string): Promise<void> {
+    let won: boolean;
     try {
-      await sealSuccessor(key, ctx.body);
+      won = await commit(key, state.writes, ctx.body);
     } catch (error) {
-      logger.warn(
-        { err: (error as Error).message, requestId: ctx.get('x-request-id') },
-        'a refresh answer could not be kept for its grace window; a repeat of it will be refused',
-      );
+      if (!isDatabaseUnavailable(error)) throw error;
+      answerUnavailable(ctx, error);
+      return;
     }
+    if (won) {
+      state.issued?.();
+      return;
+    }
+    const refused = new errors.InvalidGrant('refresh token already rotated');
+    ctx.status = refused.statusCode;
+    ctx.body = { error: refused.error, error_description: refused.error_description };
+    await replay(ctx, key);
   }
 
   /** The engine's middleware is done, so its error handler is not ours: answer as it would (oidc/unavailable.ts). */
@@ -143,7 +189,6 @@ export function createRefreshRotation(deps: {
   }
 
   async function replayOrRefuse(ctx: Koa.Context, key: string): Promise<void> {
-    await pending.get(key)?.promise;
     for (const ms of [0, ...WAIT_MS]) {
       if (ms) await sleep(ms);
       const answer = await takeRepeat(key);
@@ -162,31 +207,41 @@ export function createRefreshRotation(deps: {
 
   const middleware: Koa.Middleware = async (ctx, next) => {
     if (ctx.method !== 'POST') return next();
-    const state: Slot = {};
+    const state: Slot = { writes: [] };
     slots.set(ctx, state);
     try {
       await next();
-      if (state.claimed && ctx.status === 200 && ctx.body && typeof ctx.body === 'object') {
-        await keepSuccessor(ctx, state.claimed);
+      // A refresh the engine refused after its consume stores nothing: the old token stays live.
+      if (state.claiming && ctx.status === 200 && ctx.body && typeof ctx.body === 'object') {
+        await commitOrRepeat(ctx, state, state.claiming);
       } else if (state.repeated && ctx.status === 400) {
         await replay(ctx, state.repeated);
       }
     } finally {
-      if (state.claimed) release(state.claimed);
+      slots.delete(ctx);
     }
   };
 
   return {
     withinGrace: (consumedAt) => slot() !== undefined && consumedAt > graceStart(),
-    claimed(key) {
+    deferClaim(key) {
       const s = slot();
-      if (!s) return;
-      s.claimed = key;
-      let resolve = () => {};
-      const promise = new Promise<void>((r) => {
-        resolve = r;
-      });
-      pending.set(key, { promise, resolve });
+      if (!s || s.claiming) return false;
+      // Nothing to wait for elsewhere: the claim and its sealed answer are stored together, so a
+      // request that finds the token claimed finds the answer too.
+      s.claiming = key;
+      return true;
+    },
+    whenIssued(ctx, count) {
+      const s = slots.get(ctx);
+      if (s?.claiming) s.issued = count;
+      else count();
+    },
+    deferWrite(row) {
+      const s = slot();
+      if (!s?.claiming) return false;
+      s.writes.push(row);
+      return true;
     },
     repeated(key) {
       const s = slot();
