@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
+import Provider, { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 
 import type { ClientRecord } from '../clients/client.ts';
 import type { Database } from '../db/tables.ts';
@@ -25,6 +25,31 @@ const GRANT_BOUND_KINDS = [
 ];
 
 export type AdapterClass = new (name: string) => Adapter;
+
+/**
+ * Grants read along with a token that names them, kept for the request that read them (the
+ * engine's documented `Provider.ctx`): the engine looks the grant up right after the token on
+ * every refresh, introspection and userinfo call, so one query serves both. Taken once.
+ */
+class GrantPrefetch {
+  readonly #byRequest = new WeakMap<object, Map<string, AdapterPayload>>();
+
+  keep(grantId: string, payload: AdapterPayload): void {
+    const ctx = Provider.ctx;
+    if (!ctx) return;
+    const kept = this.#byRequest.get(ctx) ?? new Map<string, AdapterPayload>();
+    kept.set(grantId, payload);
+    this.#byRequest.set(ctx, kept);
+  }
+
+  take(grantId: string): AdapterPayload | undefined {
+    const ctx = Provider.ctx;
+    const kept = ctx && this.#byRequest.get(ctx);
+    const payload = kept?.get(grantId);
+    if (payload) kept!.delete(grantId);
+    return payload;
+  }
+}
 
 function expiry(clock: Clock, expiresIn: number | undefined): Date | null {
   return typeof expiresIn === 'number' ? new Date(clock.now().getTime() + expiresIn * 1000) : null;
@@ -95,10 +120,19 @@ class PayloadAdapter implements Adapter {
   /** Every kind: a refresh holds the new records it saves until it claims (refresh-rotation.ts). */
   readonly #deferred: RefreshRotation | undefined;
 
+  readonly #grants: GrantPrefetch;
+
   constructor(
-    deps: { db: Kysely<Database>; clock: Clock; protect: RecordProtection; rotation?: RefreshRotation | undefined },
+    deps: {
+      db: Kysely<Database>;
+      clock: Clock;
+      protect: RecordProtection;
+      rotation?: RefreshRotation | undefined;
+      grants: GrantPrefetch;
+    },
     kind: string,
   ) {
+    this.#grants = deps.grants;
     this.#db = deps.db;
     this.#clock = deps.clock;
     this.#kind = kind;
@@ -145,6 +179,10 @@ class PayloadAdapter implements Adapter {
   }
 
   async find(id: string): Promise<AdapterPayload | undefined> {
+    if (this.#kind === 'Grant' && typeof id === 'string') {
+      const prefetched = this.#grants.take(id);
+      if (prefetched) return prefetched;
+    }
     return this.#findWhere('id', id);
   }
 
@@ -159,9 +197,21 @@ class PayloadAdapter implements Adapter {
   async #findWhere(column: LookupColumn, value: string): Promise<AdapterPayload | undefined> {
     if (typeof value !== 'string' || !isStorableText(value)) return undefined;
     const key = this.#protect.hashId(value);
+    const now = this.#clock.now();
     const row = await this.#db
       .selectFrom('oidc_payloads')
       .select(['id', 'payload', 'consumed_at', 'id_hashed'])
+      // The grant the record names, in the same query (GrantPrefetch): same filters as a find.
+      .select((eb) =>
+        eb
+          .selectFrom('oidc_payloads as g')
+          .select('g.payload')
+          .where('g.kind', '=', 'Grant')
+          .whereRef('g.id', '=', 'oidc_payloads.grant_id')
+          .where('g.id_hashed', '=', true)
+          .where((w) => w.or([w('g.expires_at', 'is', null), w('g.expires_at', '>', now)]))
+          .as('grant_payload'),
+      )
       .where('kind', '=', this.#kind)
       // A row written before ids were hashed is still found by its clear value until it is
       // converted; a hashed row is never found by its stored hash (that would make a dump usable).
@@ -172,7 +222,7 @@ class PayloadAdapter implements Adapter {
         ]),
       )
       // Expired rows wait for the sweeper but are never returned.
-      .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', this.#clock.now())]))
+      .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]))
       .orderBy('id_hashed', 'desc')
       .limit(1)
       .executeTakeFirst();
@@ -182,6 +232,7 @@ class PayloadAdapter implements Adapter {
     const payload = row.id_hashed
       ? revealPayload(this.#protect, this.#kind, column === 'id' ? value : undefined, row.id, stored)
       : ({ ...stored, jti: row.id } as AdapterPayload);
+    if (payload && row.id_hashed) this.#keepGrant(payload, row.grant_payload);
     if (!payload || !row.consumed_at) return payload;
     // A rotated refresh token presented again inside the grace window is a repeat: the engine
     // checks it as usual, and its consume hands it to oidc/refresh-rotation.ts.
@@ -189,6 +240,19 @@ class PayloadAdapter implements Adapter {
     // The engine's replay detection reads `consumed` (RFC 6749 §4.1.2 for codes; for refresh
     // tokens, RFC 9700 §4.14.2: reuse of a rotated token revokes the grant).
     return { ...payload, consumed: Math.floor(row.consumed_at.getTime() / 1000) };
+  }
+
+  #keepGrant(payload: AdapterPayload, stored: unknown): void {
+    const grantId = payload.grantId;
+    if (typeof grantId !== 'string' || !stored || typeof stored !== 'object') return;
+    const grant = revealPayload(
+      this.#protect,
+      'Grant',
+      grantId,
+      this.#protect.hashId(grantId),
+      stored as Record<string, unknown>,
+    );
+    if (grant) this.#grants.keep(grantId, grant);
   }
 
   async consume(id: string): Promise<void> {
@@ -246,11 +310,12 @@ export function createAdapterClass(deps: {
   rotation?: RefreshRotation;
 }): AdapterClass {
   const { findClient } = deps;
+  const payloadDeps = { ...deps, grants: new GrantPrefetch() };
   return class PosternAdapter implements Adapter {
     readonly #inner: Adapter;
 
     constructor(name: string) {
-      this.#inner = name === 'Client' ? new ClientAdapter(findClient) : new PayloadAdapter(deps, name);
+      this.#inner = name === 'Client' ? new ClientAdapter(findClient) : new PayloadAdapter(payloadDeps, name);
     }
 
     // A lost database answers 503 temporarily_unavailable, never 500 (oidc/unavailable.ts).
