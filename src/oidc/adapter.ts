@@ -59,23 +59,31 @@ type FindClient = (clientId: string) => Promise<ClientRecord | undefined>;
 
 class ClientAdapter implements Adapter {
   readonly #findClient: FindClient;
+  /** One properties object per record: the engine's Client is kept per object (engine-overrides.ts). */
+  readonly #properties: WeakMap<ClientRecord, AdapterPayload>;
 
-  constructor(findClient: FindClient) {
+  constructor(findClient: FindClient, properties: WeakMap<ClientRecord, AdapterPayload>) {
     this.#findClient = findClient;
+    this.#properties = properties;
   }
 
   async find(id: string): Promise<AdapterPayload | undefined> {
     if (typeof id !== 'string' || !isStorableText(id)) return undefined;
     const client = await this.#findClient(id);
     if (!client) return undefined;
-    // The engine needs a client_secret for secret-based methods; it gets the keyed hash,
-    // which compareClientSecret (oidc/client-auth.ts) checks presented secrets against.
-    return {
-      ...client.metadata,
-      client_id: client.clientId,
-      ...(client.secretHash ? { client_secret: client.secretHash } : {}),
-      first_party: client.firstParty,
-    } as AdapterPayload;
+    let properties = this.#properties.get(client);
+    if (!properties) {
+      // The engine needs a client_secret for secret-based methods; it gets the keyed hash,
+      // which compareClientSecret (oidc/client-auth.ts) checks presented secrets against.
+      properties = {
+        ...client.metadata,
+        client_id: client.clientId,
+        ...(client.secretHash ? { client_secret: client.secretHash } : {}),
+        first_party: client.firstParty,
+      } as AdapterPayload;
+      this.#properties.set(client, properties);
+    }
+    return properties;
   }
 
   // Clients are written by `postern client`, never by the engine (dynamic registration is off).
@@ -311,11 +319,13 @@ export function createAdapterClass(deps: {
 }): AdapterClass {
   const { findClient } = deps;
   const payloadDeps = { ...deps, grants: new GrantPrefetch() };
+  const clientProperties = new WeakMap<ClientRecord, AdapterPayload>();
   return class PosternAdapter implements Adapter {
     readonly #inner: Adapter;
 
     constructor(name: string) {
-      this.#inner = name === 'Client' ? new ClientAdapter(findClient) : new PayloadAdapter(payloadDeps, name);
+      this.#inner =
+        name === 'Client' ? new ClientAdapter(findClient, clientProperties) : new PayloadAdapter(payloadDeps, name);
     }
 
     // A lost database answers 503 temporarily_unavailable, never 500 (oidc/unavailable.ts).

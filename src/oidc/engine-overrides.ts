@@ -16,6 +16,7 @@ import { ReplayDetected } from './adapter.ts';
 
 /** The overridden methods, as the engine names them; the test checks each against the engine. */
 export const ENGINE_OVERRIDES = [
+  'Client.find',
   'Client.prototype.compareClientSecret',
   'Client.prototype.responseTypeAllowed',
   'ReplayDetection.unique',
@@ -65,8 +66,33 @@ function answerLostReplayRaceAsReplay(provider: Provider): void {
   };
 }
 
+type ClientModel = Provider['Client'] & { adapter: { find(id: string): Promise<object | undefined> } };
+
+/**
+ * The engine's Client.find rebuilds a stored client's properties, serializes and hashes them on
+ * every request to find its cached Client (lib/models/client.js). Our adapter hands out one
+ * properties object per client record (oidc/adapter.ts) for as long as the client directory
+ * keeps that record (clients/client-directory.ts: POSTERN_CACHE_SECONDS, or until this instance
+ * changes the client), so the Client built from it is kept with it, and goes with it. No
+ * documented option caches Client instances for an adapter.
+ */
+function keepClientPerRecord(provider: Provider): void {
+  const model = provider.Client as ClientModel;
+  const find = model.find.bind(model);
+  const built = new WeakMap<object, Awaited<ReturnType<typeof find>>>();
+  model.find = async (id: string) => {
+    const properties = typeof id === 'string' && id ? await model.adapter.find(id) : undefined;
+    const kept = properties && built.get(properties);
+    if (kept) return kept;
+    const client = await find(id);
+    if (properties && client) built.set(properties, client);
+    return client;
+  };
+}
+
 /** Installs every override on one provider (each provider has its own model classes). */
 export function overrideEngine(provider: Provider, deps: { clientSecretKey: Buffer }): void {
+  keepClientPerRecord(provider);
   compareHashedClientSecrets(provider, deps.clientSecretKey);
   refuseUnregisteredResponseTypes(provider);
   answerLostReplayRaceAsReplay(provider);

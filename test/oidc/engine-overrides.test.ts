@@ -8,6 +8,7 @@ import { ENGINE_OVERRIDES, overrideEngine } from '../../src/oidc/engine-override
 // (oidc-provider 9.13). An upgrade that drops one or changes its arguments fails here, so the
 // override is looked at again rather than silently bypassed or called wrongly.
 const OVERRIDDEN: Record<(typeof ENGINE_OVERRIDES)[number], number> = {
+  'Client.find': 1, // (id)
   'Client.prototype.compareClientSecret': 1, // (actual)
   'Client.prototype.responseTypeAllowed': 1, // (type)
   'ReplayDetection.unique': 3, // (iss, jti, exp)
@@ -55,4 +56,27 @@ it('the engine methods we call directly exist with the arity we call them with',
     expect((lookup(engine, name) as Method)?.length, name).toBe(arity);
   // Provider.ctx (docs "General access to ctx"): the request's ctx, read by refresh rotation.
   expect(Object.getOwnPropertyDescriptor(Provider, 'ctx')?.get).toBeTypeOf('function');
+});
+
+it("keeps the engine's Client for as long as the adapter hands out the same record, and builds one anew for a changed record", async () => {
+  const records = new Map<string, Record<string, unknown>>();
+  const client = (name: string) => ({
+    client_id: 'app',
+    client_secret: 'a-client-secret-of-reasonable-length',
+    redirect_uris: ['https://app.example/cb'],
+    client_name: name,
+  });
+  class Records {
+    async find(id: string) {
+      return records.get(id);
+    }
+  }
+  const provider = new Provider('http://localhost:3000', { adapter: Records as never });
+  overrideEngine(provider, { clientSecretKey: Buffer.alloc(32) });
+  records.set('app', client('One'));
+  const first = await provider.Client.find('app');
+  expect(await provider.Client.find('app')).toBe(first);
+  records.set('app', client('Two'));
+  expect((await provider.Client.find('app'))?.clientName).toBe('Two');
+  expect(await provider.Client.find('nobody')).toBeUndefined();
 });
