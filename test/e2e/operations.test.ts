@@ -157,6 +157,23 @@ describe('logs', () => {
     );
   });
 
+  it('a hot protocol path logs its successes at debug only (the metrics count them), and its failures at info', async () => {
+    const accessLine = (id: string) =>
+      server.logs.find((l) => l.includes(`"requestId":"${id}"`) && l.includes('"msg":"request"'));
+    await fetch(`${server.issuer}/.well-known/openid-configuration`, { headers: { 'x-request-id': 'hot-ok' } });
+    const refused = await fetch(`${server.issuer}/token`, {
+      method: 'POST',
+      headers: { 'x-request-id': 'hot-refused', 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'grant_type=client_credentials',
+    });
+    expect(refused.status).toBeGreaterThanOrEqual(400);
+    await fetch(`${server.issuer}/`, { headers: { 'x-request-id': 'page-ok' } });
+    // This server logs at debug (test/support/server.ts), so the hot success is there, at debug.
+    await expect.poll(() => accessLine('page-ok')).toMatch(/"level":30/);
+    await expect.poll(() => accessLine('hot-refused')).toMatch(/"level":30/);
+    expect(accessLine('hot-ok')).toMatch(/"level":20/);
+  });
+
   it('no secret of a full sign-in appears in the logs', async () => {
     const password = 'a long secret passphrase for logs';
     await server.container.accounts.create({ username: 'logan', email: 'logan@example.com', password });
