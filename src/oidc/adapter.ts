@@ -27,6 +27,42 @@ const GRANT_BOUND_KINDS = [
 export type AdapterClass = new (name: string) => Adapter;
 
 /**
+ * What a token value may be: the engine looks one value up as each of these at once when it
+ * does not know which (introspection, revocation; lib/helpers/token_find.js).
+ */
+const TOKEN_KINDS: readonly string[] = ['AccessToken', 'ClientCredentials', 'RefreshToken'];
+
+type FoundRow = {
+  kind: string;
+  id: string;
+  payload: unknown;
+  consumed_at: Date | null;
+  id_hashed: boolean;
+  grant_payload: unknown;
+};
+
+/**
+ * Lookups of one token value as several kinds in the same request, made as ONE query: the
+ * engine starts them together, so they share it while it runs (and only then: a later find
+ * reads afresh).
+ */
+class TokenLookups {
+  readonly #byRequest = new WeakMap<object, Map<string, Promise<FoundRow[]>>>();
+
+  rows(key: string, query: () => Promise<FoundRow[]>): Promise<FoundRow[]> {
+    const ctx = Provider.ctx;
+    if (!ctx) return query();
+    const running = this.#byRequest.get(ctx) ?? new Map<string, Promise<FoundRow[]>>();
+    this.#byRequest.set(ctx, running);
+    const shared = running.get(key);
+    if (shared) return shared;
+    const started = query().finally(() => running.delete(key));
+    running.set(key, started);
+    return started;
+  }
+}
+
+/**
  * Grants read along with a token that names them, kept for the request that read them (the
  * engine's documented `Provider.ctx`): the engine looks the grant up right after the token on
  * every refresh, introspection and userinfo call, so one query serves both. Taken once.
@@ -129,6 +165,7 @@ class PayloadAdapter implements Adapter {
   readonly #deferred: RefreshRotation | undefined;
 
   readonly #grants: GrantPrefetch;
+  readonly #lookups: TokenLookups;
 
   constructor(
     deps: {
@@ -137,10 +174,12 @@ class PayloadAdapter implements Adapter {
       protect: RecordProtection;
       rotation?: RefreshRotation | undefined;
       grants: GrantPrefetch;
+      lookups: TokenLookups;
     },
     kind: string,
   ) {
     this.#grants = deps.grants;
+    this.#lookups = deps.lookups;
     this.#db = deps.db;
     this.#clock = deps.clock;
     this.#kind = kind;
@@ -205,35 +244,11 @@ class PayloadAdapter implements Adapter {
   async #findWhere(column: LookupColumn, value: string): Promise<AdapterPayload | undefined> {
     if (typeof value !== 'string' || !isStorableText(value)) return undefined;
     const key = this.#protect.hashId(value);
-    const now = this.#clock.now();
-    const row = await this.#db
-      .selectFrom('oidc_payloads')
-      .select(['id', 'payload', 'consumed_at', 'id_hashed'])
-      // The grant the record names, in the same query (GrantPrefetch): same filters as a find.
-      .select((eb) =>
-        eb
-          .selectFrom('oidc_payloads as g')
-          .select('g.payload')
-          .where('g.kind', '=', 'Grant')
-          .whereRef('g.id', '=', 'oidc_payloads.grant_id')
-          .where('g.id_hashed', '=', true)
-          .where((w) => w.or([w('g.expires_at', 'is', null), w('g.expires_at', '>', now)]))
-          .as('grant_payload'),
-      )
-      .where('kind', '=', this.#kind)
-      // A row written before ids were hashed is still found by its clear value until it is
-      // converted; a hashed row is never found by its stored hash (that would make a dump usable).
-      .where((eb) =>
-        eb.or([
-          eb.and([eb(column, '=', key), eb('id_hashed', '=', true)]),
-          eb.and([eb(column, '=', value), eb('id_hashed', '=', false)]),
-        ]),
-      )
-      // Expired rows wait for the sweeper but are never returned.
-      .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]))
-      .orderBy('id_hashed', 'desc')
-      .limit(1)
-      .executeTakeFirst();
+    const rows =
+      column === 'id' && TOKEN_KINDS.includes(this.#kind)
+        ? await this.#lookups.rows(key, () => this.#select(column, value, key, TOKEN_KINDS))
+        : await this.#select(column, value, key, [this.#kind]);
+    const row = rows.find((r) => r.kind === this.#kind);
     if (!row) return undefined;
     if (!row.id_hashed) await hashLegacyRecord(this.#db, this.#protect, this.#kind, row.id);
     const stored = row.payload as Record<string, unknown>;
@@ -248,6 +263,41 @@ class PayloadAdapter implements Adapter {
     // The engine's replay detection reads `consumed` (RFC 6749 §4.1.2 for codes; for refresh
     // tokens, RFC 9700 §4.14.2: reuse of a rotated token revokes the grant).
     return { ...payload, consumed: Math.floor(row.consumed_at.getTime() / 1000) };
+  }
+
+  /** The live rows of these kinds under this key (or legacy clear value), hashed rows first. */
+  #select(column: LookupColumn, value: string, key: string, kinds: readonly string[]) {
+    const now = this.#clock.now();
+    return (
+      this.#db
+        .selectFrom('oidc_payloads')
+        .select(['kind', 'id', 'payload', 'consumed_at', 'id_hashed'])
+        // The grant the record names, in the same query (GrantPrefetch): same filters as a find.
+        .select((eb) =>
+          eb
+            .selectFrom('oidc_payloads as g')
+            .select('g.payload')
+            .where('g.kind', '=', 'Grant')
+            .whereRef('g.id', '=', 'oidc_payloads.grant_id')
+            .where('g.id_hashed', '=', true)
+            .where((w) => w.or([w('g.expires_at', 'is', null), w('g.expires_at', '>', now)]))
+            .as('grant_payload'),
+        )
+        .where('kind', 'in', kinds)
+        // A row written before ids were hashed is still found by its clear value until it is
+        // converted; a hashed row is never found by its stored hash (that would make a dump usable).
+        .where((eb) =>
+          eb.or([
+            eb.and([eb(column, '=', key), eb('id_hashed', '=', true)]),
+            eb.and([eb(column, '=', value), eb('id_hashed', '=', false)]),
+          ]),
+        )
+        // Expired rows wait for the sweeper but are never returned.
+        .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]))
+        .orderBy('id_hashed', 'desc')
+        .limit(2 * kinds.length)
+        .execute()
+    );
   }
 
   #keepGrant(payload: AdapterPayload, stored: unknown): void {
@@ -318,7 +368,7 @@ export function createAdapterClass(deps: {
   rotation?: RefreshRotation;
 }): AdapterClass {
   const { findClient } = deps;
-  const payloadDeps = { ...deps, grants: new GrantPrefetch() };
+  const payloadDeps = { ...deps, grants: new GrantPrefetch(), lookups: new TokenLookups() };
   const clientProperties = new WeakMap<ClientRecord, AdapterPayload>();
   return class PosternAdapter implements Adapter {
     readonly #inner: Adapter;
