@@ -1,6 +1,6 @@
 import type { KoaContextWithOIDC } from 'oidc-provider';
 
-type Client = { clientAuthMethod: string; metadata(): Record<string, unknown> };
+type Client = { clientAuthMethod?: string | undefined; metadata(): Record<string, unknown> };
 
 /**
  * pkce.required: PKCE for every code-flow request (RFC 9700 §2.1.1), except from a confidential

@@ -61,7 +61,11 @@ export interface ProviderDeps {
 const SIGNING_ALGS: ['RS256', 'PS256', 'ES256', 'EdDSA'] = ['RS256', 'PS256', 'ES256', 'EdDSA'];
 
 type PolicyClient = { clientId: string; metadata(): Record<string, unknown> };
-type PolicyToken = { clientId?: string; aud?: string | string[]; resourceServer?: { audience?: string } };
+type PolicyToken = {
+  clientId?: string | undefined;
+  aud?: string | string[] | undefined;
+  resourceServer?: { audience?: string | undefined } | undefined;
+};
 
 /**
  * Introspection (RFC 7662 §4) and revocation: a client may ask about the tokens issued to it,
@@ -146,7 +150,7 @@ function buildConfiguration(deps: ProviderDeps): Configuration {
     responseTypes: ['code', 'id_token'],
     // RFC 9700 §2.1.1: PKCE for every client using the code flow, confidential ones too, unless
     // a confidential one registered with --pkce optional sends a nonce (oidc/pkce-policy.ts).
-    pkce: { required: pkceRequired as never },
+    pkce: { required: pkceRequired },
     extraTokenClaims: accessTokenClaims({ resources: deps.resources, claimsOf: claimsOf(findAccount) }) as never,
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
     // Exact redirect URI matching, always named in the request.
@@ -191,8 +195,8 @@ function buildConfiguration(deps: ProviderDeps): Configuration {
       backchannelLogout: { enabled: true },
       userinfo: { enabled: true },
       clientCredentials: { enabled: true },
-      revocation: { enabled: true, allowedPolicy: tokenPolicy as never },
-      introspection: { enabled: true, allowedPolicy: tokenPolicy as never },
+      revocation: { enabled: true, allowedPolicy: tokenPolicy },
+      introspection: { enabled: true, allowedPolicy: tokenPolicy },
       resourceIndicators: resourceIndicators(deps.resources),
       rpInitiatedLogout: {
         enabled: true,
@@ -209,8 +213,8 @@ function buildConfiguration(deps: ProviderDeps): Configuration {
       clientAuthSigningAlgValues: SIGNING_ALGS,
     },
     loadExistingGrant,
-    rotateRefreshToken: rotateRefreshToken(config.refresh) as never,
-    issueRefreshToken: issueRefreshToken as never,
+    rotateRefreshToken: rotateRefreshToken(config.refresh),
+    issueRefreshToken,
     clientBasedCORS(_ctx, origin, client) {
       // Browser-based (public) clients may call us from the origins of their redirect URIs.
       return client.redirectUris?.some((uri) => URL.parse(uri)?.origin === origin) ?? false;
