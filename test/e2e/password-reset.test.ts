@@ -4,10 +4,10 @@ import type * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { Browser, Page } from '../support/browser.ts';
-import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { linkIn, mailEnv, mailsTo, nextMail } from '../support/mailbox.ts';
 import { discover, exchange, newBrowser, REDIRECT_URI, signIn, startAuthorization } from '../support/relying-party.ts';
-import { createTestClock, startTestServer, type TestServer } from '../support/server.ts';
+import { createTestClock, type TestServer } from '../support/server.ts';
+import { startServerOnOwnDatabase } from '../support/setup.ts';
 import { startTestSmtp, type TestSmtp } from '../support/smtp.ts';
 
 // Password reset over HTTP against the real app, with a real SMTP server in the test process
@@ -17,16 +17,14 @@ import { startTestSmtp, type TestSmtp } from '../support/smtp.ts';
 const PASSWORD = 'the old passphrase';
 const NEW_PASSWORD = 'a brand new passphrase';
 const clock = createTestClock();
-let db: TestDatabase;
 let smtp: TestSmtp;
 let server: TestServer;
 let app: oidc.Configuration;
 let nextIp = 1;
 
 beforeAll(async () => {
-  db = await createTestDatabase();
   smtp = await startTestSmtp();
-  server = await startTestServer(db, { ...mailEnv(smtp), POSTERN_TRUST_PROXY: 'true' }, { clock });
+  server = await startServerOnOwnDatabase({ ...mailEnv(smtp), POSTERN_TRUST_PROXY: 'true' }, { clock });
   const { secret } = await server.container.clients.create({
     clientId: 'app',
     grantTypes: ['authorization_code', 'refresh_token'],
@@ -40,7 +38,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await server?.close();
   await smtp?.stop();
-  await db?.drop();
 });
 
 function browserAt(ip = `10.9.0.${nextIp++}`): Browser {

@@ -2,10 +2,10 @@ import type * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { unescapeHtml, type Browser, type Page } from '../support/browser.ts';
-import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { linkIn, mailEnv, mailsTo, nextMail } from '../support/mailbox.ts';
 import { discover, newBrowser, REDIRECT_URI, startAuthorization } from '../support/relying-party.ts';
-import { createTestClock, startTestServer, type TestServer } from '../support/server.ts';
+import { createTestClock, type TestServer } from '../support/server.ts';
+import { startServerOnOwnDatabase } from '../support/setup.ts';
 import { startTestSmtp, waitUntil, type TestSmtp } from '../support/smtp.ts';
 
 // Unlock by email and the limits on reset and unlock requests, through the real pages, with
@@ -16,16 +16,14 @@ import { startTestSmtp, waitUntil, type TestSmtp } from '../support/smtp.ts';
 const PASSWORD = 'the right passphrase';
 const GENERIC = 'The username or password is incorrect.';
 const clock = createTestClock();
-let db: TestDatabase;
 let smtp: TestSmtp;
 let server: TestServer;
 let app: oidc.Configuration;
 let nextIp = 1;
 
 beforeAll(async () => {
-  db = await createTestDatabase();
   smtp = await startTestSmtp();
-  server = await startTestServer(db, { ...mailEnv(smtp), POSTERN_TRUST_PROXY: 'true' }, { clock });
+  server = await startServerOnOwnDatabase({ ...mailEnv(smtp), POSTERN_TRUST_PROXY: 'true' }, { clock });
   await server.container.clients.create({
     clientId: 'app',
     public: true,
@@ -39,7 +37,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await server?.close();
   await smtp?.stop();
-  await db?.drop();
 });
 
 const newUser = (name: string) =>
