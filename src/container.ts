@@ -1,4 +1,5 @@
-import type Koa from 'koa';
+import type { RequestListener } from 'node:http';
+
 import type Provider from 'oidc-provider';
 
 import type { AccountService } from './accounts/account.service.ts';
@@ -41,7 +42,8 @@ export interface ContainerOptions {
 
 export interface Container {
   readonly config: Config;
-  readonly app: Koa;
+  /** Every HTTP request's way in (http/front-door.ts): the engine's paths to the engine, the rest to our app. */
+  readonly listener: RequestListener;
   readonly db: DatabaseHandle;
   readonly accounts: AccountService<LogoutResult>;
   readonly clients: ClientService;
@@ -88,11 +90,11 @@ export async function createContainer(config: Config, options: ContainerOptions)
     const demoSeed = config.demo
       ? await seedDemo({ issuer: config.issuer, accounts, clients, isNewInstallation })
       : undefined;
-    const app = buildHttp(storage, domain, protocol, { metrics, latestMigration: await latestKnownMigration() });
+    const listener = buildHttp(storage, domain, protocol, { metrics, latestMigration: await latestKnownMigration() });
     const jobs = await startJobs(storage, domain, protocol, { metrics });
     return {
       config,
-      app,
+      listener,
       db,
       accounts,
       clients,

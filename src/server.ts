@@ -58,7 +58,7 @@ export async function startServer(
   options: { clock?: Clock; database?: DatabaseHandle } = {},
 ): Promise<RunningServer> {
   const container = await createContainer(config, { logger, ...options });
-  const server = http.createServer(container.app.callback());
+  const server = http.createServer(container.listener);
   // Behind a load balancer, idle keep-alive sockets must outlive the balancer's own timeout.
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;

@@ -1,16 +1,18 @@
-import type Koa from 'koa';
+import type { RequestListener } from 'node:http';
 
 import { createAdminApi } from '../admin/admin-api.ts';
+import { issuerBasePath } from '../config/config.ts';
 import { schemaIsCurrent } from '../db/migrator.ts';
 import type { DatabaseHandle } from '../db/connect.ts';
 import { createHttpApp } from '../http/app.ts';
+import { frontDoor } from '../http/front-door.ts';
 import { createAccountSessions } from '../oidc/account-sessions.ts';
 import type { Metrics } from '../shared/metrics.ts';
 import type { Domain } from './domain.ts';
 import type { Protocol } from './protocol.ts';
 import type { Storage } from './storage.ts';
 
-// Stage 4 of the composition root: the Koa app in front of everything. Needs the three stages
+// Stage 4 of the composition root: the front door and our Koa app behind it. Needs the three stages
 // before it; nothing needs it but the server.
 
 /** /readyz: answers within 2 s whatever the database does. */
@@ -30,7 +32,7 @@ export function buildHttp(
   domain: Domain,
   protocol: Protocol,
   options: { metrics: Metrics; latestMigration: string | undefined },
-): Koa {
+): RequestListener {
   const { config, logger, db, derived, clock } = storage;
   const { keyRing } = protocol;
   const admin = createAdminApi({
@@ -45,7 +47,7 @@ export function buildHttp(
     views: protocol.views,
     logger,
   });
-  return createHttpApp({
+  const site = createHttpApp({
     admin,
     config,
     logger,
@@ -67,5 +69,15 @@ export function buildHttp(
     csrfKey: derived.csrfKey,
     cookieKeys: derived.cookieKeys,
     ready: () => readiness(db, options.latestMigration, () => keyRing.keySet().providerKeys.length > 0),
+  });
+  return frontDoor({
+    basePath: issuerBasePath(config.issuer),
+    https: config.issuer.startsWith('https:'),
+    trustProxy: config.trustProxy,
+    authorizationPost: config.authorizationPost,
+    logger,
+    metrics: options.metrics,
+    site: site.callback(),
+    provider: protocol.provider,
   });
 }

@@ -2,6 +2,8 @@ import type Provider from 'oidc-provider';
 
 import { issuerBasePath } from '../config/config.ts';
 import { createProviderPages } from '../http/provider-pages.ts';
+import { requestState } from '../http/request-context.ts';
+import { guardEngineInput } from '../http/storable-input.ts';
 import { createViews, type Views } from '../http/views.ts';
 import { createAdapterClass } from '../oidc/adapter.ts';
 import { createKeyRing, type KeyRing } from '../oidc/key-ring.ts';
@@ -45,6 +47,7 @@ export async function buildProtocol(
   const adapter = createAdapterClass({ db, clock, findClient: domain.clientDirectory.find, protect, rotation });
   const views = createViews(undefined, issuerBasePath(config.issuer));
   const pages = createProviderPages(views);
+  const edge = [requestState(logger), guardEngineInput(views)];
   const keyRing = await createKeyRing({
     keys: domain.keys,
     logger,
@@ -55,6 +58,7 @@ export async function buildProtocol(
         accounts: domain.accounts,
         resources: domain.resources,
         pages,
+        edge,
         logger,
         audit: domain.audit,
         clock,

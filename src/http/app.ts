@@ -22,11 +22,10 @@ import { emailChangeRoutes } from './email-change.routes.ts';
 import { errorPages } from './errors.ts';
 import { clientName, interactionRoutes, signInTo, type InteractionDeps } from './interaction.routes.ts';
 import { registrationRoutes, type RegistrationDeps } from './registration.routes.ts';
-import { metricsOnMainPort, recordRequests } from './metrics.routes.ts';
+import { metricsOnMainPort } from './metrics.routes.ts';
 import { recoveryRoutes } from './recovery.routes.ts';
-import { requestContext } from './request-context.ts';
-import { securityHeaders } from './security-headers.ts';
-import { engineRequest, refuseUnstorableQuery } from './storable-input.ts';
+import { requestState } from './request-context.ts';
+import { refuseUnstorableQuery } from './storable-input.ts';
 import { sendPage, VIEWS_DIR, type Views } from './views.ts';
 
 export interface HttpDeps {
@@ -105,29 +104,16 @@ function siteRoutes(deps: HttpDeps): Router {
   return router;
 }
 
-/**
- * Everything our routers did not answer goes to the engine (its routes: oidc/engine-routes.ts),
- * as Logto mounts it. The engine is a Koa app of its own and answers on the raw response.
- */
-function delegateToEngine(provider: () => Provider, views: Views): Koa.Middleware {
-  const handlers = new WeakMap<Provider, ReturnType<Provider['callback']>>();
-  return async (ctx) => {
-    // One of our routers serves this path, with other methods: allowedMethods answers (405).
-    if ((ctx as Koa.Context & { matched?: unknown[] }).matched?.length) return;
-    const req = await engineRequest(ctx, views);
-    if (!req) return;
-    const current = provider();
-    let handler = handlers.get(current);
-    if (!handler) {
-      handler = current.callback();
-      handlers.set(current, handler);
-    }
-    ctx.respond = false;
-    await handler(req, ctx.res);
+type Layer = { methods: string[] };
+
+/** The metrics' route label of a request one of our routers answered: its template, bounded. */
+function routeLabel(metrics: Metrics): Koa.Middleware {
+  return async (ctx, next) => {
+    await next();
+    const template = (ctx as Koa.Context & { routerPath?: string }).routerPath;
+    if (template) metrics.routes.set(ctx.res, template);
   };
 }
-
-type Layer = { methods: string[] };
 
 /**
  * A path of ours asked with a method it does not serve: 405 with Allow (RFC 9110 §15.5.6),
@@ -194,9 +180,9 @@ export function createHttpApp(deps: HttpDeps): Koa {
   app.keys = [...deps.cookieKeys];
   app.silent = true;
   const secure = deps.config.issuer.startsWith('https:');
-  app.use(recordRequests(deps.metrics));
-  app.use(requestContext(deps.logger));
-  app.use(securityHeaders({ https: secure, basePath: issuerBasePath(deps.config.issuer) }));
+  // The request id, security headers, metrics and access line are the front door's (front-door.ts).
+  app.use(requestState(deps.logger));
+  app.use(routeLabel(deps.metrics));
   app.use(errorPages(deps.views, deps.logger));
   app.use(mountAtBasePath(issuerBasePath(deps.config.issuer)));
   // Before the page-speaking middleware below: the admin API answers every error as problem details.
@@ -223,6 +209,7 @@ export function createHttpApp(deps: HttpDeps): Koa {
   if (deps.config.demo)
     routers.push(demoRoutes({ issuer: deps.config.issuer, views: deps.views, secure, selfUrl: selfUrl(deps.config) }));
   for (const router of routers) app.use(router.routes());
-  app.use(delegateToEngine(deps.provider, deps.views));
+  // Nothing after this: the engine's paths never come here (front-door.ts), and whatever no
+  // router answered is the "not found" page (errors.ts).
   return app;
 }

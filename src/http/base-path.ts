@@ -8,7 +8,7 @@ import type { Middleware } from 'koa';
 // req.originalUrl (as under Express or koa-mount), so it is set to the URL as the client sent it.
 
 /** Probes and scrapers address the process itself, so these also answer at the root. */
-const ROOT_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
+export const ROOT_PATHS: ReadonlySet<string> = new Set(['/healthz', '/readyz', '/metrics']);
 
 export function mountAtBasePath(basePath: string): Middleware {
   return async (ctx, next) => {

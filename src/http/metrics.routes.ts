@@ -1,29 +1,21 @@
 import { timingSafeEqual } from 'node:crypto';
 
-import type { Context, Middleware } from 'koa';
+import type { ServerResponse } from 'node:http';
 
-import type { RouterContext } from '@koa/router';
+import type { Middleware } from 'koa';
 
 import type { Metrics } from '../shared/metrics.ts';
 
-// Route labels are templates, so label sets stay bounded whatever paths clients send: our
-// routers' own templates, the engine's as its middleware recorded them (ctx.oidc.route;
-// oidc/engine-middleware.ts), 'other' for everything else.
-function routeLabel(ctx: Context, metrics: Metrics): string {
-  return (ctx as Partial<RouterContext>).routerPath ?? metrics.routes.get(ctx.res) ?? 'other';
-}
-
-/** Counts and times every request, including those the protocol engine answers on the raw response. */
-export function recordRequests(metrics: Metrics): Middleware {
-  return async (ctx, next) => {
-    const end = metrics.httpDuration.startTimer();
-    ctx.res.once('finish', () => {
-      const labels = { method: ctx.method, route: routeLabel(ctx, metrics), status: String(ctx.res.statusCode) };
-      metrics.httpRequests.inc(labels);
-      end(labels);
-    });
-    await next();
-  };
+/**
+ * Counts and times one request once its response has been sent (http/front-door.ts). Route
+ * labels are templates, so label sets stay bounded whatever paths clients send: the template
+ * the part that routed the request recorded (our routers, http/app.ts; the engine's
+ * middleware, oidc/engine-middleware.ts), else 'other'.
+ */
+export function recordRequest(metrics: Metrics, method: string, res: ServerResponse, started: bigint): void {
+  const labels = { method, route: metrics.routes.get(res) ?? 'other', status: String(res.statusCode) };
+  metrics.httpRequests.inc(labels);
+  metrics.httpDuration.observe(labels, Number(process.hrtime.bigint() - started) / 1e9);
 }
 
 /** /metrics on the public port only with `Authorization: Bearer <POSTERN_METRICS_TOKEN>`. */

@@ -1,4 +1,4 @@
-import type { Middleware } from 'koa';
+import type { ServerResponse } from 'node:http';
 
 // No inline script or style anywhere; the engine adds a sha256 source for its own form_post
 // script when it needs one. form-action is left out on purpose: browsers apply it to the
@@ -27,21 +27,19 @@ export function openerPolicy(path: string): 'same-origin' | 'unsafe-none' {
   return POPUP_FLOW_PATHS.test(path) ? 'unsafe-none' : 'same-origin';
 }
 
-export function securityHeaders(options: { https: boolean; basePath: string }): Middleware {
-  // Runs before the base path is taken off (http/base-path.ts): judge the path below it.
-  const below = (path: string) =>
-    options.basePath && path.startsWith(options.basePath) ? path.slice(options.basePath.length) : path;
-  return async (ctx, next) => {
-    ctx.set('Content-Security-Policy', CSP);
-    ctx.set('X-Content-Type-Options', 'nosniff');
-    ctx.set('X-Frame-Options', 'DENY');
-    ctx.set('Referrer-Policy', 'no-referrer');
-    ctx.set('Cross-Origin-Opener-Policy', openerPolicy(below(ctx.path)));
-    ctx.set('Permissions-Policy', 'camera=(), microphone=(), geolocation=(), interest-cohort=()');
-    if (options.https) ctx.set('Strict-Transport-Security', 'max-age=31536000; includeSubDomains');
-    // Pages and tokens are never cached; static assets and JWKS set their own policy after this.
-    ctx.set('Cache-Control', 'no-store');
-    ctx.set('Pragma', 'no-cache');
-    await next();
-  };
+/**
+ * Every answer's security headers, set on the raw response before anyone answers
+ * (http/front-door.ts), so the engine's answers carry them as ours do. `path` is the path below
+ * the issuer's. Pages and tokens are never cached; static assets and JWKS override that.
+ */
+export function setSecurityHeaders(res: ServerResponse, path: string, https: boolean): void {
+  res.setHeader('Content-Security-Policy', CSP);
+  res.setHeader('X-Content-Type-Options', 'nosniff');
+  res.setHeader('X-Frame-Options', 'DENY');
+  res.setHeader('Referrer-Policy', 'no-referrer');
+  res.setHeader('Cross-Origin-Opener-Policy', openerPolicy(path));
+  res.setHeader('Permissions-Policy', 'camera=(), microphone=(), geolocation=(), interest-cohort=()');
+  if (https) res.setHeader('Strict-Transport-Security', 'max-age=31536000; includeSubDomains');
+  res.setHeader('Cache-Control', 'no-store');
+  res.setHeader('Pragma', 'no-cache');
 }

@@ -38,10 +38,26 @@ function decodedPath(path: string): string {
   }
 }
 
-/** Path and query string of every request, ours and the engine's, before anything reads them. */
+/**
+ * A percent-escape that can spell unstorable text once decoded: NUL, or a byte above 0x7F (part
+ * of a UTF-8 sequence, which may be broken). Escapes of other ASCII (%3A, %2F in URLs) cannot.
+ */
+const RISKY_ESCAPE = /%(?:00|[89a-f])/i;
+
+/**
+ * The parameter of the path or query string holding unstorable text, if any. The HTTP parser
+ * lets no control character into a URL and reads other bytes as Latin-1, so only an escape can
+ * spell a NUL or a broken UTF-8 sequence: a URL without a risky one is fine as is.
+ */
+function unstorableInUrl(ctx: Context): string | undefined {
+  if (!RISKY_ESCAPE.test(ctx.url)) return undefined;
+  return findUnstorable(decodedPath(ctx.path), 'path') ?? findUnstorable(querystring.parse(ctx.querystring));
+}
+
+/** Path and query string of every request of ours, before anything reads them. */
 export function refuseUnstorableQuery(views: Views): Middleware {
   return async (ctx, next) => {
-    const param = findUnstorable(decodedPath(ctx.path), 'path') ?? findUnstorable(querystring.parse(ctx.querystring));
+    const param = unstorableInUrl(ctx);
     if (param !== undefined) return refuseInput(ctx, views, 400, unstorableDescription(param));
     await next();
   };
@@ -64,6 +80,18 @@ export async function readBounded(ctx: Context, limit: number): Promise<Buffer |
     chunks.push(chunk);
   }
   return Buffer.concat(chunks, size);
+}
+
+/**
+ * Whether a body needs parsing to know. Decoding replaces broken UTF-8, so beyond a raw NUL byte
+ * only an escape can spell unstorable text: in a form, a percent-escape of NUL or of a byte above
+ * 0x7F; in JSON, a \\u escape. Most bodies (token requests) have none and are parsed once only,
+ * by the engine.
+ */
+function mayBeUnstorable(ctx: Context, body: Buffer): boolean {
+  const text = body.toString('latin1');
+  if (text.includes('\0')) return true;
+  return ctx.is('application/x-www-form-urlencoded') ? RISKY_ESCAPE.test(text) : text.includes('\\u');
 }
 
 function parseBody(ctx: Context, body: Buffer): unknown {
@@ -98,17 +126,37 @@ function withBody(req: IncomingMessage, body: Buffer): IncomingMessage {
  * here first, bounded as the engine bounds it, and refused when it holds unstorable text; the
  * engine then gets the same bytes. undefined: refused, the answer is already set.
  */
-export async function engineRequest(ctx: Context, views: Views): Promise<IncomingMessage | undefined> {
+async function engineRequest(ctx: Context, views: Views): Promise<IncomingMessage | undefined> {
   if (ctx.method !== 'POST' || !ctx.is('application/x-www-form-urlencoded', 'application/json')) return ctx.req;
   const body = await readBounded(ctx, ENGINE_BODY_LIMIT);
   if (!body) {
     refuseInput(ctx, views, 413, 'the request body is too large');
     return undefined;
   }
-  const param = findUnstorable(parseBody(ctx, body));
+  const param = mayBeUnstorable(ctx, body) ? findUnstorable(parseBody(ctx, body)) : undefined;
   if (param !== undefined) {
     refuseInput(ctx, views, 400, unstorableDescription(param));
     return undefined;
   }
   return withBody(ctx.req, body);
+}
+
+/**
+ * First in the engine's own app (oidc/provider.ts, before its router): the engine's requests get
+ * the same boundary as ours. Path, query string and body are refused with a 400 when they hold
+ * text the database cannot store, before the engine reads any of them.
+ */
+export function guardEngineInput(views: Views): Middleware {
+  return async (ctx, next) => {
+    const param = unstorableInUrl(ctx);
+    if (param !== undefined) return refuseInput(ctx, views, 400, unstorableDescription(param));
+    const req = await engineRequest(ctx, views);
+    if (!req) return;
+    if (req !== ctx.req) {
+      ctx.req = req;
+      ctx.request.req = req;
+      ctx.response.req = req;
+    }
+    await next();
+  };
 }

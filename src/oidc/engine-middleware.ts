@@ -13,7 +13,8 @@ import { RETRY_AFTER_SECONDS } from './unavailable.ts';
  */
 function pinToIssuer(headers: Record<string, string | string[] | undefined>, issuer: URL, trustProxy: boolean): void {
   headers.host = issuer.host;
-  delete headers['x-forwarded-host'];
+  // Deleted only when sent: a delete turns the headers object into a slow dictionary.
+  if (headers['x-forwarded-host'] !== undefined) delete headers['x-forwarded-host'];
   if (trustProxy) headers['x-forwarded-proto'] = issuer.protocol.slice(0, -1);
 }
 

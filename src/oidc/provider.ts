@@ -1,5 +1,6 @@
 import type { JWK } from 'jose';
 import type { Kysely } from 'kysely';
+import type { Middleware } from 'koa';
 import Provider, { type Configuration, type FindAccount, type KoaContextWithOIDC } from 'oidc-provider';
 
 import type { AccountService } from '../accounts/account.service.ts';
@@ -47,6 +48,11 @@ export interface ProviderDeps {
   readonly cookieKeys: readonly string[];
   readonly clientSecretKey: Buffer;
   readonly pages: ProviderPages;
+  /**
+   * What the engine's requests need from the http layer, first in its app after Host pinning:
+   * the request's state (id, logger) and the input boundary (http/storable-input.ts).
+   */
+  readonly edge: readonly Middleware[];
   readonly logger: Logger;
   readonly db: Kysely<Database>;
   readonly audit: AuditLog;
@@ -243,6 +249,7 @@ export function createProvider(deps: ProviderDeps): Provider {
   provider.maxIpsCount = 1;
   // First of the engine's middleware: Host pinning and Retry-After (oidc/engine-middleware.ts).
   provider.use(engineMiddleware(deps));
+  for (const middleware of deps.edge) provider.use(middleware);
   // Every replaced engine method, with its reason, is in oidc/engine-overrides.ts.
   overrideEngine(provider, deps);
   watchEvents(provider, deps);
