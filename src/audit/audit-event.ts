@@ -39,6 +39,13 @@ export const AUDIT_EVENT_TYPES = [
   'email.verification_sent',
   'email.verified',
   'login.unverified',
+  'mfa.totp_enrolled',
+  'mfa.totp_disabled',
+  'mfa.succeeded',
+  'mfa.failed',
+  'mfa.recovery_code_used',
+  'mfa.recovery_codes_regenerated',
+  'mfa.reset',
 ] as const;
 
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];

@@ -91,6 +91,18 @@ export interface Config {
   readonly registration: RegistrationSettings;
   /** Refuse password sign-in until the account's email address is verified. */
   readonly requireVerifiedEmail: boolean;
+  /** Multi-factor sign-in (README: Multi-factor sign-in). */
+  readonly mfa: MfaSettings;
+}
+
+/** Who must use a second factor, and how long a device may skip it (README: Multi-factor sign-in). */
+export interface MfaSettings {
+  /** POSTERN_MFA=required: everyone; optional: those who enrolled a factor (and per role or client). */
+  readonly required: boolean;
+  /** POSTERN_MFA_REQUIRED_ROLES: people with any of these roles must use a second factor. */
+  readonly requiredRoles: readonly string[];
+  /** POSTERN_MFA_REMEMBER_DAYS: "don't ask again on this device" for so many days; 0 = not offered. */
+  readonly rememberDays: number;
 }
 
 /** The admin API under /admin/v1 (README: Admin API). */
@@ -382,6 +394,24 @@ function readRequireVerifiedEmail(r: Reader, mail: MailSettings): boolean {
   return value && mail.enabled;
 }
 
+function readMfa(r: Reader): MfaSettings {
+  const raw = (r.string('POSTERN_MFA') ?? 'optional').toLowerCase();
+  if (raw !== 'optional' && raw !== 'required')
+    r.problems.push(`POSTERN_MFA must be optional or required (got "${raw}")`);
+  const roles = (r.string('POSTERN_MFA_REQUIRED_ROLES') ?? '')
+    .split(',')
+    .map((role) => role.trim())
+    .filter(Boolean);
+  for (const role of roles)
+    if (!/^[A-Za-z0-9][A-Za-z0-9:._-]{0,63}$/.test(role))
+      r.problems.push(`POSTERN_MFA_REQUIRED_ROLES: "${role}" is not a role name (letters, digits, ".", "_", ":", "-")`);
+  return {
+    required: raw === 'required',
+    requiredRoles: roles,
+    rememberDays: r.int('POSTERN_MFA_REMEMBER_DAYS', 0, 0, 365),
+  };
+}
+
 /** Reads and checks every setting at once; throws one ConfigError listing every problem. */
 export function loadConfig(env: Env): Config {
   const r = new Reader(env);
@@ -431,6 +461,7 @@ export function loadConfig(env: Env): Config {
     },
     registration: readRegistration(r, mail),
     requireVerifiedEmail: readRequireVerifiedEmail(r, mail),
+    mfa: readMfa(r),
   };
   // Postern serves plain HTTP: an https issuer means a TLS-terminating proxy in front, whose
   // X-Forwarded-Proto must be trusted, or every secure cookie would be refused at sign-in.

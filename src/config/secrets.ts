@@ -32,6 +32,10 @@ export interface DerivedKeys {
   readonly oneTimeTokenKey: Buffer;
   /** Seals a one-time token's payload (e.g. the new address of an email change). */
   readonly oneTimeTokenSealKey: Buffer;
+  /** Seals TOTP secrets (accounts/mfa.service.ts). */
+  readonly mfaSealKey: Buffer;
+  /** Recovery codes are stored as HMAC(mfaHmacKey, account and code). */
+  readonly mfaHmacKey: Buffer;
 }
 
 export function deriveKeys(installationKey: Buffer): DerivedKeys {
@@ -46,6 +50,8 @@ export function deriveKeys(installationKey: Buffer): DerivedKeys {
     mailSealKey: derive('postern mail seal v1'),
     oneTimeTokenKey: derive('postern one-time token hmac v1'),
     oneTimeTokenSealKey: derive('postern one-time token seal v1'),
+    mfaSealKey: derive('postern mfa seal v1'),
+    mfaHmacKey: derive('postern mfa recovery code hmac v1'),
   };
 }
 

@@ -3,6 +3,7 @@ import type Provider from 'oidc-provider';
 import { createAccountPageService, type AccountPageService } from '../accounts/account-page.service.ts';
 import { hasAccounts } from '../accounts/account.repository.ts';
 import { createAccountService, type AccountService } from '../accounts/account.service.ts';
+import { createMfaService, type MfaService } from '../accounts/mfa.service.ts';
 import { createOneTimeTokens, type OneTimeTokens } from '../accounts/one-time-tokens.ts';
 import { createPasswordHasher } from '../accounts/password-hasher.ts';
 import { createRecoveryService, type RecoveryService } from '../accounts/recovery.service.ts';
@@ -50,6 +51,8 @@ export interface Domain {
   readonly recovery: RecoveryService<LogoutResult>;
   /** Self-service registration and email verification (accounts/registration.service.ts). */
   readonly registration: RegistrationService;
+  /** TOTP and recovery codes (issue 14). */
+  readonly mfa: MfaService;
   /** No account and no client yet: a new installation (the demo is seeded only then). */
   isNewInstallation(): Promise<boolean>;
 }
@@ -186,7 +189,19 @@ export function buildDomain(
     links: REGISTRATION_LINKS,
     throttleKey: derived.throttleKey,
   });
+  const mfa = createMfaService({
+    db,
+    clock,
+    audit,
+    hasher,
+    outbox: mail.outbox,
+    policy: config.lockout,
+    issuerName: config.publicName,
+    sealKey: derived.mfaSealKey,
+    hmacKey: derived.mfaHmacKey,
+  });
   return {
+    mfa,
     audit,
     accounts,
     registration,

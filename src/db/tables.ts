@@ -74,7 +74,9 @@ export type ThrottleScope =
   | 'recovery_ip'
   | 'register_ip'
   | 'register_email'
-  | 'verify_resend';
+  | 'verify_resend'
+  /** mfa_code: wrong TOTP and recovery codes, per account (issue 14). */
+  | 'mfa_code';
 
 export interface LoginThrottleTable {
   scope: ThrottleScope;
@@ -178,6 +180,24 @@ export interface AdminRateLimitTable {
   count: number;
 }
 
+/** An account's TOTP factor (issue 14); the secret is sealed under the installation key. */
+export interface TotpFactorTable {
+  account_id: string;
+  secret_sealed: string;
+  confirmed_at: Timestamp | null;
+  /** bigint: read back as a string by pg, so compared in SQL only. */
+  last_used_step: ColumnType<string | null, number | null | undefined, number | null>;
+  created_at: Timestamp;
+}
+
+/** One recovery code, stored as a keyed hash; single-use (used_at). */
+export interface RecoveryCodeTable {
+  code_hash: string;
+  account_id: string;
+  created_at: Timestamp;
+  used_at: Timestamp | null;
+}
+
 export interface Database {
   oidc_payloads: OidcPayloadTable;
   clients: ClientTable;
@@ -192,6 +212,8 @@ export interface Database {
   one_time_tokens: OneTimeTokenTable;
   admin_idempotency: AdminIdempotencyTable;
   admin_rate_limits: AdminRateLimitTable;
+  totp_factors: TotpFactorTable;
+  recovery_codes: RecoveryCodeTable;
 }
 
 export type AccountRow = Selectable<AccountTable>;

@@ -1,0 +1,307 @@
+import { createHmac, randomInt } from 'node:crypto';
+
+import type { Kysely } from 'kysely';
+
+import type { AuditLog } from '../audit/audit-log.ts';
+import type { Database } from '../db/tables.ts';
+import { seal, unseal } from '../keys/sealed-box.ts';
+import type { MailOutbox } from '../mail/mail-outbox.ts';
+import type { Clock } from '../shared/clock.ts';
+import { invalid, PosternError } from '../shared/errors.ts';
+import type { Account } from './account.ts';
+import { findAccountById, findPasswordHash } from './account.repository.ts';
+import type { LockoutPolicy } from './lockout-policy.ts';
+import type { MfaMethod } from './mfa-policy.ts';
+import {
+  acceptTotpStep,
+  countUnusedRecoveryCodes,
+  deleteRecoveryCodes,
+  deleteTotp,
+  findTotp,
+  replaceRecoveryCodes,
+  savePendingTotp,
+  useRecoveryCode,
+} from './mfa.repository.ts';
+import type { PasswordHasher } from './password-hasher.ts';
+import {
+  chargeAttempt,
+  clearThrottles,
+  lockIfExhausted,
+  releaseExpiredLocks,
+  type ThrottleKey,
+} from './throttle.repository.ts';
+import { matchTotpStep, newTotpSecret, TOTP_CODE, totpUri } from './totp.ts';
+
+// TOTP and recovery codes (issue 14 §1). The secret is sealed (AES-256-GCM, bound to the account),
+// recovery codes are keyed hashes (DESIGN §5). Every code given at sign-in or to confirm an
+// enrollment is charged to the account's `mfa_code` counter first, in one statement, like a
+// password guess (throttle.repository.ts), so six digits cannot be guessed in parallel.
+
+export interface Origin {
+  readonly ip?: string | null;
+  readonly userAgent?: string | null;
+  readonly clientId?: string | null;
+}
+
+export interface TotpEnrollment {
+  /** Base32, for typing into an app. */
+  readonly secret: string;
+  /** otpauth:// URI, for the QR code. */
+  readonly uri: string;
+}
+
+export type CodeCheck =
+  | { readonly ok: true; readonly method: 'totp' | 'recovery_code' }
+  | { readonly ok: false; readonly reason: 'invalid' | 'locked' };
+
+export interface MfaStatus {
+  readonly totp: boolean;
+  readonly recoveryCodesLeft: number;
+}
+
+export interface MfaService {
+  status(accountId: string): Promise<MfaStatus>;
+  /** The methods the second-factor page may offer (passkeys are added by their own part). */
+  methods(accountId: string): Promise<MfaMethod[]>;
+  /** When the TOTP factor was confirmed: a remembered device is valid for this enrollment only. */
+  factorStamp(accountId: string): Promise<string | undefined>;
+  /** A new secret to scan (replacing an unconfirmed one); refused while a confirmed factor exists. */
+  startTotp(accountId: string): Promise<TotpEnrollment>;
+  /** The unconfirmed secret, to show its page again. */
+  pendingTotp(accountId: string): Promise<TotpEnrollment | undefined>;
+  /** A valid code confirms the factor; returns the 10 recovery codes, shown once. */
+  confirmTotp(accountId: string, code: string, origin: Origin): Promise<CodeCheck & { recoveryCodes?: string[] }>;
+  /** A TOTP code or a recovery code, at sign-in. */
+  verify(accountId: string, code: string, origin: Origin): Promise<CodeCheck>;
+  /** Needs the password and a valid code (issue 14 §1); field errors otherwise. */
+  disableTotp(accountId: string, input: { password: string; code: string }, origin: Origin): Promise<void>;
+  /** Needs the password; the earlier codes stop working. */
+  regenerateRecoveryCodes(accountId: string, input: { password: string }, origin: Origin): Promise<string[]>;
+  /** `postern user mfa reset`, the admin API: every factor goes, the owner is mailed. */
+  reset(accountId: string, origin: Origin & { by?: string }): Promise<{ removed: number }>;
+}
+
+export const RECOVERY_CODE_COUNT = 10;
+// Crockford-like base32 without look-alikes (0/O, 1/I/L): 10 characters carry 50 bits.
+const RECOVERY_ALPHABET = 'abcdefghjkmnpqrstuvwxyz23456789';
+const RECOVERY_LENGTH = 10;
+
+interface Deps {
+  readonly db: Kysely<Database>;
+  readonly clock: Clock;
+  readonly audit: AuditLog;
+  readonly hasher: PasswordHasher;
+  readonly outbox: MailOutbox;
+  readonly policy: LockoutPolicy;
+  /** POSTERN_PUBLIC_NAME, shown by authenticator apps as the issuer. */
+  readonly issuerName: string;
+  readonly sealKey: Buffer;
+  readonly hmacKey: Buffer;
+}
+
+function newRecoveryCode(): string {
+  let code = '';
+  for (let i = 0; i < RECOVERY_LENGTH; i += 1) code += RECOVERY_ALPHABET[randomInt(RECOVERY_ALPHABET.length)];
+  return `${code.slice(0, 5)}-${code.slice(5)}`;
+}
+
+const normalizeRecoveryCode = (code: string) => code.toLowerCase().replace(/[\s-]/g, '');
+
+export function createMfaService(deps: Deps): MfaService {
+  const { db, clock, audit } = deps;
+  const binding = (accountId: string) => `totp_factors:${accountId}`;
+  const sealSecret = (accountId: string, secret: string) =>
+    seal(deps.sealKey, binding(accountId), Buffer.from(secret, 'utf8'));
+  const openSecret = (accountId: string, sealed: string) =>
+    unseal(deps.sealKey, binding(accountId), sealed).toString('utf8');
+  const recoveryHash = (accountId: string, code: string) =>
+    createHmac('sha256', deps.hmacKey)
+      .update(`${accountId}:${normalizeRecoveryCode(code)}`)
+      .digest('base64url');
+  const throttleKey = (accountId: string): ThrottleKey => ({ scope: 'mfa_code', key: accountId, accountId });
+  const event = (type: Parameters<AuditLog['record']>[0]['type'], accountId: string, origin: Origin) => ({
+    type,
+    accountId,
+    ip: origin.ip ?? null,
+    userAgent: origin.userAgent ?? null,
+    clientId: origin.clientId ?? null,
+  });
+
+  async function mustFind(accountId: string): Promise<Account> {
+    const account = await findAccountById(db, accountId);
+    if (!account || account.disabled) throw new PosternError('ERR_NOT_FOUND', 'no such account');
+    return account;
+  }
+
+  async function enrollment(accountId: string, sealed: string): Promise<TotpEnrollment> {
+    const account = await mustFind(accountId);
+    const secret = openSecret(accountId, sealed);
+    return { secret, uri: totpUri(secret, deps.issuerName, account.username) };
+  }
+
+  /**
+   * Charges the attempt before the code is compared (one statement), then runs `check`; a wrong
+   * code may lock the counter, a right one clears it. The same threshold, window and back-off as
+   * passwords (POSTERN_LOCKOUT_*), in the `mfa_code` scope of the same table.
+   */
+  async function guarded(accountId: string, origin: Origin, check: () => Promise<CodeCheck>): Promise<CodeCheck> {
+    const { policy } = deps;
+    const key = throttleKey(accountId);
+    const now = clock.now();
+    for (const k of await releaseExpiredLocks(db, [key], now))
+      audit.record({ ...event('lockout.ended', accountId, origin), details: { scope: k.scope } });
+    if (!(await chargeAttempt(db, key, now, policy.windowSeconds, policy.threshold))) {
+      audit.record({ ...event('mfa.failed', accountId, origin), details: { reason: 'locked' } });
+      return { ok: false, reason: 'locked' };
+    }
+    const result = await check();
+    if (result.ok) {
+      await clearThrottles(db, [key]);
+      return result;
+    }
+    const until = await lockIfExhausted(db, key, now, policy.threshold, policy.lockSeconds, policy.maxLockSeconds);
+    if (until)
+      audit.record({
+        ...event('lockout.started', accountId, origin),
+        details: { scope: key.scope, until: until.toISOString() },
+      });
+    audit.record({ ...event('mfa.failed', accountId, origin), details: { reason: 'invalid_code' } });
+    return result;
+  }
+
+  async function checkTotp(accountId: string, code: string, confirming: boolean): Promise<boolean> {
+    const row = await findTotp(db, accountId);
+    if (!row || (row.confirmedAt === null) !== confirming) return false;
+    const now = clock.now();
+    const step = matchTotpStep(openSecret(accountId, row.secretSealed), code, now);
+    return step !== undefined && acceptTotpStep(db, accountId, step, now, confirming);
+  }
+
+  async function issueRecoveryCodes(accountId: string): Promise<string[]> {
+    const codes = Array.from({ length: RECOVERY_CODE_COUNT }, newRecoveryCode);
+    await replaceRecoveryCodes(
+      db,
+      accountId,
+      codes.map((c) => recoveryHash(accountId, c)),
+      clock.now(),
+    );
+    return codes;
+  }
+
+  /** The recovery code is used (once), the owner is told by mail, in one transaction. */
+  async function checkRecoveryCode(accountId: string, code: string, origin: Origin): Promise<boolean> {
+    const account = await mustFind(accountId);
+    const used = await db.transaction().execute(async (tx) => {
+      if (!(await useRecoveryCode(tx, accountId, recoveryHash(accountId, code), clock.now()))) return undefined;
+      const remaining = await countUnusedRecoveryCodes(tx, accountId);
+      if (deps.outbox.enabled) {
+        const name = account.profile.name;
+        await deps.outbox.enqueue(tx, {
+          to: account.email,
+          template: 'recovery-code-used',
+          data: { ...(name ? { name } : {}), remaining },
+        });
+      }
+      return remaining;
+    });
+    if (used === undefined) return false;
+    audit.record({ ...event('mfa.recovery_code_used', accountId, origin), details: { remaining: used } });
+    return true;
+  }
+
+  async function requirePassword(accountId: string, password: string, field: string): Promise<void> {
+    const hash = await findPasswordHash(db, accountId);
+    if (!hash) await deps.hasher.verifyDummy(password);
+    const ok = hash ? (await deps.hasher.verify(hash, password)).ok : false;
+    if (!ok) invalid('the password is not correct', field);
+  }
+
+  return {
+    async status(accountId) {
+      const row = await findTotp(db, accountId);
+      return { totp: Boolean(row?.confirmedAt), recoveryCodesLeft: await countUnusedRecoveryCodes(db, accountId) };
+    },
+    async methods(accountId) {
+      const { totp, recoveryCodesLeft } = await this.status(accountId);
+      return [
+        ...(totp ? (['totp'] as const) : []),
+        ...(totp && recoveryCodesLeft > 0 ? (['recovery_code'] as const) : []),
+      ];
+    },
+    async factorStamp(accountId) {
+      return (await findTotp(db, accountId))?.confirmedAt?.toISOString();
+    },
+    async startTotp(accountId) {
+      await mustFind(accountId);
+      const secret = newTotpSecret();
+      const sealed = sealSecret(accountId, secret);
+      if (!(await savePendingTotp(db, accountId, sealed, clock.now())))
+        throw new PosternError('ERR_CONFLICT', 'an authenticator app is already set up');
+      return enrollment(accountId, sealed);
+    },
+    async pendingTotp(accountId) {
+      const row = await findTotp(db, accountId);
+      return row && row.confirmedAt === null ? enrollment(accountId, row.secretSealed) : undefined;
+    },
+    async confirmTotp(accountId, code, origin) {
+      const digits = code.replace(/\s/g, '');
+      const result = await guarded(accountId, origin, async () =>
+        (await checkTotp(accountId, digits, true)) ? { ok: true, method: 'totp' } : { ok: false, reason: 'invalid' },
+      );
+      if (!result.ok) return result;
+      const recoveryCodes = await issueRecoveryCodes(accountId);
+      audit.record(event('mfa.totp_enrolled', accountId, origin));
+      return { ...result, recoveryCodes };
+    },
+    verify(accountId, code, origin) {
+      const trimmed = code.replace(/\s/g, '');
+      return guarded(accountId, origin, async () => {
+        if (TOTP_CODE.test(trimmed))
+          return (await checkTotp(accountId, trimmed, false))
+            ? { ok: true, method: 'totp' }
+            : { ok: false, reason: 'invalid' };
+        if (
+          normalizeRecoveryCode(trimmed).length === RECOVERY_LENGTH &&
+          (await checkRecoveryCode(accountId, trimmed, origin))
+        )
+          return { ok: true, method: 'recovery_code' };
+        return { ok: false, reason: 'invalid' };
+      });
+    },
+    async disableTotp(accountId, input, origin) {
+      await requirePassword(accountId, input.password, 'disable_password');
+      const result = await this.verify(accountId, input.code, origin);
+      if (!result.ok)
+        invalid(
+          result.reason === 'locked' ? 'too many wrong codes; try again later' : 'the code is not correct',
+          'disable_code',
+        );
+      await deleteTotp(db, accountId);
+      await deleteRecoveryCodes(db, accountId);
+      audit.record(event('mfa.totp_disabled', accountId, origin));
+    },
+    async regenerateRecoveryCodes(accountId, input, origin) {
+      if (!(await this.status(accountId)).totp)
+        throw new PosternError('ERR_CONFLICT', 'no authenticator app is set up');
+      await requirePassword(accountId, input.password, 'codes_password');
+      const codes = await issueRecoveryCodes(accountId);
+      audit.record(event('mfa.recovery_codes_regenerated', accountId, origin));
+      return codes;
+    },
+    async reset(accountId, origin) {
+      const account = await findAccountById(db, accountId);
+      if (!account) throw new PosternError('ERR_NOT_FOUND', 'no such account');
+      const removed = await db.transaction().execute(async (tx) => {
+        const n = (await deleteTotp(tx, accountId)) + (await deleteRecoveryCodes(tx, accountId));
+        if (deps.outbox.enabled) {
+          const name = account.profile.name;
+          await deps.outbox.enqueue(tx, { to: account.email, template: 'mfa-reset', data: name ? { name } : {} });
+        }
+        return n;
+      });
+      await clearThrottles(db, [throttleKey(accountId)]);
+      audit.record({ ...event('mfa.reset', accountId, origin), details: { by: origin.by ?? null, removed } });
+      return { removed };
+    },
+  };
+}
