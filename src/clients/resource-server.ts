@@ -10,6 +10,9 @@ export const ACCESS_TOKEN_CLAIMS = [
   'preferred_username',
   'given_name',
   'family_name',
+  // How the user signed in (RFC 8176 amr, OIDC Core §2 acr): an API can demand MFA for a call.
+  'amr',
+  'acr',
 ] as const;
 
 /** An API that accepts Postern's access tokens, named by its resource indicator (RFC 8707). */

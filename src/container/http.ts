@@ -62,6 +62,7 @@ export function buildHttp(
     }),
     recovery: domain.recovery,
     registration: domain.registration,
+    mfa: domain.mfa,
     mailEnabled: domain.mail.outbox.enabled,
     provider: protocol.provider,
     jwks: () => keyRing.jwks(),

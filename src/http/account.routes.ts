@@ -28,7 +28,7 @@ export interface AccountRouteDeps {
   readonly csrfKey: Buffer;
 }
 
-interface SignedIn {
+export interface SignedIn {
   readonly account: Account;
   /** The session's public uid (what grants record) and its secret id (the cookie's value). */
   readonly uid: string;
@@ -40,7 +40,7 @@ interface SignedIn {
 const texts = textsFor().pages;
 
 /** The engine's session of this browser, read from its signed cookie, if someone is signed in. */
-async function signedIn(ctx: Context, deps: AccountRouteDeps): Promise<SignedIn | undefined> {
+export async function signedIn(ctx: Context, deps: AccountRouteDeps): Promise<SignedIn | undefined> {
   const session = await deps.provider().Session.get(ctx);
   if (!session.accountId || !session.jti) return undefined;
   const account = await deps.accounts.findById(session.accountId);

@@ -7,6 +7,7 @@ import type Provider from 'oidc-provider';
 
 import type { AccountPageService } from '../accounts/account-page.service.ts';
 import type { AccountService } from '../accounts/account.service.ts';
+import type { MfaService } from '../accounts/mfa.service.ts';
 import type { RecoveryService } from '../accounts/recovery.service.ts';
 import type { RegistrationService } from '../accounts/registration.service.ts';
 import type { SignInService } from '../accounts/sign-in.service.ts';
@@ -23,6 +24,7 @@ import { errorPages } from './errors.ts';
 import { clientName, interactionRoutes, signInTo, type InteractionDeps } from './interaction.routes.ts';
 import { registrationRoutes, type RegistrationDeps } from './registration.routes.ts';
 import { metricsOnMainPort } from './metrics.routes.ts';
+import { mfaAccountRoutes } from './mfa-account.routes.ts';
 import { recoveryRoutes } from './recovery.routes.ts';
 import { requestState } from './request-context.ts';
 import { refuseUnstorableQuery } from './storable-input.ts';
@@ -48,6 +50,8 @@ export interface HttpDeps {
   /** The published JWK Set and its ETag (see oidc/key-ring.ts). */
   readonly jwks: () => { body: string; etag: string };
   readonly metrics: Metrics;
+  /** TOTP and recovery codes (issue 14): the second step of signing in, and the account page's. */
+  readonly mfa: MfaService;
   /** The admin API under /admin/v1 (built by the container from the admin part), if served. */
   readonly admin?: Koa.Middleware;
 }
@@ -155,6 +159,7 @@ function signInRoutes(deps: HttpDeps, secure: boolean): Router[] {
     basePath,
     recoveryLinks: deps.recovery.enabled,
     registrationOpen: deps.config.registration.open,
+    mfa: { service: deps.mfa, policy: deps.config.mfa },
   };
   if (!deps.mailEnabled) return [interactionRoutes(interaction)];
   const pages: RegistrationDeps = {
@@ -197,6 +202,12 @@ export function createHttpApp(deps: HttpDeps): Koa {
     ...signInRoutes(deps, secure),
     emailChangeRoutes(deps),
     accountRoutes({ ...deps, issuer: deps.config.issuer }),
+    mfaAccountRoutes({
+      ...deps,
+      issuer: deps.config.issuer,
+      requiredFor: (roles) =>
+        deps.config.mfa.required || roles.some((role) => deps.config.mfa.requiredRoles.includes(role)),
+    }),
   ];
   if (deps.recovery.enabled)
     routers.push(

@@ -50,3 +50,57 @@ export function rememberDevice(
     overwrite: true,
   });
 }
+
+// "Don't ask again on this device" (issue 14 §3, POSTERN_MFA_REMEMBER_DAYS): a second signed
+// cookie beside the device cookie, naming the account, until when, and the enrollment it was
+// earned with, so that resetting or re-enrolling the factor ends every remembered device.
+const MFA_NAME = 'postern_mfa_device';
+
+interface RememberedMfa {
+  readonly a: string;
+  /** The factor's enrollment stamp (mfa.service.ts factorStamp). */
+  readonly s: string;
+  /** Until, in ms since the epoch. */
+  readonly u: number;
+}
+
+function readRememberedMfa(ctx: Context): RememberedMfa[] {
+  try {
+    const raw = ctx.cookies.get(MFA_NAME, { signed: true });
+    if (!raw) return [];
+    const parsed = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8')) as unknown;
+    if (!Array.isArray(parsed)) return [];
+    return parsed.filter(
+      (e): e is RememberedMfa => typeof e?.a === 'string' && typeof e?.s === 'string' && typeof e?.u === 'number',
+    );
+  } catch {
+    return [];
+  }
+}
+
+/** Did a second factor on this browser, for this enrollment, earn a pass that still holds? */
+export function isMfaRemembered(ctx: Context, accountId: string, stamp: string | undefined, now: Date): boolean {
+  if (!stamp) return false;
+  return readRememberedMfa(ctx).some((e) => e.a === accountId && e.s === stamp && e.u > now.getTime());
+}
+
+export function rememberMfaDevice(
+  ctx: Context,
+  input: { accountId: string; stamp: string; days: number; now: Date },
+  secure: boolean,
+  basePath = '',
+): void {
+  const maxAge = input.days * 86400 * 1000;
+  const entry = { a: input.accountId, s: input.stamp, u: input.now.getTime() + maxAge };
+  const others = readRememberedMfa(ctx).filter((e) => e.a !== input.accountId && e.u > input.now.getTime());
+  const entries = [entry, ...others].slice(0, MAX_ACCOUNTS);
+  ctx.cookies.set(MFA_NAME, Buffer.from(JSON.stringify(entries)).toString('base64url'), {
+    signed: true,
+    httpOnly: true,
+    sameSite: 'lax',
+    secure,
+    path: `${basePath}/interaction`,
+    maxAge,
+    overwrite: true,
+  });
+}

@@ -5,11 +5,14 @@ import { errors, type InteractionResults } from 'oidc-provider';
 
 import type { Account } from '../accounts/account.ts';
 import type { AccountService } from '../accounts/account.service.ts';
+import { ACR_PASSWORD, type MfaPolicy } from '../accounts/mfa-policy.ts';
+import type { MfaService } from '../accounts/mfa.service.ts';
 import type { SignInService } from '../accounts/sign-in.service.ts';
 import { textsFor } from '../i18n/texts.ts';
 import { checkCsrf, csrfToken } from './csrf.ts';
 import { readDevices, rememberDevice } from './device-cookie.ts';
 import { readForm } from './form-body.ts';
+import { isStepUp, mountMfaPages, secondFactorAfterPassword, showStepUp, type MfaPageDeps } from './mfa.routes.ts';
 import { rememberPending, renderRegister, renderUnverified, type RegistrationDeps } from './registration.routes.ts';
 import { sendPage, type Views } from './views.ts';
 
@@ -30,6 +33,8 @@ export interface InteractionDeps {
   readonly registrationOpen?: boolean;
   /** The registration and verification pages, when mail works (registration.routes.ts). */
   readonly registrationPages?: RegistrationDeps;
+  /** The second step of signing in (issue 14, http/mfa.routes.ts). */
+  readonly mfa?: { readonly service: MfaService; readonly policy: MfaPolicy & { readonly rememberDays: number } };
 }
 
 /** One message whatever the reason (unknown user, wrong password, disabled): no enumeration. */
@@ -71,6 +76,8 @@ async function renderPrompt(
   };
   if (details.prompt.name === 'create' && deps.registrationPages && !extra.error)
     return renderRegister(ctx, deps.registrationPages, details);
+  // A session that signed in with a password only, now asked for a second factor: that page, not a new login.
+  if (deps.mfa && isStepUp(details)) return showStepUp(ctx, mfaPages(deps, deps.mfa), details);
   if (details.prompt.name === 'login' || details.prompt.name === 'create') {
     const username = extra.username ?? (typeof details.params.login_hint === 'string' ? details.params.login_hint : '');
     // Someone already signed in here (asked to sign in again, prompt=login) sees the way to their account page.
@@ -129,7 +136,12 @@ function loginResult(details: Details, login: InteractionResults['login']): Inte
 export async function signInTo(ctx: Context, deps: InteractionDeps, details: Details, account: Account): Promise<void> {
   if (account.disabled) return renderPrompt(ctx, deps, details, { error: LOGIN_FAILED_MESSAGE });
   // The password was given in this interaction (registration, or the sign-in that was refused as unverified).
-  await finish(ctx, deps, loginResult(details, { accountId: account.id, amr: ['pwd'], remember: false }));
+  if (deps.mfa && (await secondFactorAfterPassword(ctx, mfaPages(deps, deps.mfa), details, account, false))) return;
+  await finish(
+    ctx,
+    deps,
+    loginResult(details, { accountId: account.id, amr: ['pwd'], acr: ACR_PASSWORD, remember: false }),
+  );
 }
 
 /** The sign-in form, also for a prompt=create interaction whose person has an account already. */
@@ -177,10 +189,13 @@ async function login(ctx: Context, deps: InteractionDeps): Promise<void> {
   }
   rememberDevice(ctx, outcome.account.id, outcome.device, deps.secureCookies, deps.basePath);
   // remember=false makes the session cookie last only as long as the browser.
+  const remember = form.remember === 'yes';
+  if (deps.mfa && (await secondFactorAfterPassword(ctx, mfaPages(deps, deps.mfa), details, outcome.account, remember)))
+    return;
   await finish(
     ctx,
     deps,
-    loginResult(details, { accountId: outcome.account.id, amr: ['pwd'], remember: form.remember === 'yes' }),
+    loginResult(details, { accountId: outcome.account.id, amr: ['pwd'], acr: ACR_PASSWORD, remember }),
   );
 }
 
@@ -206,6 +221,19 @@ async function abort(ctx: Context, deps: InteractionDeps): Promise<void> {
   await finish(ctx, deps, { error: 'access_denied', error_description: 'The user cancelled the request' });
 }
 
+/** What the second-factor pages need from this module. */
+function mfaPages(deps: InteractionDeps, mfa: NonNullable<InteractionDeps['mfa']>): MfaPageDeps {
+  return {
+    ...deps,
+    mfa: mfa.service,
+    policy: mfa.policy,
+    clientName: (details) => clientName(deps, details),
+    complete: (ctx, details, login) => finish(ctx, deps, loginResult(details, login)),
+    posted: (ctx) => postedForm(ctx, deps),
+    showLogin: (ctx, details) => showLogin(ctx, deps, details),
+  };
+}
+
 export function interactionRoutes(deps: InteractionDeps): Router {
   const router = new Router({ prefix: '/interaction/:uid' });
   router.get('/', async (ctx) => renderPrompt(ctx, deps, await loadInteraction(ctx, deps)));
@@ -213,5 +241,6 @@ export function interactionRoutes(deps: InteractionDeps): Router {
   router.post('/login', (ctx) => login(ctx, deps));
   router.post('/confirm', (ctx) => confirm(ctx, deps));
   router.post('/abort', (ctx) => abort(ctx, deps));
+  if (deps.mfa) mountMfaPages(router, mfaPages(deps, deps.mfa));
   return router;
 }

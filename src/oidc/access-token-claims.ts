@@ -28,6 +28,24 @@ function pick(claims: Record<string, unknown>, wanted: readonly string[]): Recor
   return picked;
 }
 
+type Authentication = { acr?: string; amr?: string[] };
+
+/**
+ * How the user signed in, for amr and acr (issue 14 §3): the engine keeps them on the code or
+ * the refresh token the access token is issued from, not on the access token itself.
+ */
+function authenticationOf(ctx: KoaContextWithOIDC | undefined, wanted: readonly string[]): Record<string, unknown> {
+  if (!wanted.includes('amr') && !wanted.includes('acr')) return {};
+  const entities = ctx?.oidc?.entities as
+    | { AuthorizationCode?: Authentication; RefreshToken?: Authentication }
+    | undefined;
+  const source = entities?.AuthorizationCode ?? entities?.RefreshToken;
+  return {
+    ...(wanted.includes('amr') && source?.amr?.length ? { amr: source.amr } : {}),
+    ...(wanted.includes('acr') && source?.acr ? { acr: source.acr } : {}),
+  };
+}
+
 /**
  * extraTokenClaims: what an API needs to authorize from the token alone. RFC 9068 §2.2.3.1:
  * roles go in a `roles` array. A user's token carries the claims its resource server was
@@ -46,6 +64,6 @@ export function accessTokenClaims(deps: { resources: ResourceServerService; clai
     }
     if (!token.accountId) return undefined;
     const claims = await deps.claimsOf(ctx, token.accountId);
-    return claims ? pick(claims, server.claims) : undefined;
+    return claims ? { ...pick(claims, server.claims), ...authenticationOf(ctx, server.claims) } : undefined;
   };
 }

@@ -5,6 +5,7 @@ import Provider, { type Configuration, type FindAccount, type KoaContextWithOIDC
 
 import type { AccountService } from '../accounts/account.service.ts';
 import { SCOPE_CLAIMS } from '../accounts/claims.ts';
+import { ACR_VALUES } from '../accounts/mfa-policy.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
 import type { ResourceServerService } from '../clients/resource-server.service.ts';
 import { issuerBasePath, type Config } from '../config/config.ts';
@@ -22,6 +23,7 @@ import { ENGINE_ROUTES } from './engine-routes.ts';
 import { createFindAccount } from './find-account.ts';
 import { loadExistingGrant } from './first-party-grant.ts';
 import { hintMatchesSession } from './logout-hint.ts';
+import { withMfaStepUp } from './mfa-step-up.ts';
 import { interactionPolicyKeepingOfflineAccess } from './offline-access.ts';
 import { pkceRequired } from './pkce-policy.ts';
 import { retryFailedBackchannelLogout } from './backchannel-logout.ts';
@@ -143,6 +145,8 @@ function buildConfiguration(deps: ProviderDeps): Configuration {
     routes: { ...ENGINE_ROUTES },
     enableHttpPostMethods: config.authorizationPost,
     findAccount,
+    // OIDC Core §2 acr, advertised as acr_values_supported (accounts/mfa-policy.ts; README: Multi-factor sign-in).
+    acrValues: [...ACR_VALUES],
     claims: Object.fromEntries(Object.entries(SCOPE_CLAIMS).map(([scope, claims]) => [scope, [...claims]])),
     scopes: ['openid', 'offline_access', ...Object.keys(SCOPE_CLAIMS).filter((s) => s !== 'openid')],
     // A client gets only the OpenID Connect scopes it was registered for (oidc/client-scopes.ts).
@@ -172,6 +176,7 @@ function buildConfiguration(deps: ProviderDeps): Configuration {
         'refresh_absolute_seconds',
         'pkce',
         'roles',
+        'require_mfa',
       ],
       validator(_ctx, key, value, metadata) {
         if (value === undefined) return;
@@ -182,6 +187,7 @@ function buildConfiguration(deps: ProviderDeps): Configuration {
           throw new Error('a public client always uses PKCE');
         if (key === 'roles') stringList(key, value);
         if (key === 'first_party' && typeof value !== 'boolean') throw new Error('first_party must be a boolean');
+        if (key === 'require_mfa' && typeof value !== 'boolean') throw new Error('require_mfa must be a boolean');
         if (['allowed_resources', 'api_scopes', 'resource_server_for'].includes(key)) stringList(key, value);
         if (key === 'refresh_rotation' && value !== 'always' && value !== 'never')
           throw new Error('refresh_rotation must be always or never');
@@ -226,7 +232,7 @@ function buildConfiguration(deps: ProviderDeps): Configuration {
       return client.redirectUris?.some((uri) => URL.parse(uri)?.origin === origin) ?? false;
     },
     interactions: {
-      policy: interactionPolicyKeepingOfflineAccess({ create: config.registration.open }),
+      policy: withMfaStepUp(interactionPolicyKeepingOfflineAccess({ create: config.registration.open })),
       url: (_ctx, interaction) => `${basePath}/interaction/${interaction.uid}`,
     },
     // The engine's own fetch refuses special-use addresses (SSRF protection); intranet setups

@@ -1,0 +1,251 @@
+import type Router from '@koa/router';
+import type { Context } from 'koa';
+import type Provider from 'oidc-provider';
+import type { InteractionResults } from 'oidc-provider';
+import QRCode from 'qrcode';
+
+import type { Account } from '../accounts/account.ts';
+import {
+  ACR_MFA,
+  acrAsksForMfa,
+  amrWith,
+  decideSecondFactor,
+  type MfaMethod,
+  type MfaPolicy,
+} from '../accounts/mfa-policy.ts';
+import type { MfaService, TotpEnrollment } from '../accounts/mfa.service.ts';
+import { csrfToken } from './csrf.ts';
+import { isMfaRemembered, rememberMfaDevice } from './device-cookie.ts';
+import { sendPage, type Views } from './views.ts';
+
+// The second step of signing in (issue 14): after the password, or for a session that signed in
+// with a password only and is now asked for more (step-up, oidc/mfa-step-up.ts). One page offers
+// the account's methods (it.methods); a person who must use MFA and has no factor sets up TOTP
+// here and goes on, so no policy locks anyone out.
+
+type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
+type Login = NonNullable<InteractionResults['login']>;
+
+export interface MfaPageDeps {
+  readonly provider: () => Provider;
+  readonly mfa: MfaService;
+  readonly policy: MfaPolicy & { readonly rememberDays: number };
+  readonly views: Views;
+  readonly csrfKey: Buffer;
+  readonly secureCookies: boolean;
+  readonly basePath?: string;
+  /** POSTERN_PUBLIC_NAME's otpauth issuer is the service's; the page only shows the app's name. */
+  readonly clientName: (details: Details) => Promise<string>;
+  /** Ends the interaction with this login (interaction.routes.ts). */
+  readonly complete: (ctx: Context, details: Details, login: Login) => Promise<void>;
+  /** The interaction of a POST whose form token checked out. */
+  readonly posted: (ctx: Context) => Promise<{ details: Details; form: Record<string, string> }>;
+  /** The sign-in page again (nobody is half-way through this interaction). */
+  readonly showLogin: (ctx: Context, details: Details) => Promise<void>;
+}
+
+/** Who is half-way through signing in, in this interaction. */
+interface Pending {
+  readonly accountId: string;
+  readonly remember: boolean;
+  /** What was given so far (RFC 8176): ['pwd'], or the step-up session's own. */
+  readonly amr: readonly string[];
+  /** TOTP was set up in this interaction and its recovery codes shown. */
+  readonly enrolled: boolean;
+}
+
+const PENDING_COOKIE = 'postern_mfa';
+/** The engine's reasons for a login prompt that a second factor alone can satisfy. */
+const STEP_UP_REASONS = new Set(['mfa_required', 'essential_acr', 'essential_acrs']);
+const LOCKED = 'Too many wrong codes. Wait a few minutes, then try again.';
+const WRONG = 'That code is not right. Check the time on your phone, or wait for the next code.';
+
+function setPending(ctx: Context, deps: MfaPageDeps, uid: string, p: Omit<Pending, 'amr'>): void {
+  const flags = `${p.remember ? 'r' : ''}${p.enrolled ? 'e' : ''}`;
+  ctx.cookies.set(PENDING_COOKIE, `${uid}.${p.accountId}.${flags}`, {
+    signed: true,
+    httpOnly: true,
+    sameSite: 'lax',
+    secure: deps.secureCookies,
+    path: `${deps.basePath ?? ''}/interaction/${uid}`,
+  });
+}
+
+/** A session that exists but is asked only for a second factor (its amr lacks one). */
+export function isStepUp(details: Details): boolean {
+  const reasons = details.prompt.reasons;
+  return (
+    details.prompt.name === 'login' &&
+    Boolean(details.session?.accountId) &&
+    reasons.length > 0 &&
+    reasons.every((r) => STEP_UP_REASONS.has(r))
+  );
+}
+
+function pending(ctx: Context, details: Details): Pending | undefined {
+  const [uid, accountId, flags = ''] = ctx.cookies.get(PENDING_COOKIE, { signed: true })?.split('.') ?? [];
+  if (uid === details.uid && accountId)
+    return { accountId, remember: flags.includes('r'), enrolled: flags.includes('e'), amr: ['pwd'] };
+  if (!isStepUp(details)) return undefined;
+  const session = details.session as { accountId: string; amr?: string[] };
+  // A step-up changes nothing about how long the session lasts; a browser-length one is the safe default.
+  return { accountId: session.accountId, remember: false, enrolled: false, amr: session.amr ?? ['pwd'] };
+}
+
+async function clientRequiresMfa(deps: MfaPageDeps, details: Details): Promise<boolean> {
+  const client = await deps.provider().Client.find(String(details.params.client_id));
+  return client?.metadata().require_mfa === true;
+}
+
+async function showVerify(
+  ctx: Context,
+  deps: MfaPageDeps,
+  details: Details,
+  methods: readonly MfaMethod[],
+  error?: string,
+): Promise<void> {
+  sendPage(
+    ctx,
+    deps.views,
+    'second-factor',
+    {
+      uid: details.uid,
+      csrf: csrfToken(deps.csrfKey, details.uid),
+      clientName: await deps.clientName(details),
+      methods,
+      rememberDays: deps.policy.rememberDays,
+      error,
+    },
+    error ? (error === LOCKED ? 429 : 401) : 200,
+  );
+}
+
+/** The key in groups of four, as authenticator apps show it. */
+export const groupSecret = (secret: string) => secret.replace(/(.{4})/g, '$1 ').trim();
+
+export async function enrollmentView(enrollment: TotpEnrollment) {
+  const qrSvg = await QRCode.toString(enrollment.uri, { type: 'svg', margin: 1, errorCorrectionLevel: 'M' });
+  return { qrSvg, secretGroups: groupSecret(enrollment.secret) };
+}
+
+async function showEnroll(ctx: Context, deps: MfaPageDeps, details: Details, accountId: string, error?: string) {
+  const enrollment = (await deps.mfa.pendingTotp(accountId)) ?? (await deps.mfa.startTotp(accountId));
+  sendPage(
+    ctx,
+    deps.views,
+    'mfa-enroll',
+    {
+      ...(await enrollmentView(enrollment)),
+      action: `${deps.basePath ?? ''}/interaction/${details.uid}/mfa/enroll`,
+      csrf: csrfToken(deps.csrfKey, details.uid),
+      clientName: await deps.clientName(details),
+      required: true,
+      error,
+    },
+    error ? 400 : 200,
+  );
+}
+
+/** The second-factor page for whoever is pending: ask for a code, or set one up. */
+async function showStep(ctx: Context, deps: MfaPageDeps, details: Details, accountId: string): Promise<void> {
+  const methods = await deps.mfa.methods(accountId);
+  if (methods.includes('totp')) return showVerify(ctx, deps, details, methods);
+  return showEnroll(ctx, deps, details, accountId);
+}
+
+/**
+ * After the password: ends the sign-in (returns false) or shows the second step (returns true).
+ * The decision is accounts/mfa-policy.ts's, over the account's methods, its roles, the client,
+ * the request's acr_values and this browser's "remembered" cookie.
+ */
+export async function secondFactorAfterPassword(
+  ctx: Context,
+  deps: MfaPageDeps,
+  details: Details,
+  account: Account,
+  remember: boolean,
+): Promise<boolean> {
+  const methods = await deps.mfa.methods(account.id);
+  const stamp = deps.policy.rememberDays > 0 ? await deps.mfa.factorStamp(account.id) : undefined;
+  const decision = decideSecondFactor(deps.policy, {
+    roles: account.roles,
+    methods,
+    clientRequiresMfa: await clientRequiresMfa(deps, details),
+    acrRequested: acrAsksForMfa(details.params.acr_values),
+    deviceRemembered: isMfaRemembered(ctx, account.id, stamp, new Date()),
+  });
+  if (decision.kind === 'none') return false;
+  setPending(ctx, deps, details.uid, { accountId: account.id, remember, enrolled: false });
+  if (decision.kind === 'verify') await showVerify(ctx, deps, details, decision.methods);
+  else await showEnroll(ctx, deps, details, account.id);
+  return true;
+}
+
+/** The page for a session asked to step up (interaction.routes.ts renderPrompt). */
+export async function showStepUp(ctx: Context, deps: MfaPageDeps, details: Details): Promise<void> {
+  await showStep(ctx, deps, details, String(details.session?.accountId));
+}
+
+const origin = (ctx: Context, details: Details) => ({
+  ip: ctx.ip,
+  userAgent: ctx.get('user-agent') || null,
+  clientId: String(details.params.client_id),
+});
+
+function signedInWithSecondFactor(p: Pending): Login {
+  // RFC 8176 §2: otp for a TOTP or recovery code; mfa as more than one factor was used.
+  return { accountId: p.accountId, amr: amrWith(p.amr, 'otp'), acr: ACR_MFA, remember: p.remember };
+}
+
+async function verifyCode(ctx: Context, deps: MfaPageDeps): Promise<void> {
+  const { details, form } = await deps.posted(ctx);
+  const p = pending(ctx, details);
+  if (!p) return deps.showLogin(ctx, details);
+  const result = await deps.mfa.verify(p.accountId, form.code ?? '', origin(ctx, details));
+  if (!result.ok)
+    return showVerify(
+      ctx,
+      deps,
+      details,
+      await deps.mfa.methods(p.accountId),
+      result.reason === 'locked' ? LOCKED : WRONG,
+    );
+  const stamp = await deps.mfa.factorStamp(p.accountId);
+  if (form.remember_device === 'yes' && deps.policy.rememberDays > 0 && stamp)
+    rememberMfaDevice(
+      ctx,
+      { accountId: p.accountId, stamp, days: deps.policy.rememberDays, now: new Date() },
+      deps.secureCookies,
+      deps.basePath,
+    );
+  await deps.complete(ctx, details, signedInWithSecondFactor(p));
+}
+
+async function confirmEnrollment(ctx: Context, deps: MfaPageDeps): Promise<void> {
+  const { details, form } = await deps.posted(ctx);
+  const p = pending(ctx, details);
+  if (!p) return deps.showLogin(ctx, details);
+  const result = await deps.mfa.confirmTotp(p.accountId, form.code ?? '', origin(ctx, details));
+  if (!result.ok) return showEnroll(ctx, deps, details, p.accountId, result.reason === 'locked' ? LOCKED : WRONG);
+  // Shown once, then the person goes on; the cookie says this interaction enrolled.
+  setPending(ctx, deps, details.uid, { ...p, enrolled: true });
+  sendPage(ctx, deps.views, 'recovery-codes', {
+    codes: result.recoveryCodes ?? [],
+    action: `${deps.basePath ?? ''}/interaction/${details.uid}/mfa/continue`,
+    csrf: csrfToken(deps.csrfKey, details.uid),
+  });
+}
+
+async function continueAfterEnrollment(ctx: Context, deps: MfaPageDeps): Promise<void> {
+  const { details } = await deps.posted(ctx);
+  const p = pending(ctx, details);
+  if (!p?.enrolled) return deps.showLogin(ctx, details);
+  await deps.complete(ctx, details, signedInWithSecondFactor(p));
+}
+
+/** Mounted on the interaction router (prefix /interaction/:uid). */
+export function mountMfaPages(router: Router, deps: MfaPageDeps): void {
+  router.post('/mfa', (ctx) => verifyCode(ctx, deps));
+  router.post('/mfa/enroll', (ctx) => confirmEnrollment(ctx, deps));
+  router.post('/mfa/continue', (ctx) => continueAfterEnrollment(ctx, deps));
+}
