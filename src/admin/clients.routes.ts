@@ -31,6 +31,7 @@ const CHANGEABLE = {
   pkce: { enum: [...PKCE_POLICIES] },
   responseTypes: { type: 'array', items: { enum: [...RESPONSE_TYPES] } },
   roles: { type: 'array', items: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9:._-]{0,63}$' } },
+  requireMfa: { type: 'boolean', description: 'every sign-in at this client needs a second factor' },
 } as const;
 
 /** `introspects` is the API's word for what the domain calls resourceServerFor. */

@@ -55,6 +55,7 @@ export const COMPONENTS: Readonly<Record<string, JsonSchema>> = {
       introspects: strings,
       jwksUri: { type: ['string', 'null'] },
       firstParty: { type: 'boolean' },
+      requireMfa: { type: 'boolean', description: 'every sign-in at this client needs a second factor' },
       createdAt: time,
       updatedAt: time,
     },

@@ -31,6 +31,7 @@ function describeClient(view: ClientView): string {
     ['introspects for', listOrDash(view.introspects)],
     ['jwks uri', view.jwksUri ?? '-'],
     ['first party', view.firstParty ? 'yes (consent is not asked)' : 'no'],
+    ['second factor', view.requireMfa ? 'required (--require-mfa)' : 'as the user and installation require'],
     ['created', isoOrNever(view.createdAt)],
   ]);
 }
@@ -139,6 +140,10 @@ const createOptions = {
     description:
       "the service's own roles (comma-separated too), carried by its client-credentials tokens for APIs created with --claims roles",
   },
+  'require-mfa': {
+    type: 'boolean',
+    description: 'every sign-in at this client needs a second factor (README: Multi-factor sign-in)',
+  },
   json: { type: 'boolean', description: 'print the client as JSON (with "clientSecret" when generated)' },
 } as const satisfies OptionSpecs;
 
@@ -237,6 +242,7 @@ function readNewClient(values: CreateValues, secret: string | undefined): NewCli
     ...(pkce !== undefined ? { pkce: pkce as NonNullable<NewClient['pkce']> } : {}),
     ...(responseTypes.length ? { responseTypes } : {}),
     roles: commaList(values.role),
+    ...(values['require-mfa'] ? { requireMfa: true } : {}),
   };
 }
 

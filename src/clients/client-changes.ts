@@ -42,6 +42,7 @@ export function newClientOf(client: ClientRecord): NewClient {
     pkce: text(m.pkce),
     responseTypes: strings(m.response_types)?.length ? strings(m.response_types) : undefined,
     roles: strings(m.roles),
+    requireMfa: m.require_mfa === true ? true : undefined,
   };
   return Object.fromEntries(Object.entries(entries).filter(([, v]) => v !== undefined)) as unknown as NewClient;
 }

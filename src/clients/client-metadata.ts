@@ -50,6 +50,8 @@ export interface NewClient {
   readonly responseTypes?: readonly string[];
   /** The service's own roles, carried by its client-credentials tokens (README: Roles in access tokens). */
   readonly roles?: readonly string[];
+  /** Every sign-in at this client needs a second factor (issue 14; README: Multi-factor sign-in). */
+  readonly requireMfa?: boolean;
 }
 
 const CLIENT_ID = /^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$/;
@@ -203,5 +205,6 @@ export function buildMetadata(input: NewClient, secretHash: string | null): Reco
       : {}),
     ...(input.pkce === 'optional' ? { pkce: 'optional' } : {}),
     ...(serviceRoles.length ? { roles: serviceRoles } : {}),
+    ...(input.requireMfa ? { require_mfa: true } : {}),
   };
 }

@@ -21,6 +21,8 @@ export interface ClientView {
   readonly introspects: readonly string[];
   readonly jwksUri: string | null;
   readonly firstParty: boolean;
+  /** Sign-ins at this client need a second factor (--require-mfa). */
+  readonly requireMfa: boolean;
   readonly createdAt: Date;
   readonly updatedAt: Date;
 }
@@ -54,6 +56,7 @@ export function toClientView(client: ClientRecord): ClientView {
     introspects: strings(m.resource_server_for),
     jwksUri: stringOrNull(m.jwks_uri),
     firstParty: client.firstParty,
+    requireMfa: m.require_mfa === true,
     createdAt: client.createdAt,
     updatedAt: client.updatedAt,
   };

@@ -147,7 +147,12 @@ function buildConfiguration(deps: ProviderDeps): Configuration {
     findAccount,
     // OIDC Core §2 acr, advertised as acr_values_supported (accounts/mfa-policy.ts; README: Multi-factor sign-in).
     acrValues: [...ACR_VALUES],
-    claims: Object.fromEntries(Object.entries(SCOPE_CLAIMS).map(([scope, claims]) => [scope, [...claims]])),
+    claims: {
+      ...Object.fromEntries(Object.entries(SCOPE_CLAIMS).map(([scope, claims]) => [scope, [...claims]])),
+      // How the user signed in, in every ID token (OIDC Core §2 acr, RFC 8176 amr; issue 14 §3):
+      // the engine puts only claims of a granted scope into it, so they go with openid.
+      openid: [...SCOPE_CLAIMS.openid, 'acr', 'amr'],
+    },
     scopes: ['openid', 'offline_access', ...Object.keys(SCOPE_CLAIMS).filter((s) => s !== 'openid')],
     // A client gets only the OpenID Connect scopes it was registered for (oidc/client-scopes.ts).
     extraParams: { scope: checkScopeParameter },
