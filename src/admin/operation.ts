@@ -1,3 +1,4 @@
+import type { MfaService } from '../accounts/mfa.service.ts';
 import type { AccountService } from '../accounts/account.service.ts';
 import type { RecoveryService } from '../accounts/recovery.service.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
@@ -23,6 +24,8 @@ export interface AdminServices {
   readonly keys: KeyService;
   readonly audit: AuditLog;
   readonly sessions: SessionAdmin;
+  /** `postern user mfa reset`. */
+  readonly mfa: MfaService;
   /** After a key change made here: this instance serves the new keys at once (the others poll). */
   readonly keysChanged: () => Promise<unknown>;
 }

@@ -151,6 +151,22 @@ const unlock = user.write({
   },
 });
 
+const resetMfa = user.write({
+  method: 'post',
+  path: '/users/{user}/mfa/reset',
+  operationId: 'resetUserMfa',
+  summary: "Remove a user's authenticator app and recovery codes (postern user mfa reset); the owner is mailed",
+  idempotent: true,
+  params: USER,
+  status: 200,
+  response: { type: 'object', properties: { user: ref('User'), removed: { type: 'integer' } } },
+  async run({ accounts, mfa }, { params, caller }) {
+    const account = await accounts.get(params.user!);
+    const { removed } = await mfa.reset(account.id, { by: caller.accountId ?? caller.clientId });
+    return { user: toUserJson(account), removed };
+  },
+});
+
 const setPassword = user.write({
   method: 'post',
   path: '/users/{user}/password',
@@ -221,6 +237,7 @@ export const userOperations: readonly Operation[] = [
   setDisabled(true),
   setDisabled(false),
   unlock,
+  resetMfa,
   setPassword,
   sessions,
   logout,

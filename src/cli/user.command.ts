@@ -222,6 +222,26 @@ const unlock = defineCommand({
   },
 });
 
+const mfa = defineCommand({
+  name: 'user mfa',
+  summary: "reset a user's second factors: postern user mfa reset USER",
+  description: `"reset" removes the user's authenticator app (TOTP) and recovery codes, so the next
+sign-in asks for the password only (or walks them through setting up a new app when MFA is
+required). The owner is mailed, and the reset is in the audit log.`,
+  options: { json: { type: 'boolean', description: 'print {"account": ..., "removed": N}' } },
+  positionals: [{ name: 'ACTION', description: 'reset (the only action)' }, USER_ARGUMENT],
+  async run({ values, positionals: [action, login] }, ctx) {
+    if (action !== 'reset')
+      throw new UsageError(`user mfa: unknown action "${action}" (only: reset) ${helpHint('user mfa')}`);
+    const { account, removed } = await withServices(ctx, async (c) => {
+      const found = await c.accounts.get(login);
+      return { account: found, ...(await c.mfa.reset(found.id, { by: 'cli' })) };
+    });
+    if (values.json) return ctx.io.out(toJson({ account: toUserView(account), removed }));
+    ctx.io.out(`reset the second factors of user "${account.username}" (${removed} removed)`);
+  },
+});
+
 const invite = defineCommand({
   name: 'user invite',
   summary: 'create an account without a password and email its owner a link to choose one',
@@ -267,4 +287,5 @@ export const userCommands: readonly Command[] = [
   setDisabledCommand(false),
   setPassword,
   unlock,
+  mfa,
 ];

@@ -1,15 +1,14 @@
 import { createRemoteJWKSet, decodeJwt, jwtVerify } from 'jose';
 import type * as oidc from 'openid-client';
-import { Secret, TOTP } from 'otpauth';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { Browser, Page } from '../support/browser.ts';
-import { unescapeHtml } from '../support/browser.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { mailEnv, nextMail } from '../support/mailbox.ts';
 import { discover, exchange, newBrowser, REDIRECT_URI, startAuthorization } from '../support/relying-party.ts';
 import { createTestClock, startTestServer, type TestServer } from '../support/server.ts';
 import { startTestSmtp, type TestSmtp } from '../support/smtp.ts';
+import { enrollOnAccountPage as enrollTotp, recoveryCodesOn, secretOn, totpCode } from '../support/totp.ts';
 
 // Multi-factor sign-in (issue 14) over HTTP, without JavaScript: TOTP set up on the account page,
 // codes computed here with otpauth at the server's clock, a web app (openid-client) reading the
@@ -72,35 +71,17 @@ async function newPerson(roles: string[] = []) {
 }
 type Person = Awaited<ReturnType<typeof newPerson>>;
 
-/** The code an authenticator app shows now, by the server's clock; then a step later, so no code repeats. */
-function codeFor(secret: string): string {
-  const code = TOTP.generate({ secret: Secret.fromBase32(secret), timestamp: clock.now().getTime() });
-  return code;
-}
+const codeFor = (secret: string) => totpCode(secret, clock.now());
 
+/** A step later, so that no code repeats between sign-ins (RFC 6238 §5.2 refuses a replay). */
 function nextStep() {
   clock.advance(30);
 }
 
-const secretOn = (page: Page) =>
-  unescapeHtml(/id="totp-secret">([^<]+)</.exec(page.text)?.[1] ?? '').replace(/\s/g, '');
-const recoveryCodesOn = (page: Page) =>
-  [...page.text.matchAll(/<li><code>([a-z0-9-]+)<\/code><\/li>/g)].map((m) => m[1]!);
-
-/** Sets up TOTP from the account page in `browser` (signing in there first): the secret and the recovery codes. */
 async function enrollOnAccountPage(person: Person, browser: Browser = newBrowser()) {
-  let page = await browser.get(`${server.issuer}/account/two-factor`);
-  if (page.url.includes('/interaction/')) page = await browser.submit(page, '/login', person);
-  if (!page.url.endsWith('/account/two-factor')) page = await browser.get(`${server.issuer}/account/two-factor`);
-  page = await browser.submit(page, '/account/two-factor/totp');
-  expect(page.text).toContain('<svg');
-  const secret = secretOn(page);
-  expect(secret).toMatch(/^[A-Z2-7]{32}$/);
-  page = await browser.submit(page, '/totp/confirm', { code: codeFor(secret) });
-  const codes = recoveryCodesOn(page);
-  expect(codes).toHaveLength(10);
+  const enrolled = await enrollTotp(server.issuer, browser, person, () => clock.now());
   nextStep();
-  return { browser, secret, codes };
+  return { browser, ...enrolled };
 }
 
 /** Up to the page after the password, at `config`. */
