@@ -1,12 +1,14 @@
 import { decodeJwt } from 'jose';
 import { sql } from 'kysely';
 import * as oidc from 'openid-client';
+import { Secret } from 'otpauth';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 
 import type { Browser } from '../support/browser.ts';
 import { startServerOnOwnDatabase } from '../support/setup.ts';
-import { discover, exchange, newBrowser, REDIRECT_URI, signIn } from '../support/relying-party.ts';
+import { discover, exchange, newBrowser, REDIRECT_URI, signIn, startAuthorization } from '../support/relying-party.ts';
 import type { TestServer } from '../support/server.ts';
+import { enrollOnAccountPage } from '../support/totp.ts';
 
 // DESIGN §5: a database dump, a backup or a replica hands out no bearer credential. A real
 // sign-in collects every code, token and cookie value the browser and the app ever held; then
@@ -98,6 +100,42 @@ it('after a sign-in and a refresh, no code, token, session id or cookie value is
   const found: string[] = [];
   for (const [what, value] of secrets) {
     for (const encoded of encodings(value)) {
+      const row = rows.find((r) => r.includes(encoded));
+      if (row) found.push(`${what} (${encoded.slice(0, 12)}…) in ${row.slice(0, 300)}`);
+    }
+  }
+  expect(found).toEqual([]);
+});
+
+it('after TOTP is set up and a recovery code is used, no TOTP secret or recovery code is in any row of any table', async () => {
+  // Issue 14: the secret is sealed, recovery codes are keyed hashes (DESIGN §5).
+  const person = { username: 'totp-dora', email: 'totp-dora@example.com', password: 'dora keeps an authenticator' };
+  await server.container.accounts.create(person);
+  const { secret, codes } = await enrollOnAccountPage(server.issuer, newBrowser(), person, () => new Date());
+  const browser = newBrowser();
+  const started = await startAuthorization(browser, app);
+  const second = await browser.submit(started.page, '/login', person);
+  let page = await browser.submit(second, '/mfa', { code: codes[0]! });
+  if (page.text.includes('/confirm')) page = await browser.submit(page, '/confirm');
+  expect(page.url.startsWith(REDIRECT_URI)).toBe(true);
+
+  const raw = Buffer.from(Secret.fromBase32(secret).buffer);
+  const secrets: [string, string][] = [
+    ['TOTP secret (base32)', secret],
+    ['TOTP secret (hex)', raw.toString('hex')],
+    ['TOTP secret (base64)', raw.toString('base64')],
+    ['TOTP secret (base64url)', raw.toString('base64url')],
+    ...codes.flatMap((c, i): [string, string][] => [
+      [`recovery code ${i}`, c],
+      [`recovery code ${i} without its dash`, c.replace('-', '')],
+    ]),
+  ];
+  const rows = await everyRow();
+  expect(rows.some((r) => r.startsWith('totp_factors: '))).toBe(true);
+  expect(rows.filter((r) => r.startsWith('recovery_codes: '))).toHaveLength(10);
+  const found: string[] = [];
+  for (const [what, value] of secrets) {
+    for (const encoded of [...new Set([...encodings(value), value.toLowerCase()])]) {
       const row = rows.find((r) => r.includes(encoded));
       if (row) found.push(`${what} (${encoded.slice(0, 12)}…) in ${row.slice(0, 300)}`);
     }
