@@ -79,6 +79,7 @@ describe('loadConfig', () => {
         recovery: { accountLimit: 5, ipLimit: 20 },
         registration: { open: false, ipLimit: 3, emailLimit: 3, windowSeconds: 3600 },
         requireVerifiedEmail: false,
+        mfa: { required: false, requiredRoles: [], rememberDays: 0 },
       });
     });
 
@@ -217,6 +218,35 @@ describe('loadConfig', () => {
     it('must be on or off', () => {
       expect(problemsOf({ POSTERN_ACCOUNT_DELETION: 'true' })).toEqual([
         'POSTERN_ACCOUNT_DELETION must be on or off (got "true")',
+      ]);
+    });
+  });
+
+  describe('POSTERN_MFA, POSTERN_MFA_REQUIRED_ROLES, POSTERN_MFA_REMEMBER_DAYS', () => {
+    it('default to optional, no role, and no remembered devices', () => {
+      expect(loadConfig({}).mfa).toEqual({ required: false, requiredRoles: [], rememberDays: 0 });
+    });
+
+    it('read required, a comma-separated role list and a number of days', () => {
+      const { mfa } = loadConfig({
+        POSTERN_MFA: 'required',
+        POSTERN_MFA_REQUIRED_ROLES: 'admin, manager,,postern:admin',
+        POSTERN_MFA_REMEMBER_DAYS: '30',
+      });
+      expect(mfa).toEqual({ required: true, requiredRoles: ['admin', 'manager', 'postern:admin'], rememberDays: 30 });
+    });
+
+    it('report every problem at once', () => {
+      expect(
+        problemsOf({
+          POSTERN_MFA: 'always',
+          POSTERN_MFA_REQUIRED_ROLES: 'ok,bad role',
+          POSTERN_MFA_REMEMBER_DAYS: '366',
+        }),
+      ).toEqual([
+        'POSTERN_MFA must be optional or required (got "always")',
+        expect.stringMatching(/^POSTERN_MFA_REQUIRED_ROLES: "bad role" is not a role name/),
+        'POSTERN_MFA_REMEMBER_DAYS must be a whole number from 0 to 365 (got "366")',
       ]);
     });
   });
