@@ -1,5 +1,6 @@
 import type { RequestListener } from 'node:http';
 
+import type { MfaService } from './accounts/mfa.service.ts';
 import type Provider from 'oidc-provider';
 
 import type { AccountService } from './accounts/account.service.ts';
@@ -57,6 +58,8 @@ export interface Container {
   readonly mail: MailOutbox;
   /** Single-use links and codes (accounts/one-time-tokens.ts). */
   readonly tokens: OneTimeTokens;
+  /** TOTP and recovery codes (accounts/mfa.service.ts). */
+  readonly mfa: MfaService;
   readonly provider: () => Provider;
   /** Set when this start created the demo user; its password is shown once, by the caller. */
   readonly demoSeed: DemoSeed | undefined;
@@ -104,6 +107,7 @@ export async function createContainer(config: Config, options: ContainerOptions)
       sessions: domain.sessions,
       mail: domain.mail.outbox,
       tokens: domain.tokens,
+      mfa: domain.mfa,
       keyRing: protocol.keyRing,
       metrics,
       demoSeed,

@@ -8,6 +8,7 @@ import { linkIn, mailEnv, nextMail } from '../support/mailbox.ts';
 import { discover, exchange, newBrowser, REDIRECT_URI, signIn } from '../support/relying-party.ts';
 import { freePort, startTestServer, type TestServer } from '../support/server.ts';
 import { startTestSmtp, type TestSmtp } from '../support/smtp.ts';
+import { totpCode } from '../support/totp.ts';
 
 // The admin API as its callers use it: a service gets a token from Postern's /token for the
 // resource <issuer>/admin (client credentials), a person through the code flow; then plain HTTP.
@@ -466,5 +467,36 @@ describe('limits and origins', () => {
     expect(allowed.headers.get('access-control-allow-origin')).toBe('https://console.example.com');
     expect(allowed.headers.get('access-control-allow-headers')).toMatch(/Authorization/);
     expect((await preflight(server)).headers.get('access-control-allow-origin')).toBeNull();
+  });
+});
+
+describe('multi-factor sign-in', () => {
+  it("resets a user's authenticator app (postern user mfa reset): the factor goes, the owner is mailed, the caller is audited", async () => {
+    const { accounts, mfa, audit } = server.container;
+    const dan = await accounts.create({ username: 'dan', email: 'dan@example.com', password: PASSWORD });
+    const { secret } = await mfa.startTotp(dan.id);
+    const confirmed = await mfa.confirmTotp(dan.id, totpCode(secret, new Date()), {});
+    expect(confirmed.ok).toBe(true);
+    const reset = await api('POST', '/users/dan/mfa/reset', { token: await serviceToken('people', 'admin:users') });
+    expect(reset.status).toBe(200);
+    expect(reset.body).toMatchObject({ user: { username: 'dan' }, removed: 11 });
+    expect(await mfa.status(dan.id)).toEqual({ totp: false, recoveryCodesLeft: 0 });
+    await nextMail(smtp, 'dan@example.com', 'Two-step verification was reset');
+    expect(await audit.query({ type: 'mfa.reset', accountId: dan.id })).toMatchObject([{ details: { by: 'people' } }]);
+  });
+
+  it('registers a client that requires MFA (requireMfa), and shows it', async () => {
+    const created = await api('POST', '/clients', {
+      token: await serviceToken('ops', 'admin:write'),
+      body: {
+        clientId: 'vault',
+        grantTypes: ['authorization_code'],
+        redirectUris: [REDIRECT_URI],
+        scope: 'openid',
+        requireMfa: true,
+      },
+    });
+    expect(created.status).toBe(201);
+    expect(created.body).toMatchObject({ clientId: 'vault', requireMfa: true });
   });
 });
