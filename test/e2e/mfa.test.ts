@@ -235,3 +235,47 @@ describe('step-up and policy', () => {
     expect(payload.acr).toBe('urn:postern:mfa');
   });
 });
+
+describe('the account page', () => {
+  it('turns TOTP off only with the password and a valid code; then signing in asks for the password only', async () => {
+    const person = await newPerson();
+    const { browser, secret } = await enrollOnAccountPage(person);
+    let page = await browser.get(`${server.issuer}/account/two-factor`);
+    const wrongPassword = await browser.submit(page, '/two-factor/disable', {
+      disable_password: 'not the password',
+      disable_code: codeFor(secret),
+    });
+    expect(wrongPassword.status).toBe(400);
+    expect(wrongPassword.text).toContain('the password is not correct');
+    const wrongCode = await browser.submit(page, '/two-factor/disable', {
+      disable_password: person.password,
+      disable_code: codeFor(secret) === '123456' ? '654321' : '123456',
+    });
+    expect(wrongCode.status).toBe(400);
+    expect(wrongCode.text).toContain('the code is not correct');
+    page = await browser.submit(page, '/two-factor/disable', {
+      disable_password: person.password,
+      disable_code: codeFor(secret),
+    });
+    expect(page.text).toContain('Two-step verification is off.');
+    const started = await passwordAt(app, person);
+    expect((await exchange(app, callback(started, started.page))).claims()!.amr).toEqual(['pwd']);
+    expect(await server.container.audit.query({ type: 'mfa.totp_disabled', accountId: person.id })).toHaveLength(1);
+  });
+
+  it('new recovery codes (with the password) replace the old ones', async () => {
+    const person = await newPerson();
+    const { browser, codes: old } = await enrollOnAccountPage(person);
+    const page = await browser.get(`${server.issuer}/account/two-factor`);
+    expect(page.text).toContain('10 unused recovery codes left.');
+    const fresh = recoveryCodesOn(
+      await browser.submit(page, '/two-factor/recovery-codes', { codes_password: person.password }),
+    );
+    expect(fresh).toHaveLength(10);
+    expect(fresh).not.toContain(old[0]);
+    const refused = await passwordAt(app, person);
+    expect((await refused.browser.submit(refused.page, '/mfa', { code: old[0]! })).status).toBe(401);
+    const accepted = await passwordAt(app, person);
+    callback(accepted, await accepted.browser.submit(accepted.page, '/mfa', { code: fresh[0]! }));
+  });
+});
