@@ -1,5 +1,3 @@
-import { createHmac, randomInt } from 'node:crypto';
-
 import type { Kysely } from 'kysely';
 
 import type { AuditLog } from '../audit/audit-log.ts';
@@ -30,6 +28,7 @@ import {
   releaseExpiredLocks,
   type ThrottleKey,
 } from './throttle.repository.ts';
+import { looksLikeRecoveryCode, newRecoveryCode, RECOVERY_CODE_COUNT, recoveryCodeHasher } from './recovery-codes.ts';
 import { matchTotpStep, newTotpSecret, TOTP_CODE, totpUri } from './totp.ts';
 
 // TOTP and recovery codes (issue 14 §1). The secret is sealed (AES-256-GCM, bound to the account),
@@ -81,11 +80,6 @@ export interface MfaService {
   reset(accountId: string, origin: Origin & { by?: string }): Promise<{ removed: number }>;
 }
 
-export const RECOVERY_CODE_COUNT = 10;
-// Crockford-like base32 without look-alikes (0/O, 1/I/L): 10 characters carry 50 bits.
-const RECOVERY_ALPHABET = 'abcdefghjkmnpqrstuvwxyz23456789';
-const RECOVERY_LENGTH = 10;
-
 interface Deps {
   readonly db: Kysely<Database>;
   readonly clock: Clock;
@@ -99,14 +93,6 @@ interface Deps {
   readonly hmacKey: Buffer;
 }
 
-function newRecoveryCode(): string {
-  let code = '';
-  for (let i = 0; i < RECOVERY_LENGTH; i += 1) code += RECOVERY_ALPHABET[randomInt(RECOVERY_ALPHABET.length)];
-  return `${code.slice(0, 5)}-${code.slice(5)}`;
-}
-
-const normalizeRecoveryCode = (code: string) => code.toLowerCase().replace(/[\s-]/g, '');
-
 export function createMfaService(deps: Deps): MfaService {
   const { db, clock, audit } = deps;
   const binding = (accountId: string) => `totp_factors:${accountId}`;
@@ -114,10 +100,7 @@ export function createMfaService(deps: Deps): MfaService {
     seal(deps.sealKey, binding(accountId), Buffer.from(secret, 'utf8'));
   const openSecret = (accountId: string, sealed: string) =>
     unseal(deps.sealKey, binding(accountId), sealed).toString('utf8');
-  const recoveryHash = (accountId: string, code: string) =>
-    createHmac('sha256', deps.hmacKey)
-      .update(`${accountId}:${normalizeRecoveryCode(code)}`)
-      .digest('base64url');
+  const recoveryHash = recoveryCodeHasher(deps.hmacKey);
   const throttleKey = (accountId: string): ThrottleKey => ({ scope: 'mfa_code', key: accountId, accountId });
   const event = (type: Parameters<AuditLog['record']>[0]['type'], accountId: string, origin: Origin) => ({
     type,
@@ -216,13 +199,29 @@ export function createMfaService(deps: Deps): MfaService {
     if (!ok) invalid('the password is not correct', field);
   }
 
+  async function status(accountId: string): Promise<MfaStatus> {
+    const row = await findTotp(db, accountId);
+    return { totp: Boolean(row?.confirmedAt), recoveryCodesLeft: await countUnusedRecoveryCodes(db, accountId) };
+  }
+
+  function verify(accountId: string, code: string, origin: Origin): Promise<CodeCheck> {
+    const trimmed = code.replace(/\s/g, '');
+    return guarded(accountId, origin, async () => {
+      if (TOTP_CODE.test(trimmed))
+        return (await checkTotp(accountId, trimmed, false))
+          ? { ok: true, method: 'totp' }
+          : { ok: false, reason: 'invalid' };
+      if (looksLikeRecoveryCode(trimmed) && (await checkRecoveryCode(accountId, trimmed, origin)))
+        return { ok: true, method: 'recovery_code' };
+      return { ok: false, reason: 'invalid' };
+    });
+  }
+
   return {
-    async status(accountId) {
-      const row = await findTotp(db, accountId);
-      return { totp: Boolean(row?.confirmedAt), recoveryCodesLeft: await countUnusedRecoveryCodes(db, accountId) };
-    },
+    status,
+    verify,
     async methods(accountId) {
-      const { totp, recoveryCodesLeft } = await this.status(accountId);
+      const { totp, recoveryCodesLeft } = await status(accountId);
       return [
         ...(totp ? (['totp'] as const) : []),
         ...(totp && recoveryCodesLeft > 0 ? (['recovery_code'] as const) : []),
@@ -253,24 +252,9 @@ export function createMfaService(deps: Deps): MfaService {
       audit.record(event('mfa.totp_enrolled', accountId, origin));
       return { ...result, recoveryCodes };
     },
-    verify(accountId, code, origin) {
-      const trimmed = code.replace(/\s/g, '');
-      return guarded(accountId, origin, async () => {
-        if (TOTP_CODE.test(trimmed))
-          return (await checkTotp(accountId, trimmed, false))
-            ? { ok: true, method: 'totp' }
-            : { ok: false, reason: 'invalid' };
-        if (
-          normalizeRecoveryCode(trimmed).length === RECOVERY_LENGTH &&
-          (await checkRecoveryCode(accountId, trimmed, origin))
-        )
-          return { ok: true, method: 'recovery_code' };
-        return { ok: false, reason: 'invalid' };
-      });
-    },
     async disableTotp(accountId, input, origin) {
       await requirePassword(accountId, input.password, 'disable_password');
-      const result = await this.verify(accountId, input.code, origin);
+      const result = await verify(accountId, input.code, origin);
       if (!result.ok)
         invalid(
           result.reason === 'locked' ? 'too many wrong codes; try again later' : 'the code is not correct',
@@ -281,8 +265,7 @@ export function createMfaService(deps: Deps): MfaService {
       audit.record(event('mfa.totp_disabled', accountId, origin));
     },
     async regenerateRecoveryCodes(accountId, input, origin) {
-      if (!(await this.status(accountId)).totp)
-        throw new PosternError('ERR_CONFLICT', 'no authenticator app is set up');
+      if (!(await status(accountId)).totp) throw new PosternError('ERR_CONFLICT', 'no authenticator app is set up');
       await requirePassword(accountId, input.password, 'codes_password');
       const codes = await issueRecoveryCodes(accountId);
       audit.record(event('mfa.recovery_codes_regenerated', accountId, origin));
