@@ -140,6 +140,7 @@ export function createMfaService(deps: Deps): MfaService {
     const result = await check();
     if (result.ok) {
       await clearThrottles(db, [key]);
+      audit.record({ ...event('mfa.succeeded', accountId, origin), details: { method: result.method } });
       return result;
     }
     const until = await lockIfExhausted(db, key, now, policy.threshold, policy.lockSeconds, policy.maxLockSeconds);

@@ -149,7 +149,8 @@ async function showEnroll(ctx: Context, deps: MfaPageDeps, details: Details, acc
 /** The second-factor page for whoever is pending: ask for a code, or set one up. */
 async function showStep(ctx: Context, deps: MfaPageDeps, details: Details, accountId: string): Promise<void> {
   const methods = await deps.mfa.methods(accountId);
-  if (methods.includes('totp')) return showVerify(ctx, deps, details, methods);
+  // Recovery codes alone are no factor (mfa-policy.ts): whoever has nothing else sets up TOTP.
+  if (methods.some((m) => m !== 'recovery_code')) return showVerify(ctx, deps, details, methods);
   return showEnroll(ctx, deps, details, accountId);
 }
 
