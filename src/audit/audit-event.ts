@@ -39,6 +39,10 @@ export const AUDIT_EVENT_TYPES = [
   'email.verification_sent',
   'email.verified',
   'login.unverified',
+  'passkey.registered',
+  'passkey.removed',
+  'passkey.used',
+  'passkey.refused',
 ] as const;
 
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];

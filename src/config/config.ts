@@ -1,6 +1,7 @@
 import path from 'node:path';
 
 import type { LockoutPolicy } from '../accounts/lockout-policy.ts';
+import type { UserVerification } from '../accounts/passkeys.ts';
 import type { Argon2Params } from '../accounts/password-hasher.ts';
 import type { RegistrationSettings } from '../accounts/registration.service.ts';
 import type { KeyPolicy } from '../keys/key-lifecycle.ts';
@@ -91,6 +92,13 @@ export interface Config {
   readonly registration: RegistrationSettings;
   /** Refuse password sign-in until the account's email address is verified. */
   readonly requireVerifiedEmail: boolean;
+  readonly passkeys: PasskeySettings;
+}
+
+/** README: Passkeys. */
+export interface PasskeySettings {
+  /** WebAuthn user verification: asked of the authenticator, and enforced when 'required'. */
+  readonly userVerification: UserVerification;
 }
 
 /** The admin API under /admin/v1 (README: Admin API). */
@@ -382,6 +390,16 @@ function readRequireVerifiedEmail(r: Reader, mail: MailSettings): boolean {
   return value && mail.enabled;
 }
 
+const USER_VERIFICATION: readonly UserVerification[] = ['required', 'preferred', 'discouraged'];
+
+function readPasskeys(r: Reader): PasskeySettings {
+  const raw = (r.string('POSTERN_PASSKEY_USER_VERIFICATION') ?? 'required').toLowerCase();
+  const userVerification = USER_VERIFICATION.find((v) => v === raw);
+  if (!userVerification)
+    r.problems.push(`POSTERN_PASSKEY_USER_VERIFICATION must be one of ${USER_VERIFICATION.join(', ')} (got "${raw}")`);
+  return { userVerification: userVerification ?? 'required' };
+}
+
 /** Reads and checks every setting at once; throws one ConfigError listing every problem. */
 export function loadConfig(env: Env): Config {
   const r = new Reader(env);
@@ -431,6 +449,7 @@ export function loadConfig(env: Env): Config {
     },
     registration: readRegistration(r, mail),
     requireVerifiedEmail: readRequireVerifiedEmail(r, mail),
+    passkeys: readPasskeys(r),
   };
   // Postern serves plain HTTP: an https issuer means a TLS-terminating proxy in front, whose
   // X-Forwarded-Proto must be trusted, or every secure cookie would be refused at sign-in.

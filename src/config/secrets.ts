@@ -32,6 +32,8 @@ export interface DerivedKeys {
   readonly oneTimeTokenKey: Buffer;
   /** Seals a one-time token's payload (e.g. the new address of an email change). */
   readonly oneTimeTokenSealKey: Buffer;
+  /** WebAuthn challenges and their bindings are stored as HMAC(webauthnChallengeKey, value) (accounts/passkeys.ts). */
+  readonly webauthnChallengeKey: Buffer;
 }
 
 export function deriveKeys(installationKey: Buffer): DerivedKeys {
@@ -46,6 +48,7 @@ export function deriveKeys(installationKey: Buffer): DerivedKeys {
     mailSealKey: derive('postern mail seal v1'),
     oneTimeTokenKey: derive('postern one-time token hmac v1'),
     oneTimeTokenSealKey: derive('postern one-time token seal v1'),
+    webauthnChallengeKey: derive('postern webauthn challenge hmac v1'),
   };
 }
 

@@ -5,6 +5,7 @@ import { hasAccounts } from '../accounts/account.repository.ts';
 import { createAccountService, type AccountService } from '../accounts/account.service.ts';
 import { createOneTimeTokens, type OneTimeTokens } from '../accounts/one-time-tokens.ts';
 import { createPasswordHasher } from '../accounts/password-hasher.ts';
+import { createPasskeys, type Passkeys } from '../accounts/passkeys.ts';
 import { createRecoveryService, type RecoveryService } from '../accounts/recovery.service.ts';
 import { createRegistrationService, type RegistrationService } from '../accounts/registration.service.ts';
 import { createSignInService, type SignInService } from '../accounts/sign-in.service.ts';
@@ -50,6 +51,8 @@ export interface Domain {
   readonly recovery: RecoveryService<LogoutResult>;
   /** Self-service registration and email verification (accounts/registration.service.ts). */
   readonly registration: RegistrationService;
+  /** Passkeys: registering them, and verifying their assertions (accounts/passkeys.ts). */
+  readonly passkeys: Passkeys;
   /** No account and no client yet: a new installation (the demo is seeded only then). */
   isNewInstallation(): Promise<boolean>;
 }
@@ -186,10 +189,21 @@ export function buildDomain(
     links: REGISTRATION_LINKS,
     throttleKey: derived.throttleKey,
   });
+  const passkeys = createPasskeys({
+    db,
+    clock,
+    audit,
+    outbox: mail.outbox,
+    issuer: config.issuer,
+    publicName: config.publicName,
+    challengeKey: derived.webauthnChallengeKey,
+    userVerification: config.passkeys.userVerification,
+  });
   return {
     audit,
     accounts,
     registration,
+    passkeys,
     signIn,
     keys,
     resources,

@@ -75,6 +75,17 @@ export const en = {
         'The two-step verification of your {product} account was reset. You can set it up again from your account page.',
       notYou: 'If you did not ask for this, change your password now and tell your administrator.',
     },
+    passkeyAdded: {
+      subject: 'A passkey was added to your {product} account',
+      intro: 'A passkey named "{passkey}" was added to your {product} account. It can now sign in to it.',
+      notYou:
+        'If this was not you, remove it from your account page, change your password and tell your administrator.',
+    },
+    passkeyRemoved: {
+      subject: 'A passkey was removed from your {product} account',
+      intro: 'The passkey named "{passkey}" was removed from your {product} account. It can no longer sign in to it.',
+      notYou: 'If this was not you, change your password now and tell your administrator.',
+    },
   },
   pages: {
     account: {
