@@ -16,7 +16,7 @@ import type { Clock } from '../shared/clock.ts';
 import { invalid } from '../shared/errors.ts';
 import type { Origin } from './account-page.service.ts';
 import type { Account } from './account.ts';
-import { findAccountById, recordLogin } from './account.repository.ts';
+import { findAccountById, findPasswordHash, recordLogin } from './account.repository.ts';
 import {
   challengeHasher,
   passkeyAmr,
@@ -37,6 +37,7 @@ import {
   takeChallenge,
   type StoredPasskey,
 } from './passkey.repository.ts';
+import type { PasswordHasher } from './password-hasher.ts';
 
 // Passkeys (WebAuthn, with @simplewebauthn/server): registering from the account page, and
 // verifying an assertion, passwordless from the login page or (wired by the MFA page) after
@@ -73,10 +74,14 @@ export interface Passkeys {
   list(accountId: string): Promise<PasskeyView[]>;
   /** Options for navigator.credentials.create(); `binding` names the session that asked. */
   registrationOptions(account: Account, binding: string): Promise<PublicKeyCredentialCreationOptionsJSON>;
-  /** Verifies and stores a new passkey; a field error (`passkey_name`) when it cannot be. */
+  /**
+   * Verifies and stores a new passkey. It can sign in alone, so it asks for the current
+   * password as a changed email address does; a field error (`passkey_name`, `passkey_password`)
+   * when it cannot be stored.
+   */
   register(
     account: Account,
-    input: { binding: string; name: string; credential: string },
+    input: { binding: string; name: string; password: string; credential: string },
     origin: Origin,
   ): Promise<PasskeyView>;
   /** false when the account has no such passkey. */
@@ -106,6 +111,7 @@ export interface PasskeyDeps {
   readonly clock: Clock;
   readonly audit: AuditLog;
   readonly outbox: MailOutbox;
+  readonly hasher: PasswordHasher;
   readonly issuer: string;
   /** Shown by the authenticator when creating a passkey. */
   readonly publicName: string;
@@ -142,6 +148,14 @@ export function createPasskeys(deps: PasskeyDeps): Passkeys {
       accountId: accountId ?? null,
       expiresAt: new Date(clock.now().getTime() + CEREMONY_SECONDS * 1000),
     });
+  }
+
+  /** argon2 whether or not the account has a password: the timing tells nothing. */
+  async function requirePassword(accountId: string, password: string): Promise<void> {
+    const stored = await findPasswordHash(db, accountId);
+    if (!stored) await deps.hasher.verifyDummy(password);
+    const ok = stored ? (await deps.hasher.verify(stored, password)).ok : false;
+    if (!ok) invalid('the password is not correct', 'passkey_password');
   }
 
   const take = (binding: string, purpose: WebauthnChallengePurpose, challenge: string) =>
@@ -196,6 +210,7 @@ export function createPasskeys(deps: PasskeyDeps): Passkeys {
 
     async register(account, input, origin) {
       const name = passkeyName(input.name);
+      await requirePassword(account.id, input.password);
       const posted = readAttestation(input.credential);
       if (!posted) invalid('your browser did not create a passkey (it needs JavaScript); try again', 'passkey_name');
       const challenge = await take(input.binding, 'register', posted.challenge);

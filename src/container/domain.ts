@@ -194,6 +194,7 @@ export function buildDomain(
     clock,
     audit,
     outbox: mail.outbox,
+    hasher,
     issuer: config.issuer,
     publicName: config.publicName,
     challengeKey: derived.webauthnChallengeKey,

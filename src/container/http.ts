@@ -60,6 +60,7 @@ export function buildHttp(
     }),
     recovery: domain.recovery,
     registration: domain.registration,
+    passkeys: domain.passkeys,
     mailEnabled: domain.mail.outbox.enabled,
     provider: protocol.provider,
     jwks: () => keyRing.jwks(),
