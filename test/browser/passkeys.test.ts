@@ -151,8 +151,27 @@ async function codeAmr(clientId: string): Promise<unknown[]> {
   return rows.map((r) => r.amr);
 }
 
-const refusals = async () =>
-  (await server.container.audit.query({ type: 'passkey.refused', limit: 100 })).map((e) => e.details.reason);
+/** Why passkeys were refused, newest first (audit events are written in the background). */
+async function refusals(): Promise<{ reason: unknown; detail: unknown }[]> {
+  await server.container.audit.flush();
+  const events = await server.container.audit.query({ type: 'passkey.refused', limit: 100 });
+  return events.map((e) => ({ reason: e.details.reason, detail: e.details.detail }));
+}
+
+const count = (list: { reason: unknown }[], reason: string) => list.filter((r) => r.reason === reason).length;
+
+/** A tab whose authenticator holds a passkey of PERSON's, signed out again. */
+async function tabWithPasskey(name: string) {
+  const tab = await tabWithAuthenticator();
+  await signInWithPasswordToAccountPage(tab.page);
+  await addPasskey(tab.page, name);
+  await tab.context.clearCookies();
+  return tab;
+}
+
+interface PasskeyBrowser {
+  startAuthentication(options: { optionsJSON: unknown }): Promise<unknown>;
+}
 
 it.skipIf(!existsSync(CHROMIUM))(
   'a person adds a passkey on the account page, signs in to an app with it alone, removes it, and it no longer signs in',
@@ -205,8 +224,92 @@ it.skipIf(!existsSync(CHROMIUM))(
       .toContain('That passkey could not sign you in.');
     expect(page.url()).toContain('/interaction/');
     await shot(page, 'login-removed-passkey-refused');
-    expect(await refusals()).toContain('unknown_passkey');
+    expect((await refusals())[0]?.reason).toBe('unknown_passkey');
     expect(problems).toEqual([]);
+    await context.close();
+  },
+);
+
+it.skipIf(!existsSync(CHROMIUM))(
+  'a challenge serves once: the same assertion posted again in its interaction is refused',
+  async () => {
+    const { context, page } = await tabWithPasskey('Replay key');
+    await startAppSignIn(page);
+    // The browser's own post of the assertion is caught, and posted from here instead, twice.
+    const caught = new Promise<{ url: string; body: string }>((resolve) => {
+      void page.route('**/interaction/*/passkey', async (route) => {
+        resolve({ url: route.request().url(), body: route.request().postData() ?? '' });
+        await route.abort();
+      });
+    });
+    await page.getByRole('button', { name: 'Sign in with a passkey' }).click();
+    const { url, body } = await caught;
+    const cookie = (await context.cookies(url)).map((c) => `${c.name}=${c.value}`).join('; ');
+    const post = () =>
+      fetch(url, {
+        method: 'POST',
+        body,
+        headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' },
+        redirect: 'manual',
+      });
+    const before = count(await refusals(), 'unknown_challenge');
+    const first = await post();
+    expect(first.status).toBe(303);
+    expect(first.headers.get('location')).toContain('/auth/');
+    const second = await post();
+    expect(second.status).toBe(401);
+    expect(await second.text()).toContain('That passkey could not sign you in.');
+    // Refused for its challenge, which the first post used up (before any counter is looked at).
+    expect(count(await refusals(), 'unknown_challenge')).toBe(before + 1);
+    await context.close();
+  },
+);
+
+it.skipIf(!existsSync(CHROMIUM))(
+  'an assertion the browser made for another origin (a phishing page) is refused in the real interaction',
+  async () => {
+    const { context, page } = await tabWithPasskey('Phished key');
+    const { loginUrl } = await startAppSignIn(page);
+    // The phisher relays the real login page's challenge ...
+    const optionsJSON: unknown = await page.evaluate(async () => {
+      const form = document.querySelector<HTMLFormElement>('form[data-passkey="sign-in"]')!;
+      const csrf = (form.elements.namedItem('csrf') as HTMLInputElement).value;
+      const response = await fetch(form.dataset.options!, { method: 'POST', body: new URLSearchParams({ csrf }) });
+      return response.json();
+    });
+    // ... to a page of its own: same host (so the RP ID fits), another port, another origin ...
+    const phishing = `http://localhost:${await freePort()}/`;
+    const bundle = await (await fetch(`${server.issuer}/assets/simplewebauthn-browser.js`)).text();
+    await page.route(`${phishing}**`, (route) =>
+      route.request().url().endsWith('/webauthn.js')
+        ? route.fulfill({ contentType: 'text/javascript', body: bundle })
+        : route.fulfill({
+            contentType: 'text/html',
+            body: '<!doctype html><title>Sign in</title><script src="/webauthn.js"></script>',
+          }),
+    );
+    await page.goto(phishing);
+    const assertion = await page.evaluate(async (options) => {
+      const webauthn = (window as unknown as { SimpleWebAuthnBrowser: PasskeyBrowser }).SimpleWebAuthnBrowser;
+      return JSON.stringify(await webauthn.startAuthentication({ optionsJSON: options }));
+    }, optionsJSON);
+    expect(
+      JSON.parse(Buffer.from(JSON.parse(assertion).response.clientDataJSON, 'base64url').toString()),
+    ).toMatchObject({ origin: phishing.slice(0, -1), type: 'webauthn.get' });
+    // ... and posts what the browser signed there into the real interaction.
+    await page.goto(loginUrl);
+    await page.evaluate((credential) => {
+      const form = document.querySelector<HTMLFormElement>('form[data-passkey="sign-in"]')!;
+      (form.elements.namedItem('credential') as HTMLInputElement).value = credential;
+      form.submit();
+    }, assertion);
+    await expect
+      .poll(() => page.getByRole('alert').first().textContent())
+      .toContain('That passkey could not sign you in.');
+    await shot(page, 'login-other-origin-refused');
+    const [latest] = await refusals();
+    expect(latest?.reason).toBe('verification_failed');
+    expect(String(latest?.detail)).toContain(phishing.slice(0, -1));
     await context.close();
   },
 );
