@@ -3,9 +3,9 @@ import { sql } from 'kysely';
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 
-import type { Browser } from '../support/browser.ts';
+import { findForm, type Browser } from '../support/browser.ts';
 import { startServerOnOwnDatabase } from '../support/setup.ts';
-import { discover, exchange, newBrowser, REDIRECT_URI, signIn } from '../support/relying-party.ts';
+import { discover, exchange, newBrowser, REDIRECT_URI, signIn, startAuthorization } from '../support/relying-party.ts';
 import type { TestServer } from '../support/server.ts';
 
 // DESIGN §5: a database dump, a backup or a replica hands out no bearer credential. A real
@@ -98,6 +98,46 @@ it('after a sign-in and a refresh, no code, token, session id or cookie value is
   const found: string[] = [];
   for (const [what, value] of secrets) {
     for (const encoded of encodings(value)) {
+      const row = rows.find((r) => r.includes(encoded));
+      if (row) found.push(`${what} (${encoded.slice(0, 12)}…) in ${row.slice(0, 300)}`);
+    }
+  }
+  expect(found).toEqual([]);
+});
+
+/** The challenge of a WebAuthn ceremony's options, asked for the way the page's script asks. */
+async function passkeyChallenge(browser: Browser, optionsUrl: string, csrf: string): Promise<string> {
+  const answer = await browser.request(optionsUrl, { form: { csrf } });
+  expect(answer.status).toBe(200);
+  return (JSON.parse(answer.text) as { challenge: string }).challenge;
+}
+
+it('while passkey ceremonies are under way, no challenge is in any row of any table', async () => {
+  const browser = newBrowser();
+  await signIn(browser, app, USER, { scope: 'openid' });
+  // Adding a passkey on the account page: the challenge is bound to this session.
+  const accountPage = await browser.get(`${server.issuer}/account`);
+  const add = findForm(accountPage.text, '/account/passkeys');
+  const addChallenge = await passkeyChallenge(browser, `${server.issuer}/account/passkeys/options`, add.fields.csrf!);
+  // Signing in with a passkey: the challenge is bound to the interaction.
+  const { page: login } = await startAuthorization(browser, app, { prompt: 'login' });
+  const button = findForm(login.text, '/passkey');
+  const signInChallenge = await passkeyChallenge(
+    browser,
+    new URL(`${button.action}/options`, login.url).href,
+    button.fields.csrf!,
+  );
+
+  const rows = await everyRow();
+  expect(rows.filter((r) => r.startsWith('webauthn_challenges: '))).toHaveLength(2);
+  const found: string[] = [];
+  for (const [what, challenge] of [
+    ['registration challenge', addChallenge],
+    ['sign-in challenge', signInChallenge],
+  ] as const) {
+    const bytes = Buffer.from(challenge, 'base64url');
+    expect(bytes).toHaveLength(32);
+    for (const encoded of [...encodings(challenge), bytes.toString('hex'), bytes.toString('base64')]) {
       const row = rows.find((r) => r.includes(encoded));
       if (row) found.push(`${what} (${encoded.slice(0, 12)}…) in ${row.slice(0, 300)}`);
     }
