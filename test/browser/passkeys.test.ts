@@ -271,12 +271,16 @@ it.skipIf(!existsSync(CHROMIUM))(
     const { context, page } = await tabWithPasskey('Phished key');
     const { loginUrl } = await startAppSignIn(page);
     // The phisher relays the real login page's challenge ...
-    const optionsJSON: unknown = await page.evaluate(async () => {
-      const form = document.querySelector<HTMLFormElement>('form[data-passkey="sign-in"]')!;
-      const csrf = (form.elements.namedItem('csrf') as HTMLInputElement).value;
-      const response = await fetch(form.dataset.options!, { method: 'POST', body: new URLSearchParams({ csrf }) });
-      return response.json();
-    });
+    const button = page.locator('form[data-passkey="sign-in"]');
+    const optionsUrl = (await button.getAttribute('data-options'))!;
+    const csrf = await button.locator('input[name="csrf"]').inputValue();
+    const optionsJSON: unknown = await page.evaluate(
+      async ([url, token]) => {
+        const response = await fetch(url, { method: 'POST', body: new URLSearchParams({ csrf: token }) });
+        return response.json();
+      },
+      [optionsUrl, csrf] as const,
+    );
     // ... to a page of its own: same host (so the RP ID fits), another port, another origin ...
     const phishing = `http://localhost:${await freePort()}/`;
     const bundle = await (await fetch(`${server.issuer}/assets/simplewebauthn-browser.js`)).text();
@@ -290,7 +294,7 @@ it.skipIf(!existsSync(CHROMIUM))(
     );
     await page.goto(phishing);
     const assertion = await page.evaluate(async (options) => {
-      const webauthn = (window as unknown as { SimpleWebAuthnBrowser: PasskeyBrowser }).SimpleWebAuthnBrowser;
+      const webauthn = (globalThis as unknown as { SimpleWebAuthnBrowser: PasskeyBrowser }).SimpleWebAuthnBrowser;
       return JSON.stringify(await webauthn.startAuthentication({ optionsJSON: options }));
     }, optionsJSON);
     expect(
@@ -298,11 +302,10 @@ it.skipIf(!existsSync(CHROMIUM))(
     ).toMatchObject({ origin: phishing.slice(0, -1), type: 'webauthn.get' });
     // ... and posts what the browser signed there into the real interaction.
     await page.goto(loginUrl);
-    await page.evaluate((credential) => {
-      const form = document.querySelector<HTMLFormElement>('form[data-passkey="sign-in"]')!;
-      (form.elements.namedItem('credential') as HTMLInputElement).value = credential;
-      form.submit();
+    await button.locator('input[name="credential"]').evaluate((input, value) => {
+      (input as unknown as { value: string }).value = value;
     }, assertion);
+    await button.evaluate((form) => (form as unknown as { submit(): void }).submit());
     await expect
       .poll(() => page.getByRole('alert').first().textContent())
       .toContain('That passkey could not sign you in.');
