@@ -15,7 +15,8 @@ export interface RelyingParty {
 
 export function relyingParty(issuer: string, name: string): RelyingParty {
   const url = new URL(issuer);
-  return { id: url.hostname, origin: url.origin, name };
+  // An IPv6 host comes in brackets; the RP ID check (Passkeys.available) wants the address alone.
+  return { id: url.hostname.replace(/^\[(.*)\]$/, '$1'), origin: url.origin, name };
 }
 
 /**

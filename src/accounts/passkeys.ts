@@ -6,6 +6,8 @@ import {
   type PublicKeyCredentialCreationOptionsJSON,
   type PublicKeyCredentialRequestOptionsJSON,
 } from '@simplewebauthn/server';
+import { isIP } from 'node:net';
+
 import type { Kysely, Transaction } from 'kysely';
 
 import type { AuditLog } from '../audit/audit-log.ts';
@@ -71,6 +73,11 @@ export type AssertionResult =
   | { readonly ok: false; readonly reason: AssertionRefusal };
 
 export interface Passkeys {
+  /**
+   * false when the issuer's host is an IP address: WebAuthn §5.1.4.1 takes only a domain as RP
+   * ID, so browsers refuse every ceremony; the pages then offer no passkey at all.
+   */
+  readonly available: boolean;
   list(accountId: string): Promise<PasskeyView[]>;
   /** Options for navigator.credentials.create(); `binding` names the session that asked. */
   registrationOptions(account: Account, binding: string): Promise<PublicKeyCredentialCreationOptionsJSON>;
@@ -185,6 +192,8 @@ export function createPasskeys(deps: PasskeyDeps): Passkeys {
   });
 
   return {
+    available: isIP(rp.id) === 0,
+
     async list(accountId) {
       return (await listPasskeys(db, accountId)).map(view);
     },

@@ -64,7 +64,7 @@ async function showPage(
   status = 200,
 ): Promise<void> {
   const overview = await deps.accountSessions.overview(who.account.id, who.uid);
-  const passkeys = deps.passkeys ? { passkeys: await deps.passkeys.list(who.account.id) } : {};
+  const passkeys = deps.passkeys?.available ? { passkeys: await deps.passkeys.list(who.account.id) } : {};
   sendPage(
     ctx,
     deps.views,

@@ -69,14 +69,14 @@ function serveAsset(router: Router, name: string, type: string): void {
   });
 }
 
-function siteRoutes(deps: HttpDeps, scripts: PasskeyScripts): Router {
+function siteRoutes(deps: HttpDeps, scripts: PasskeyScripts | undefined): Router {
   const router = new Router();
   router.get('/', (ctx) =>
     sendPage(ctx, deps.views, 'landing', { issuer: deps.config.issuer, demo: deps.config.demo }),
   );
   serveAsset(router, 'style.css', 'text/css');
   serveAsset(router, 'sign-out.js', 'text/javascript');
-  scripts.serve(router);
+  scripts?.serve(router);
   router.get('/favicon.ico', (ctx) => {
     ctx.set('Cache-Control', 'public, max-age=86400');
     ctx.status = 204;
@@ -180,8 +180,9 @@ function signInRoutes(deps: HttpDeps, secure: boolean, account: AccountRouteDeps
     registrationOpen: deps.config.registration.open,
     ...(account.passkeyScripts ? { passkeyScripts: account.passkeyScripts } : {}),
   };
-  const passkeys = (pages: InteractionDeps) => passkeyRoutes({ passkeys: deps.passkeys, interaction: pages, account });
-  if (!deps.mailEnabled) return [interactionRoutes(interaction), passkeys(interaction)];
+  const passkeys = (pages: InteractionDeps) =>
+    deps.passkeys.available ? [passkeyRoutes({ passkeys: deps.passkeys, interaction: pages, account })] : [];
+  if (!deps.mailEnabled) return [interactionRoutes(interaction), ...passkeys(interaction)];
   const pages: RegistrationDeps = {
     provider: deps.provider,
     registration: deps.registration,
@@ -194,7 +195,7 @@ function signInRoutes(deps: HttpDeps, secure: boolean, account: AccountRouteDeps
   };
   return [
     interactionRoutes({ ...interaction, registrationPages: pages }),
-    passkeys({ ...interaction, registrationPages: pages }),
+    ...passkeys({ ...interaction, registrationPages: pages }),
     registrationRoutes(pages, { registrationOpen: deps.config.registration.open }),
   ];
 }
@@ -218,8 +219,13 @@ export function createHttpApp(deps: HttpDeps): Koa {
     app.use(metricsOnMainPort(deps.metrics, deps.config.metrics.token));
   app.use(refuseUnstorableQuery(deps.views));
   app.use(allowedMethods(deps.views));
-  const scripts = loadPasskeyScripts();
-  const account: AccountRouteDeps = { ...deps, issuer: deps.config.issuer, passkeyScripts: scripts.scripts };
+  // Passkeys need a domain name as issuer host (Passkeys.available): otherwise nothing offers them.
+  const scripts = deps.passkeys.available ? loadPasskeyScripts() : undefined;
+  const account: AccountRouteDeps = {
+    ...deps,
+    issuer: deps.config.issuer,
+    ...(scripts ? { passkeyScripts: scripts.scripts } : {}),
+  };
   const routers = [
     siteRoutes(deps, scripts),
     ...signInRoutes(deps, secure, account),
