@@ -107,6 +107,12 @@ export async function deletePasskey(db: Executor, accountId: string, id: string)
   return row && toPasskey(row);
 }
 
+/** Removes every passkey of the account; returns how many there were. */
+export async function deleteAccountPasskeys(db: Executor, accountId: string): Promise<number> {
+  const result = await db.deleteFrom('webauthn_credentials').where('account_id', '=', accountId).executeTakeFirst();
+  return Number(result.numDeletedRows);
+}
+
 /**
  * Records a use. WebAuthn §6.1.1: a counter that does not move forward may mean a cloned
  * authenticator; the library refuses it against the value read, and this compare-and-set

@@ -17,6 +17,7 @@ import { authenticationOptions, verifyAssertion } from './passkey-assertion.ts';
 import { challengeHasher, relyingParty, type RelyingParty } from './passkey-ceremony.ts';
 import { notifyOwner, registerPasskey, registrationOptions } from './passkey-registration.ts';
 import {
+  deleteAccountPasskeys,
   deleteExpiredChallenges,
   deletePasskey,
   listPasskeys,
@@ -77,6 +78,11 @@ export interface Passkeys {
   ): Promise<PasskeyView>;
   /** false when the account has no such passkey. */
   remove(accountId: string, id: string, origin: Origin): Promise<boolean>;
+  /**
+   * Every passkey of the account, at once: for an administrator's reset of a person's factors,
+   * which mails the owner itself. Returns how many there were.
+   */
+  removeAll(accountId: string, origin: Origin): Promise<number>;
   /**
    * Options for navigator.credentials.get(), bound to an interaction. Without an account:
    * discoverable credentials (the authenticator offers its passkeys for this RP ID). With one
@@ -179,6 +185,18 @@ export function createPasskeys(deps: PasskeyDeps): Passkeys {
     registrationOptions: (account, binding) => registrationOptions(c, account, binding),
     register: (account, input, origin) => registerPasskey(c, account, input, origin),
     remove: (accountId, id, origin) => removePasskey(c, accountId, id, origin),
+    async removeAll(accountId, origin) {
+      const count = await deleteAccountPasskeys(c.db, accountId);
+      if (count > 0)
+        c.audit.record({
+          type: 'passkey.removed',
+          accountId,
+          ip: origin.ip ?? null,
+          userAgent: origin.userAgent ?? null,
+          details: { all: true, count },
+        });
+      return count;
+    },
     authenticationOptions: (binding, accountId) => authenticationOptions(c, binding, accountId),
     verifyAssertion: (input, origin) => verifyAssertion(c, input, origin),
     sweep: (now) => deleteExpiredChallenges(c.db, now),

@@ -178,4 +178,19 @@ describe('passkey checks', () => {
     ).rejects.toMatchObject({ fields: [{ field: 'passkey_name', detail: expect.stringContaining('expired') }] });
     expect((await passkeys.list(ann.id)).filter((p) => p.id === key.id)).toHaveLength(1);
   });
+
+  it("remove every passkey of one account at once (an administrator reset), and no other account's", async () => {
+    const passkeys = service();
+    const annKey = await registered(passkeys, ann);
+    const bobKey = await registered(passkeys, bob);
+    const annCount = (await passkeys.list(ann.id)).length;
+    expect(await passkeys.removeAll(ann.id, {})).toBe(annCount);
+    expect(await passkeys.list(ann.id)).toEqual([]);
+    expect((await passkeys.list(bob.id)).map((p) => p.id)).toContain(bobKey.id);
+    const c = await challenge(passkeys);
+    const answer = annKey.assert(c.options, ISSUER, { counter: 1 });
+    expect(
+      await passkeys.verifyAssertion({ binding: c.binding, credential: answer, step: 'passwordless' }, {}),
+    ).toEqual({ ok: false, reason: 'unknown_passkey' });
+  });
 });
