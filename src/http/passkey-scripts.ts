@@ -13,13 +13,14 @@ import { VIEWS_DIR } from './views.ts';
 // §3.3), so the page runs only the exact file this server read at start.
 
 export interface PageScript {
-  /** Under the issuer's path, e.g. /assets/passkey.js. */
+  /** Under the issuer's path, with a version from its content: /assets/passkey.js?v=1a2b3c4d. */
   readonly src: string;
   /** sha384-…, for the integrity attribute. */
   readonly integrity: string;
 }
 
 interface ScriptFile extends PageScript {
+  readonly path: string;
   readonly content: Buffer;
 }
 
@@ -29,10 +30,13 @@ function bundlePath(): string {
   return path.join(path.dirname(entry), '..', 'dist', 'bundle', 'index.umd.min.js');
 }
 
-function scriptFile(src: string, file: string): ScriptFile {
+function scriptFile(at: string, file: string): ScriptFile {
   const content = readFileSync(file);
-  const integrity = `sha384-${createHash('sha384').update(content).digest('base64')}`;
-  return { src, integrity, content };
+  const digest = createHash('sha384').update(content).digest();
+  // The version in the URL: a browser holding an older copy (cached an hour) fetches the new
+  // one after an upgrade, instead of failing its integrity check.
+  const src = `${at}?v=${digest.subarray(0, 6).toString('hex')}`;
+  return { path: at, src, integrity: `sha384-${digest.toString('base64')}`, content };
 }
 
 export interface PasskeyScripts {
@@ -50,7 +54,7 @@ export function loadPasskeyScripts(): PasskeyScripts {
     scripts: files.map(({ src, integrity }) => ({ src, integrity })),
     serve(router) {
       for (const file of files)
-        router.get(file.src, (ctx) => {
+        router.get(file.path, (ctx) => {
           ctx.set('Cache-Control', 'public, max-age=3600');
           ctx.remove('Pragma');
           ctx.type = 'text/javascript';

@@ -57,7 +57,10 @@ it('the login and account pages load the passkey scripts from our origin, each w
   expect(account.text).toContain('data-passkey="register"');
   for (const page of [login, account]) {
     const scripts = scriptsOf(page.text);
-    expect(scripts.map((s) => s.src)).toEqual(['/assets/simplewebauthn-browser.js', '/assets/passkey.js']);
+    expect(scripts.map((s) => s.src)).toEqual([
+      expect.stringMatching(/^\/assets\/simplewebauthn-browser\.js\?v=[0-9a-f]{12}$/),
+      expect.stringMatching(/^\/assets\/passkey\.js\?v=[0-9a-f]{12}$/),
+    ]);
     for (const script of scripts) {
       const served = await fetch(`http://127.0.0.1:${new URL(onDomain.issuer).port}${script.src}`);
       expect(served.headers.get('content-type')).toContain('javascript');
