@@ -54,7 +54,10 @@ export async function registrationOptions(
   c: Ceremonies,
   account: Account,
   binding: string,
+  input: { name: string; password: string },
 ): Promise<PublicKeyCredentialCreationOptionsJSON> {
+  passkeyName(input.name);
+  await requirePassword(c, account.id, input.password);
   const existing = await listPasskeys(c.db, account.id);
   const options = await generateRegistrationOptions({
     rpName: c.rp.name,

@@ -64,8 +64,16 @@ export interface Passkeys {
    */
   readonly available: boolean;
   list(accountId: string): Promise<PasskeyView[]>;
-  /** Options for navigator.credentials.create(); `binding` names the session that asked. */
-  registrationOptions(account: Account, binding: string): Promise<PublicKeyCredentialCreationOptionsJSON>;
+  /**
+   * Options for navigator.credentials.create(); `binding` names the session that asked. The
+   * name and the current password are checked first (the same field errors as `register`), so
+   * a mistyped password never leaves the person's authenticator holding a passkey we refuse.
+   */
+  registrationOptions(
+    account: Account,
+    binding: string,
+    input: { name: string; password: string },
+  ): Promise<PublicKeyCredentialCreationOptionsJSON>;
   /**
    * Verifies and stores a new passkey. It can sign in alone, so it asks for the current
    * password as a changed email address does; a field error (`passkey_name`, `passkey_password`)
@@ -182,7 +190,7 @@ export function createPasskeys(deps: PasskeyDeps): Passkeys {
         createdAt: p.createdAt,
         lastUsedAt: p.lastUsedAt,
       })),
-    registrationOptions: (account, binding) => registrationOptions(c, account, binding),
+    registrationOptions: (account, binding, input) => registrationOptions(c, account, binding, input),
     register: (account, input, origin) => registerPasskey(c, account, input, origin),
     remove: (accountId, id, origin) => removePasskey(c, accountId, id, origin),
     async removeAll(accountId, origin) {

@@ -3,6 +3,7 @@ import type { Context } from 'koa';
 
 import type { Passkeys } from '../accounts/passkeys.ts';
 import { textsFor } from '../i18n/texts.ts';
+import { isPosternError } from '../shared/errors.ts';
 import { change, origin, signedIn, type AccountRouteDeps } from './account.routes.ts';
 import { checkCsrf } from './csrf.ts';
 import { readForm } from './form-body.ts';
@@ -72,7 +73,16 @@ function accountRoutes(router: Router, deps: PasskeyRouteDeps): void {
     const form = await readForm(ctx);
     if (!who) return refuseJson(ctx, 401, 'not_signed_in');
     if (!checkCsrf(deps.account.csrfKey, who.binding, form.csrf)) return refuseJson(ctx, 403, 'invalid_csrf');
-    ctx.body = await deps.passkeys.registrationOptions(who.account, who.binding);
+    try {
+      ctx.body = await deps.passkeys.registrationOptions(who.account, who.binding, {
+        name: form.passkey_name ?? '',
+        password: form.passkey_password ?? '',
+      });
+    } catch (error) {
+      // The script then submits the form as it is, and the page shows the field errors.
+      if (isPosternError(error, 'ERR_INVALID_INPUT')) return refuseJson(ctx, 400, 'invalid_input');
+      throw error;
+    }
   });
   router.post(
     '/account/passkeys',

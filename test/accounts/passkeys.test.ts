@@ -42,7 +42,7 @@ function service(userVerification: UserVerification = 'required'): Passkeys {
 async function registered(passkeys: Passkeys, account: Account, flags = {}): Promise<SoftwarePasskey> {
   const key = createSoftwarePasskey(RP_ID);
   const binding = `account:${randomBytes(8).toString('hex')}`;
-  const options = await passkeys.registrationOptions(account, binding);
+  const options = await passkeys.registrationOptions(account, binding, { name: 'Key', password: PASSWORD });
   const credential = key.register(options, ISSUER, flags);
   await passkeys.register(account, { binding, name: 'Key', password: PASSWORD, credential }, {});
   return key;
@@ -162,11 +162,14 @@ describe('passkey checks', () => {
     ).toEqual({ ok: false, reason: 'unknown_challenge' });
   });
 
-  it('add a passkey only with the current password, and only once', async () => {
+  it('add a passkey only with the current password, checked before the authenticator is asked, and only once', async () => {
     const passkeys = service();
     const key = createSoftwarePasskey(RP_ID);
     const binding = 'account:session-1';
-    const options = await passkeys.registrationOptions(ann, binding);
+    await expect(
+      passkeys.registrationOptions(ann, binding, { name: 'Key', password: 'not the password' }),
+    ).rejects.toMatchObject({ fields: [{ field: 'passkey_password' }] });
+    const options = await passkeys.registrationOptions(ann, binding, { name: 'Key', password: PASSWORD });
     const credential = key.register(options, ISSUER);
     await expect(
       passkeys.register(ann, { binding, name: 'Key', password: 'not the password', credential }, {}),

@@ -81,12 +81,18 @@ afterAll(async () => {
 const shot = (page: Page, name: string) => page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
 
 /** A tab with a virtual platform authenticator that verifies the user (CDP WebAuthn domain). */
-async function tabWithAuthenticator(): Promise<{ context: BrowserContext; page: Page; problems: string[] }> {
+async function tabWithAuthenticator(): Promise<{
+  context: BrowserContext;
+  page: Page;
+  problems: string[];
+  /** The passkeys the authenticator holds. */
+  held: () => Promise<unknown[]>;
+}> {
   const context = await browser.newContext({ viewport: { width: 900, height: 900 } });
   const page = await context.newPage();
   const cdp = await context.newCDPSession(page);
   await cdp.send('WebAuthn.enable');
-  await cdp.send('WebAuthn.addVirtualAuthenticator', {
+  const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
     options: {
       protocol: 'ctap2',
       transport: 'internal',
@@ -97,7 +103,8 @@ async function tabWithAuthenticator(): Promise<{ context: BrowserContext; page: 
   });
   const problems: string[] = [];
   page.on('pageerror', (e) => problems.push(e.message));
-  return { context, page, problems };
+  const held = async () => (await cdp.send('WebAuthn.getCredentials', { authenticatorId })).credentials;
+  return { context, page, problems, held };
 }
 
 async function signInWithPasswordToAccountPage(page: Page): Promise<void> {
@@ -176,12 +183,21 @@ interface PasskeyBrowser {
 it.skipIf(!existsSync(CHROMIUM))(
   'a person adds a passkey on the account page, signs in to an app with it alone, removes it, and it no longer signs in',
   async () => {
-    const { context, page, problems } = await tabWithAuthenticator();
+    const { context, page, problems, held } = await tabWithAuthenticator();
     await signInWithPasswordToAccountPage(page);
     await expect.poll(() => page.getByRole('heading', { name: 'Passkeys' }).isVisible()).toBe(true);
     await shot(page, 'account-no-passkey');
+    // A mistyped password is refused before the authenticator is asked: it holds no passkey we
+    // do not know (which the sign-in below could otherwise be offered).
+    await page.getByLabel('Name of the new passkey').fill('Test laptop');
+    await page.locator('#passkey_password').fill('not my password');
+    await page.getByRole('button', { name: 'Add a passkey' }).click();
+    await expect.poll(() => page.locator('#error-summary').textContent()).toContain('the password is not correct');
+    await shot(page, 'account-passkey-wrong-password');
+    expect(await held()).toEqual([]);
 
     await addPasskey(page, 'Test laptop');
+    expect(await held()).toHaveLength(1);
     await expect.poll(() => page.locator('#passkeys-heading ~ ul').textContent()).toContain('Test laptop');
     await page.locator('#passkeys-heading').scrollIntoViewIfNeeded();
     await shot(page, 'account-passkey-added');

@@ -106,8 +106,8 @@ it('after a sign-in and a refresh, no code, token, session id or cookie value is
 });
 
 /** The challenge of a WebAuthn ceremony's options, asked for the way the page's script asks. */
-async function passkeyChallenge(browser: Browser, optionsUrl: string, csrf: string): Promise<string> {
-  const answer = await browser.request(optionsUrl, { form: { csrf } });
+async function passkeyChallenge(browser: Browser, optionsUrl: string, form: Record<string, string>): Promise<string> {
+  const answer = await browser.request(optionsUrl, { form });
   expect(answer.status).toBe(200);
   return (JSON.parse(answer.text) as { challenge: string }).challenge;
 }
@@ -135,7 +135,11 @@ it('while passkey ceremonies are under way, no challenge is in any row of any ta
     const login = await person.get(`${issuer}/account`);
     const accountPage = await person.submit(login, '/login', { username: USER.username, password: USER.password });
     const add = findForm(accountPage.text, '/account/passkeys');
-    const addChallenge = await passkeyChallenge(person, `${issuer}/account/passkeys/options`, add.fields.csrf!);
+    const addChallenge = await passkeyChallenge(person, `${issuer}/account/passkeys/options`, {
+      ...add.fields,
+      passkey_name: 'Laptop',
+      passkey_password: USER.password,
+    });
     // Signing in with a passkey: the challenge is bound to the interaction.
     const stranger = browserForLocalhost();
     const loginPage = await stranger.get(`${issuer}/account`);
@@ -143,7 +147,7 @@ it('while passkey ceremonies are under way, no challenge is in any row of any ta
     const signInChallenge = await passkeyChallenge(
       stranger,
       new URL(`${button.action}/options`, loginPage.url).href,
-      button.fields.csrf!,
+      button.fields,
     );
 
     const rows = await everyRow(passkeyServer);

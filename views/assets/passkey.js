@@ -7,13 +7,16 @@
   const webauthn = window.SimpleWebAuthnBrowser;
   if (!webauthn?.browserSupportsWebAuthn()) return;
 
+  // The form's fields go along: the server checks a new passkey's name and the password before
+  // the authenticator makes anything. Undefined: the form has errors the server will show.
   async function fetchOptions(form) {
     const response = await fetch(form.dataset.options, {
       method: 'POST',
-      body: new URLSearchParams({ csrf: form.elements.csrf.value }),
+      body: new URLSearchParams(new FormData(form)),
       headers: { accept: 'application/json' },
       credentials: 'same-origin',
     });
+    if (response.status === 400) return undefined;
     if (!response.ok) throw new Error(`options: ${response.status}`);
     return response.json();
   }
@@ -39,6 +42,7 @@
       button.disabled = true;
       try {
         const optionsJSON = await fetchOptions(form);
+        if (!optionsJSON) return form.submit();
         const credential = await ceremony({ optionsJSON });
         form.elements.credential.value = JSON.stringify(credential);
         const remember = document.querySelector('input[name="remember"][type="checkbox"]');
