@@ -21,6 +21,8 @@ import { CEREMONY_SECONDS, type Ceremonies, type PasskeyView } from './passkeys.
 const NAME_MAX = 64;
 const PASSKEYS_MAX = 25;
 
+const tooMany = () => invalid(`an account can have at most ${PASSKEYS_MAX} passkeys; remove one first`, 'passkey_name');
+
 function passkeyName(raw: string): string {
   const name = raw.trim();
   if (name === '') invalid('give the passkey a name, such as the device it is on', 'passkey_name');
@@ -59,6 +61,7 @@ export async function registrationOptions(
   passkeyName(input.name);
   await requirePassword(c, account.id, input.password);
   const existing = await listPasskeys(c.db, account.id);
+  if (existing.length >= PASSKEYS_MAX) tooMany();
   const options = await generateRegistrationOptions({
     rpName: c.rp.name,
     rpID: c.rp.id,
@@ -83,8 +86,7 @@ async function verifiedCredential(c: Ceremonies, account: Account, input: { bind
   const challenge = await c.take(input.binding, 'register', posted.challenge);
   if (!challenge || challenge.accountId !== account.id)
     invalid('this request to add a passkey has expired; try again', 'passkey_name');
-  if ((await listPasskeys(c.db, account.id)).length >= PASSKEYS_MAX)
-    invalid(`an account can have at most ${PASSKEYS_MAX} passkeys; remove one first`, 'passkey_name');
+  if ((await listPasskeys(c.db, account.id)).length >= PASSKEYS_MAX) tooMany();
   const verified = await verifyRegistrationResponse({
     response: posted.credential,
     expectedChallenge: posted.challenge,
