@@ -46,6 +46,10 @@ export const AUDIT_EVENT_TYPES = [
   'mfa.recovery_code_used',
   'mfa.recovery_codes_regenerated',
   'mfa.reset',
+  'passkey.registered',
+  'passkey.removed',
+  'passkey.used',
+  'passkey.refused',
 ] as const;
 
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];

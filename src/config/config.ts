@@ -1,6 +1,7 @@
 import path from 'node:path';
 
 import type { LockoutPolicy } from '../accounts/lockout-policy.ts';
+import type { UserVerification } from '../accounts/passkeys.ts';
 import type { Argon2Params } from '../accounts/password-hasher.ts';
 import type { RegistrationSettings } from '../accounts/registration.service.ts';
 import type { KeyPolicy } from '../keys/key-lifecycle.ts';
@@ -93,6 +94,7 @@ export interface Config {
   readonly requireVerifiedEmail: boolean;
   /** Multi-factor sign-in (README: Multi-factor sign-in). */
   readonly mfa: MfaSettings;
+  readonly passkeys: PasskeySettings;
 }
 
 /** Who must use a second factor, and how long a device may skip it (README: Multi-factor sign-in). */
@@ -103,6 +105,12 @@ export interface MfaSettings {
   readonly requiredRoles: readonly string[];
   /** POSTERN_MFA_REMEMBER_DAYS: "don't ask again on this device" for so many days; 0 = not offered. */
   readonly rememberDays: number;
+}
+
+/** README: Passkeys. */
+export interface PasskeySettings {
+  /** WebAuthn user verification: asked of the authenticator, and enforced when 'required'. */
+  readonly userVerification: UserVerification;
 }
 
 /** The admin API under /admin/v1 (README: Admin API). */
@@ -412,6 +420,16 @@ function readMfa(r: Reader): MfaSettings {
   };
 }
 
+const USER_VERIFICATION: readonly UserVerification[] = ['required', 'preferred', 'discouraged'];
+
+function readPasskeys(r: Reader): PasskeySettings {
+  const raw = (r.string('POSTERN_PASSKEY_USER_VERIFICATION') ?? 'required').toLowerCase();
+  const userVerification = USER_VERIFICATION.find((v) => v === raw);
+  if (!userVerification)
+    r.problems.push(`POSTERN_PASSKEY_USER_VERIFICATION must be one of ${USER_VERIFICATION.join(', ')} (got "${raw}")`);
+  return { userVerification: userVerification ?? 'required' };
+}
+
 /** Reads and checks every setting at once; throws one ConfigError listing every problem. */
 export function loadConfig(env: Env): Config {
   const r = new Reader(env);
@@ -462,6 +480,7 @@ export function loadConfig(env: Env): Config {
     registration: readRegistration(r, mail),
     requireVerifiedEmail: readRequireVerifiedEmail(r, mail),
     mfa: readMfa(r),
+    passkeys: readPasskeys(r),
   };
   // Postern serves plain HTTP: an https issuer means a TLS-terminating proxy in front, whose
   // X-Forwarded-Proto must be trusted, or every secure cookie would be refused at sign-in.

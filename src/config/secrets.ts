@@ -36,6 +36,8 @@ export interface DerivedKeys {
   readonly mfaSealKey: Buffer;
   /** Recovery codes are stored as HMAC(mfaHmacKey, account and code). */
   readonly mfaHmacKey: Buffer;
+  /** WebAuthn challenges and their bindings are stored as HMAC(webauthnChallengeKey, value) (accounts/passkeys.ts). */
+  readonly webauthnChallengeKey: Buffer;
 }
 
 export function deriveKeys(installationKey: Buffer): DerivedKeys {
@@ -52,6 +54,7 @@ export function deriveKeys(installationKey: Buffer): DerivedKeys {
     oneTimeTokenSealKey: derive('postern one-time token seal v1'),
     mfaSealKey: derive('postern mfa seal v1'),
     mfaHmacKey: derive('postern mfa recovery code hmac v1'),
+    webauthnChallengeKey: derive('postern webauthn challenge hmac v1'),
   };
 }
 

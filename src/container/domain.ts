@@ -6,6 +6,7 @@ import { createAccountService, type AccountService } from '../accounts/account.s
 import { createMfaService, type MfaService } from '../accounts/mfa.service.ts';
 import { createOneTimeTokens, type OneTimeTokens } from '../accounts/one-time-tokens.ts';
 import { createPasswordHasher } from '../accounts/password-hasher.ts';
+import { createPasskeys, type Passkeys } from '../accounts/passkeys.ts';
 import { createRecoveryService, type RecoveryService } from '../accounts/recovery.service.ts';
 import { createRegistrationService, type RegistrationService } from '../accounts/registration.service.ts';
 import { createSignInService, type SignInService } from '../accounts/sign-in.service.ts';
@@ -53,6 +54,8 @@ export interface Domain {
   readonly registration: RegistrationService;
   /** TOTP and recovery codes (issue 14). */
   readonly mfa: MfaService;
+  /** Passkeys: registering them, and verifying their assertions (accounts/passkeys.ts). */
+  readonly passkeys: Passkeys;
   /** No account and no client yet: a new installation (the demo is seeded only then). */
   isNewInstallation(): Promise<boolean>;
 }
@@ -200,11 +203,23 @@ export function buildDomain(
     sealKey: derived.mfaSealKey,
     hmacKey: derived.mfaHmacKey,
   });
+  const passkeys = createPasskeys({
+    db,
+    clock,
+    audit,
+    outbox: mail.outbox,
+    hasher,
+    issuer: config.issuer,
+    publicName: config.publicName,
+    challengeKey: derived.webauthnChallengeKey,
+    userVerification: config.passkeys.userVerification,
+  });
   return {
     mfa,
     audit,
     accounts,
     registration,
+    passkeys,
     signIn,
     keys,
     resources,

@@ -63,6 +63,7 @@ export function buildHttp(
     recovery: domain.recovery,
     registration: domain.registration,
     mfa: domain.mfa,
+    passkeys: domain.passkeys,
     mailEnabled: domain.mail.outbox.enabled,
     provider: protocol.provider,
     jwks: () => keyRing.jwks(),

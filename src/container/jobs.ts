@@ -42,6 +42,7 @@ export async function startJobs(
       (now) => domain.mail.outbox.sweep(now),
       (now) => domain.tokens.sweep(db, now),
       (now) => sweepAdminState(db, now, config.admin.rateWindowSeconds),
+      (now) => domain.passkeys.sweep(now),
     ],
   });
   // Delivers the outbox on every instance (mail/sender.ts); none when mail is off.

@@ -214,6 +214,8 @@ export interface Database {
   admin_rate_limits: AdminRateLimitTable;
   totp_factors: TotpFactorTable;
   recovery_codes: RecoveryCodeTable;
+  webauthn_credentials: WebauthnCredentialTable;
+  webauthn_challenges: WebauthnChallengeTable;
 }
 
 export type AccountRow = Selectable<AccountTable>;
@@ -224,3 +226,31 @@ export type SigningKeyRow = Selectable<SigningKeyTable>;
 export type LoginThrottleRow = Selectable<LoginThrottleTable>;
 export type AuditEventRow = Selectable<AuditEventTable>;
 export type ResourceServerRow = Selectable<ResourceServerTable>;
+
+/** A passkey (WebAuthn credential); several per account (accounts/passkey.repository.ts). */
+export interface WebauthnCredentialTable {
+  /** base64url credential id. */
+  id: string;
+  account_id: string;
+  /** base64url COSE public key. */
+  public_key: string;
+  /** bigint: read as text and converted in the repository (pg and PGlite return int8 differently). */
+  counter: ColumnType<string | number, number | undefined, number>;
+  transports: ColumnType<string[], string[] | undefined, string[]>;
+  device_type: 'singleDevice' | 'multiDevice';
+  backed_up: ColumnType<boolean, boolean | undefined, boolean>;
+  name: string;
+  created_at: Timestamp;
+  last_used_at: Timestamp | null;
+}
+
+export type WebauthnChallengePurpose = 'register' | 'authenticate';
+
+/** A WebAuthn ceremony under way: the challenge as a keyed hash, one per binding and purpose. */
+export interface WebauthnChallengeTable {
+  binding_hash: string;
+  purpose: WebauthnChallengePurpose;
+  challenge_hash: string;
+  account_id: string | null;
+  expires_at: Timestamp;
+}

@@ -5,6 +5,7 @@ import type Provider from 'oidc-provider';
 import type { AccountPageService } from '../accounts/account-page.service.ts';
 import type { Account } from '../accounts/account.ts';
 import type { AccountService } from '../accounts/account.service.ts';
+import type { Passkeys } from '../accounts/passkeys.ts';
 import { textsFor } from '../i18n/texts.ts';
 import { ACCOUNT_PATH, accountSignInUrl } from '../oidc/account-page-client.ts';
 import type { AccountSessions } from '../oidc/account-sessions.ts';
@@ -12,6 +13,7 @@ import { isPosternError, type FieldError } from '../shared/errors.ts';
 import { accountPageData, type Done } from './account.view.ts';
 import { checkCsrf, csrfToken } from './csrf.ts';
 import { readForm } from './form-body.ts';
+import type { PageScript } from './passkey-scripts.ts';
 import { sendPage, type Views } from './views.ts';
 
 // The account page (issue 13 §4): a first-party view over the engine's own session cookie.
@@ -26,6 +28,9 @@ export interface AccountRouteDeps {
   readonly accountSessions: AccountSessions;
   readonly views: Views;
   readonly csrfKey: Buffer;
+  /** Passkeys, listed on the page and added with the scripts (http/passkey.routes.ts). */
+  readonly passkeys?: Passkeys;
+  readonly passkeyScripts?: readonly PageScript[];
 }
 
 export interface SignedIn {
@@ -49,7 +54,7 @@ export async function signedIn(ctx: Context, deps: AccountRouteDeps): Promise<Si
   return { account, uid: session.uid, binding, csrf: csrfToken(deps.csrfKey, binding) };
 }
 
-const origin = (ctx: Context) => ({ ip: ctx.ip, userAgent: ctx.get('user-agent') || null });
+export const origin = (ctx: Context) => ({ ip: ctx.ip, userAgent: ctx.get('user-agent') || null });
 
 async function showPage(
   ctx: Context,
@@ -59,16 +64,36 @@ async function showPage(
   status = 200,
 ): Promise<void> {
   const overview = await deps.accountSessions.overview(who.account.id, who.uid);
+  const passkeys = deps.passkeys?.available ? { passkeys: await deps.passkeys.list(who.account.id) } : {};
   sendPage(
     ctx,
     deps.views,
     'account',
-    accountPageData({ account: who.account, csrf: who.csrf, overview, service: deps.accountPage, ...extra }),
+    {
+      ...accountPageData({
+        account: who.account,
+        csrf: who.csrf,
+        overview,
+        service: deps.accountPage,
+        ...extra,
+        ...passkeys,
+      }),
+      ...(deps.passkeyScripts ? { scripts: deps.passkeyScripts } : {}),
+    },
     status,
   );
 }
 
-const DONE: readonly Done[] = ['profile', 'email', 'password', 'session', 'others', 'app'];
+const DONE: readonly Done[] = [
+  'profile',
+  'email',
+  'password',
+  'session',
+  'others',
+  'app',
+  'passkey_added',
+  'passkey_removed',
+];
 
 async function getAccount(ctx: Context, deps: AccountRouteDeps): Promise<void> {
   const who = await signedIn(ctx, deps);
@@ -85,7 +110,7 @@ async function getAccount(ctx: Context, deps: AccountRouteDeps): Promise<void> {
  * a field error shows the page again with an error summary (400), anything else goes to the
  * error pages. Success: back to the page with a notice.
  */
-function change(
+export function change(
   deps: AccountRouteDeps,
   done: Done | undefined,
   /** Returns 'answered' when it sent its own page. */

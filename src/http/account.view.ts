@@ -1,5 +1,6 @@
 import type { AccountPageService } from '../accounts/account-page.service.ts';
 import type { Account } from '../accounts/account.ts';
+import type { PasskeyView } from '../accounts/passkeys.ts';
 import { fillText, textsFor } from '../i18n/texts.ts';
 import type { AccountOverview } from '../oidc/account-sessions.ts';
 import type { FieldError } from '../shared/errors.ts';
@@ -7,7 +8,15 @@ import type { FieldError } from '../shared/errors.ts';
 // What views/account.eta shows, computed here so that the template only prints: texts, values,
 // dates in one format, devices in words.
 
-export type Done = 'profile' | 'email' | 'password' | 'session' | 'others' | 'app';
+export type Done =
+  | 'profile'
+  | 'email'
+  | 'password'
+  | 'session'
+  | 'others'
+  | 'app'
+  | 'passkey_added'
+  | 'passkey_removed';
 
 const BROWSERS: readonly [RegExp, string][] = [
   [/Edg\//, 'Edge'],
@@ -48,6 +57,8 @@ export function accountPageData(input: {
   done?: Done;
   errors?: readonly FieldError[];
   values?: Record<string, string>;
+  /** The account's passkeys, when passkeys are served (http/passkey.routes.ts). */
+  passkeys?: readonly PasskeyView[];
 }) {
   const t = textsFor().pages.account;
   const { account, overview } = input;
@@ -93,6 +104,15 @@ export function accountPageData(input: {
       lastUsed: a.lastUsedAt ? fillText(t.apps.lastUsed, { date: formatDate(a.lastUsedAt) }) : '',
     })),
     deletion: input.service.deletionEnabled,
+    passkeys: input.passkeys && {
+      list: input.passkeys.map((p) => ({
+        id: p.id,
+        name: p.name,
+        created: formatDate(p.createdAt),
+        lastUsed: p.lastUsedAt ? formatDate(p.lastUsedAt) : t.passkeys.never,
+      })),
+      name: values.passkey_name ?? '',
+    },
     wide: true,
   };
 }

@@ -8,6 +8,7 @@ import type Provider from 'oidc-provider';
 import type { AccountPageService } from '../accounts/account-page.service.ts';
 import type { AccountService } from '../accounts/account.service.ts';
 import type { MfaService } from '../accounts/mfa.service.ts';
+import type { Passkeys } from '../accounts/passkeys.ts';
 import type { RecoveryService } from '../accounts/recovery.service.ts';
 import type { RegistrationService } from '../accounts/registration.service.ts';
 import type { SignInService } from '../accounts/sign-in.service.ts';
@@ -15,7 +16,7 @@ import { issuerBasePath, type Config } from '../config/config.ts';
 import type { AccountSessions } from '../oidc/account-sessions.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { Metrics } from '../shared/metrics.ts';
-import { accountRoutes } from './account.routes.ts';
+import { accountRoutes, type AccountRouteDeps } from './account.routes.ts';
 import { mountAtBasePath } from './base-path.ts';
 import { demoRoutes } from './demo.routes.ts';
 import { requestError, sendError } from './edge-error.ts';
@@ -25,6 +26,8 @@ import { clientName, interactionRoutes, signInTo, type InteractionDeps } from '.
 import { registrationRoutes, type RegistrationDeps } from './registration.routes.ts';
 import { metricsOnMainPort } from './metrics.routes.ts';
 import { mfaAccountRoutes } from './mfa-account.routes.ts';
+import { loadPasskeyScripts, type PasskeyScripts } from './passkey-scripts.ts';
+import { passkeyRoutes } from './passkey.routes.ts';
 import { recoveryRoutes } from './recovery.routes.ts';
 import { requestState } from './request-context.ts';
 import { refuseUnstorableQuery } from './storable-input.ts';
@@ -42,6 +45,8 @@ export interface HttpDeps {
   /** Password reset, unlock by email, invitations: mounted only when mail is on. */
   readonly recovery: RecoveryService;
   readonly registration: RegistrationService;
+  /** Passkeys: the login page's passkey button, and the account page's list (accounts/passkeys.ts). */
+  readonly passkeys: Passkeys;
   /** Mail can be sent: the verification pages are served (and sign-up, when open). */
   readonly mailEnabled: boolean;
   readonly csrfKey: Buffer;
@@ -67,13 +72,14 @@ function serveAsset(router: Router, name: string, type: string): void {
   });
 }
 
-function siteRoutes(deps: HttpDeps): Router {
+function siteRoutes(deps: HttpDeps, scripts: PasskeyScripts | undefined): Router {
   const router = new Router();
   router.get('/', (ctx) =>
     sendPage(ctx, deps.views, 'landing', { issuer: deps.config.issuer, demo: deps.config.demo }),
   );
   serveAsset(router, 'style.css', 'text/css');
   serveAsset(router, 'sign-out.js', 'text/javascript');
+  scripts?.serve(router);
   router.get('/favicon.ico', (ctx) => {
     ctx.set('Cache-Control', 'public, max-age=86400');
     ctx.status = 204;
@@ -149,8 +155,11 @@ function selfUrl(config: Config): string {
   return `http://${host}:${config.port}${issuerBasePath(config.issuer)}`;
 }
 
-/** Sign-in and consent pages, and, when mail works, registration and email verification. */
-function signInRoutes(deps: HttpDeps, secure: boolean): Router[] {
+/**
+ * Sign-in and consent pages, the passkey button and the account page's passkeys, and, when mail
+ * works, registration and email verification.
+ */
+function signInRoutes(deps: HttpDeps, secure: boolean, account: AccountRouteDeps): Router[] {
   const basePath = issuerBasePath(deps.config.issuer);
   const interaction: InteractionDeps = {
     ...deps,
@@ -160,8 +169,11 @@ function signInRoutes(deps: HttpDeps, secure: boolean): Router[] {
     recoveryLinks: deps.recovery.enabled,
     registrationOpen: deps.config.registration.open,
     mfa: { service: deps.mfa, policy: deps.config.mfa },
+    ...(account.passkeyScripts ? { passkeyScripts: account.passkeyScripts } : {}),
   };
-  if (!deps.mailEnabled) return [interactionRoutes(interaction)];
+  const passkeys = (pages: InteractionDeps) =>
+    deps.passkeys.available ? [passkeyRoutes({ passkeys: deps.passkeys, interaction: pages, account })] : [];
+  if (!deps.mailEnabled) return [interactionRoutes(interaction), ...passkeys(interaction)];
   const pages: RegistrationDeps = {
     provider: deps.provider,
     registration: deps.registration,
@@ -174,6 +186,7 @@ function signInRoutes(deps: HttpDeps, secure: boolean): Router[] {
   };
   return [
     interactionRoutes({ ...interaction, registrationPages: pages }),
+    ...passkeys({ ...interaction, registrationPages: pages }),
     registrationRoutes(pages, { registrationOpen: deps.config.registration.open }),
   ];
 }
@@ -197,17 +210,24 @@ export function createHttpApp(deps: HttpDeps): Koa {
     app.use(metricsOnMainPort(deps.metrics, deps.config.metrics.token));
   app.use(refuseUnstorableQuery(deps.views));
   app.use(allowedMethods(deps.views));
+  // Passkeys need a domain name as issuer host (Passkeys.available): otherwise nothing offers them.
+  const scripts = deps.passkeys.available ? loadPasskeyScripts() : undefined;
+  const account: AccountRouteDeps = {
+    ...deps,
+    issuer: deps.config.issuer,
+    ...(scripts ? { passkeyScripts: scripts.scripts } : {}),
+  };
   const routers = [
-    siteRoutes(deps),
-    ...signInRoutes(deps, secure),
+    siteRoutes(deps, scripts),
+    ...signInRoutes(deps, secure, account),
     emailChangeRoutes(deps),
-    accountRoutes({ ...deps, issuer: deps.config.issuer }),
     mfaAccountRoutes({
       ...deps,
       issuer: deps.config.issuer,
       requiredFor: (roles) =>
         deps.config.mfa.required || roles.some((role) => deps.config.mfa.requiredRoles.includes(role)),
     }),
+    accountRoutes(account),
   ];
   if (deps.recovery.enabled)
     routers.push(

@@ -13,6 +13,7 @@ import { checkCsrf, csrfToken } from './csrf.ts';
 import { readDevices, rememberDevice } from './device-cookie.ts';
 import { readForm } from './form-body.ts';
 import { isStepUp, mountMfaPages, secondFactorAfterPassword, showStepUp, type MfaPageDeps } from './mfa.routes.ts';
+import type { PageScript } from './passkey-scripts.ts';
 import { rememberPending, renderRegister, renderUnverified, type RegistrationDeps } from './registration.routes.ts';
 import { sendPage, type Views } from './views.ts';
 
@@ -35,13 +36,15 @@ export interface InteractionDeps {
   readonly registrationPages?: RegistrationDeps;
   /** The second step of signing in (issue 14, http/mfa.routes.ts). */
   readonly mfa?: { readonly service: MfaService; readonly policy: MfaPolicy & { readonly rememberDays: number } };
+  /** Passkeys are served: the login page offers "Sign in with a passkey" (http/passkey.routes.ts). */
+  readonly passkeyScripts?: readonly PageScript[];
 }
 
 /** One message whatever the reason (unknown user, wrong password, disabled): no enumeration. */
 export const LOGIN_FAILED_MESSAGE = 'The username or password is incorrect.';
 const LOCKED_MESSAGE = 'This account is temporarily locked after too many failed sign-ins. Try again later.';
 
-type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
+export type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
 
 const SCOPE_TEXT: Record<string, string> = {
   openid: 'Know who you are (a stable identifier)',
@@ -51,7 +54,7 @@ const SCOPE_TEXT: Record<string, string> = {
   offline_access: 'Stay signed in to the app when you are away (refresh tokens)',
 };
 
-async function loadInteraction(ctx: Context, deps: InteractionDeps): Promise<Details> {
+export async function loadInteraction(ctx: Context, deps: InteractionDeps): Promise<Details> {
   const details = await deps.provider().interactionDetails(ctx.req, ctx.res);
   // The uid in the path must be the one this browser's cookie is bound to.
   if (details.uid !== ctx.params.uid) throw new errors.SessionNotFound('interaction mismatch');
@@ -63,7 +66,7 @@ export async function clientName(deps: InteractionDeps, details: Details): Promi
   return client?.clientName ?? client?.clientId ?? 'the application';
 }
 
-async function renderPrompt(
+export async function renderPrompt(
   ctx: Context,
   deps: InteractionDeps,
   details: Details,
@@ -84,11 +87,12 @@ async function renderPrompt(
     const accountLink = details.session?.accountId ? textsFor().pages.signedInFooter : undefined;
     const recovery = deps.recoveryLinks ? textsFor().pages.recovery : undefined;
     const signUp = deps.registrationOpen ? textsFor().pages.login : undefined;
+    const passkey = deps.passkeyScripts ? { passkey: textsFor().pages.passkeyLogin, scripts: deps.passkeyScripts } : {};
     sendPage(
       ctx,
       deps.views,
       'login',
-      { ...common, username, error: extra.error, accountLink, recovery, signUp },
+      { ...common, username, error: extra.error, accountLink, recovery, signUp, ...passkey },
       extra.error ? 401 : 200,
     );
     return;
@@ -107,7 +111,7 @@ async function renderPrompt(
   });
 }
 
-async function finish(ctx: Context, deps: InteractionDeps, result: InteractionResults): Promise<void> {
+export async function finish(ctx: Context, deps: InteractionDeps, result: InteractionResults): Promise<void> {
   const returnTo = await deps
     .provider()
     .interactionResult(ctx.req, ctx.res, result, { mergeWithLastSubmission: false });
@@ -115,7 +119,7 @@ async function finish(ctx: Context, deps: InteractionDeps, result: InteractionRe
   ctx.redirect(returnTo);
 }
 
-async function postedForm(
+export async function postedForm(
   ctx: Context,
   deps: InteractionDeps,
 ): Promise<{ details: Details; form: Record<string, string> }> {
@@ -127,7 +131,7 @@ async function postedForm(
 }
 
 /** Prompt Create 1.0 §4: the create step is done however the person got in (a new account, or signing in instead). */
-function loginResult(details: Details, login: InteractionResults['login']): InteractionResults {
+export function loginResult(details: Details, login: InteractionResults['login']): InteractionResults {
   const prompts = String(details.params.prompt ?? '').split(' ');
   return { login, ...(prompts.includes('create') ? { create: {} } : {}) };
 }

@@ -75,6 +75,17 @@ export const en = {
         'The two-step verification of your {product} account was reset. You can set it up again from your account page.',
       notYou: 'If you did not ask for this, change your password now and tell your administrator.',
     },
+    passkeyAdded: {
+      subject: 'A passkey was added to your {product} account',
+      intro: 'A passkey named "{passkey}" was added to your {product} account. It can now sign in to it.',
+      notYou:
+        'If this was not you, remove it from your account page, change your password and tell your administrator.',
+    },
+    passkeyRemoved: {
+      subject: 'A passkey was removed from your {product} account',
+      intro: 'The passkey named "{passkey}" was removed from your {product} account. It can no longer sign in to it.',
+      notYou: 'If this was not you, change your password now and tell your administrator.',
+    },
   },
   pages: {
     account: {
@@ -92,6 +103,8 @@ export const en = {
         session: 'That session was signed out.',
         others: 'Every other browser was signed out.',
         app: 'Access for that app was revoked.',
+        passkey_added: 'Your passkey was added. You can sign in with it from now on.',
+        passkey_removed: 'That passkey was removed. It can no longer sign in to your account.',
       },
       profile: {
         heading: 'Profile',
@@ -118,6 +131,21 @@ export const en = {
         next: 'New password',
         hint: 'At least 8 characters. Every other browser is signed out; this one stays signed in.',
         submit: 'Change password',
+      },
+      passkeys: {
+        heading: 'Passkeys',
+        lead: 'A passkey signs you in with your fingerprint, face, screen lock or security key instead of your password.',
+        added: 'Added',
+        lastUsed: 'Last used',
+        never: 'Never',
+        remove: 'Remove',
+        none: 'You have no passkey yet.',
+        name: 'Name of the new passkey',
+        nameHint: 'Something that tells you which device it is on, such as "Work laptop".',
+        password: 'Current password',
+        add: 'Add a passkey',
+        needsScript: 'Adding a passkey needs JavaScript and a browser that supports passkeys.',
+        failed: 'No passkey was added. Try again, or use another device.',
       },
       sessions: {
         heading: 'Where you are signed in',
@@ -163,6 +191,13 @@ export const en = {
       toAccount: 'Go to your account',
     },
     signedInFooter: 'Manage your account',
+    // The passkey button of the login page (http/passkey.routes.ts, views/assets/passkey.js).
+    passkeyLogin: {
+      or: 'or',
+      signIn: 'Sign in with a passkey',
+      failed: 'No passkey signed you in. Try again, or use your password.',
+      refused: 'That passkey could not sign you in. Try again, or use your password.',
+    },
     // Password reset, unlock by email and invitations (http/recovery.routes.ts).
     recovery: {
       loginForgot: 'Forgot your password?',

@@ -18,6 +18,8 @@ export interface MailTemplateData {
   'email-change-notice': { name?: string; newEmail: string };
   'recovery-code-used': { name?: string; remaining: number };
   'mfa-reset': { name?: string };
+  'passkey-added': { name?: string; passkey: string };
+  'passkey-removed': { name?: string; passkey: string };
 }
 
 export type MailTemplate = keyof MailTemplateData;
@@ -33,6 +35,8 @@ export const MAIL_TEMPLATES: readonly MailTemplate[] = [
   'email-change-notice',
   'recovery-code-used',
   'mfa-reset',
+  'passkey-added',
+  'passkey-removed',
 ];
 
 /** The texts key of each template (i18n/en.ts `mail.*`). */
@@ -47,6 +51,8 @@ const TEXT_KEYS = {
   'email-change-notice': 'emailChangeNotice',
   'recovery-code-used': 'recoveryCodeUsed',
   'mfa-reset': 'mfaReset',
+  'passkey-added': 'passkeyAdded',
+  'passkey-removed': 'passkeyRemoved',
 } as const satisfies Record<MailTemplate, string>;
 
 export interface RenderedMail {

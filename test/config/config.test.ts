@@ -80,6 +80,7 @@ describe('loadConfig', () => {
         registration: { open: false, ipLimit: 3, emailLimit: 3, windowSeconds: 3600 },
         requireVerifiedEmail: false,
         mfa: { required: false, requiredRoles: [], rememberDays: 0 },
+        passkeys: { userVerification: 'required' },
       });
     });
 
@@ -511,6 +512,21 @@ describe('loadConfig', () => {
       expect(
         loadConfig({ POSTERN_REGISTRATION_IP_LIMIT: '10', POSTERN_REGISTRATION_EMAIL_LIMIT: '2' }).registration,
       ).toMatchObject({ ipLimit: 10, emailLimit: 2 });
+    });
+  });
+
+  describe('passkey settings', () => {
+    it('requires user verification by default, and accepts the three WebAuthn levels', () => {
+      expect(loadConfig({}).passkeys).toEqual({ userVerification: 'required' });
+      expect(loadConfig({ POSTERN_PASSKEY_USER_VERIFICATION: 'Preferred' }).passkeys.userVerification).toBe(
+        'preferred',
+      );
+      expect(loadConfig({ POSTERN_PASSKEY_USER_VERIFICATION: 'discouraged' }).passkeys.userVerification).toBe(
+        'discouraged',
+      );
+      expect(problemsOf({ POSTERN_PASSKEY_USER_VERIFICATION: 'always' })).toEqual([
+        'POSTERN_PASSKEY_USER_VERIFICATION must be one of required, preferred, discouraged (got "always")',
+      ]);
     });
   });
 });

@@ -4,10 +4,10 @@ import * as oidc from 'openid-client';
 import { Secret } from 'otpauth';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 
-import type { Browser } from '../support/browser.ts';
+import { findForm, type Browser } from '../support/browser.ts';
 import { startServerOnOwnDatabase } from '../support/setup.ts';
 import { discover, exchange, newBrowser, REDIRECT_URI, signIn, startAuthorization } from '../support/relying-party.ts';
-import type { TestServer } from '../support/server.ts';
+import { freePort, type TestServer } from '../support/server.ts';
 import { enrollOnAccountPage } from '../support/totp.ts';
 
 // DESIGN §5: a database dump, a backup or a replica hands out no bearer credential. A real
@@ -53,15 +53,15 @@ function encodings(value: string): string[] {
   return [value, bytes.toString('base64'), bytes.toString('base64url'), bytes.toString('hex')];
 }
 
-async function everyRow(): Promise<string[]> {
+async function everyRow(of: TestServer = server): Promise<string[]> {
   const { rows: tables } = await sql<{ table_name: string }>`
     select table_name from information_schema.tables where table_schema = 'public' and table_type = 'BASE TABLE'`.execute(
-    server.container.db.db,
+    of.container.db.db,
   );
   const rows: string[] = [];
   for (const { table_name: table } of tables) {
     const result = await sql<{ row: string }>`select row_to_json(t)::text as row from ${sql.table(table)} t`.execute(
-      server.container.db.db,
+      of.container.db.db,
     );
     rows.push(...result.rows.map((r) => `${table}: ${r.row}`));
   }
@@ -141,4 +141,69 @@ it('after TOTP is set up and a recovery code is used, no TOTP secret or recovery
     }
   }
   expect(found).toEqual([]);
+});
+
+/** The challenge of a WebAuthn ceremony's options, asked for the way the page's script asks. */
+async function passkeyChallenge(browser: Browser, optionsUrl: string, form: Record<string, string>): Promise<string> {
+  const answer = await browser.request(optionsUrl, { form });
+  expect(answer.status).toBe(200);
+  return (JSON.parse(answer.text) as { challenge: string }).challenge;
+}
+
+/** A browser for an issuer at http://localhost:PORT, reaching the server where it listens (127.0.0.1). */
+function browserForLocalhost(): Browser {
+  const browser = newBrowser();
+  browser.transport = (url) => {
+    const target = new URL(url);
+    if (target.hostname === 'localhost') target.hostname = '127.0.0.1';
+    return target;
+  };
+  return browser;
+}
+
+it('while passkey ceremonies are under way, no challenge is in any row of any table', async () => {
+  // Passkeys need a domain name as the issuer's host (WebAuthn takes no IP address as RP ID).
+  const port = await freePort();
+  const issuer = `http://localhost:${port}`;
+  const passkeyServer = await startServerOnOwnDatabase({ PORT: String(port), POSTERN_ISSUER: issuer });
+  try {
+    await passkeyServer.container.accounts.create(USER);
+    // Adding a passkey on the account page: the challenge is bound to this session.
+    const person = browserForLocalhost();
+    const login = await person.get(`${issuer}/account`);
+    const accountPage = await person.submit(login, '/login', { username: USER.username, password: USER.password });
+    const add = findForm(accountPage.text, '/account/passkeys');
+    const addChallenge = await passkeyChallenge(person, `${issuer}/account/passkeys/options`, {
+      ...add.fields,
+      passkey_name: 'Laptop',
+      passkey_password: USER.password,
+    });
+    // Signing in with a passkey: the challenge is bound to the interaction.
+    const stranger = browserForLocalhost();
+    const loginPage = await stranger.get(`${issuer}/account`);
+    const button = findForm(loginPage.text, '/passkey');
+    const signInChallenge = await passkeyChallenge(
+      stranger,
+      new URL(`${button.action}/options`, loginPage.url).href,
+      button.fields,
+    );
+
+    const rows = await everyRow(passkeyServer);
+    expect(rows.filter((r) => r.startsWith('webauthn_challenges: '))).toHaveLength(2);
+    const found: string[] = [];
+    for (const [what, challenge] of [
+      ['registration challenge', addChallenge],
+      ['sign-in challenge', signInChallenge],
+    ] as const) {
+      const bytes = Buffer.from(challenge, 'base64url');
+      expect(bytes).toHaveLength(32);
+      for (const encoded of [...encodings(challenge), bytes.toString('hex'), bytes.toString('base64')]) {
+        const row = rows.find((r) => r.includes(encoded));
+        if (row) found.push(`${what} (${encoded.slice(0, 12)}…) in ${row.slice(0, 300)}`);
+      }
+    }
+    expect(found).toEqual([]);
+  } finally {
+    await passkeyServer.close();
+  }
 });
