@@ -16,13 +16,35 @@ export const ACR_VALUES = [ACR_PASSWORD, ACR_MFA] as const;
 /** RFC 8176 values that mean "a second factor was given" (otp: TOTP or a recovery code; hwk/swk: a passkey). */
 const SECOND_FACTOR_AMR = ['otp', 'hwk', 'swk'];
 
+/** RFC 8176 §2 values that each stand for one factor (knowledge, possession, inherence). */
+const FACTOR_AMR = ['pwd', 'otp', 'hwk', 'swk', 'user'];
+
+/**
+ * The sign-in used more than one factor, one of them a second factor: a password and a code, a
+ * password and a passkey, or a passkey that verified the person (`user`). A passkey alone
+ * without user verification (POSTERN_PASSKEY_USER_VERIFICATION=preferred|discouraged) is one
+ * factor: something you have.
+ */
 export function hasSecondFactor(amr: readonly string[] | undefined): boolean {
-  return amr?.some((value) => SECOND_FACTOR_AMR.includes(value)) ?? false;
+  const factors = new Set(amr?.filter((value) => FACTOR_AMR.includes(value)));
+  return [...factors].some((value) => SECOND_FACTOR_AMR.includes(value)) && factors.size > 1;
+}
+
+/**
+ * A passwordless passkey sign-in (amr hwk|swk, and `user` when the authenticator verified the
+ * person). With user verification it is two factors in one gesture (possession of the key, and
+ * a PIN or biometrics): RFC 8176 `mfa` and acr urn:postern:mfa, so it satisfies --require-mfa,
+ * acr_values urn:postern:mfa and POSTERN_MFA*. Without it, one factor: acr urn:postern:pwd
+ * ("one factor"), and a relying party that asks for MFA gets the second-factor page.
+ */
+export function passwordlessLogin(passkeyAmr: readonly string[]): { amr: string[]; acr: string } {
+  if (!hasSecondFactor(passkeyAmr)) return { amr: [...passkeyAmr], acr: ACR_PASSWORD };
+  return { amr: [...new Set([...passkeyAmr, 'mfa'])], acr: ACR_MFA };
 }
 
 /** The amr of a sign-in that added `method` (RFC 8176 §2) to what was given before. */
-export function amrWith(before: readonly string[] | undefined, method: 'otp' | 'hwk' | 'swk'): string[] {
-  const amr = new Set([...(before ?? ['pwd']), method]);
+export function amrWith(before: readonly string[] | undefined, ...method: readonly string[]): string[] {
+  const amr = new Set([...(before ?? ['pwd']), ...method]);
   if (amr.size > 1) amr.add('mfa');
   return [...amr];
 }
@@ -62,10 +84,15 @@ export type SecondFactorDecision =
 export function decideSecondFactor(policy: MfaPolicy, facts: SignInFacts): SecondFactorDecision {
   const askedByRelyingParty = facts.clientRequiresMfa || facts.acrRequested;
   if (facts.deviceRemembered && !askedByRelyingParty) return { kind: 'none' };
-  const factors = facts.methods.filter((m) => m !== 'recovery_code');
-  if (factors.length > 0) return { kind: 'verify', methods: facts.methods };
   const byPolicy = policy.required || facts.roles.some((role) => policy.requiredRoles.includes(role));
-  return askedByRelyingParty || byPolicy ? { kind: 'enroll' } : { kind: 'none' };
+  const asked = askedByRelyingParty || byPolicy;
+  // Setting up TOTP turns on two-step verification: its code is asked at every sign-in. A passkey
+  // is added as a way to sign in (passwordless); after a password it is asked only when MFA is
+  // asked for, so that someone on a device without it is not locked out (passkeys have no
+  // recovery codes).
+  const factors = facts.methods.filter((m) => m !== 'recovery_code');
+  if (factors.includes('totp') || (factors.length > 0 && asked)) return { kind: 'verify', methods: facts.methods };
+  return asked ? { kind: 'enroll' } : { kind: 'none' };
 }
 
 /** acr_values (OIDC Core §3.1.2.1) asks for MFA when it names urn:postern:mfa. */

@@ -20,6 +20,7 @@ import {
   savePendingTotp,
   useRecoveryCode,
 } from './mfa.repository.ts';
+import { deleteAccountPasskeys, listPasskeys } from './passkey.repository.ts';
 import type { PasswordHasher } from './password-hasher.ts';
 import {
   chargeAttempt,
@@ -60,7 +61,7 @@ export interface MfaStatus {
 
 export interface MfaService {
   status(accountId: string): Promise<MfaStatus>;
-  /** The methods the second-factor page may offer (passkeys are added by their own part). */
+  /** The methods the second-factor page may offer: TOTP, recovery codes (with TOTP), passkeys. */
   methods(accountId: string): Promise<MfaMethod[]>;
   /** When the TOTP factor was confirmed: a remembered device is valid for this enrollment only. */
   factorStamp(accountId: string): Promise<string | undefined>;
@@ -76,7 +77,7 @@ export interface MfaService {
   disableTotp(accountId: string, input: { password: string; code: string }, origin: Origin): Promise<void>;
   /** Needs the password; the earlier codes stop working. */
   regenerateRecoveryCodes(accountId: string, input: { password: string }, origin: Origin): Promise<string[]>;
-  /** `postern user mfa reset`, the admin API: every factor goes, the owner is mailed. */
+  /** `postern user mfa reset`, the admin API: every factor (TOTP, recovery codes, passkeys) goes, the owner is mailed once. */
   reset(accountId: string, origin: Origin & { by?: string }): Promise<{ removed: number }>;
 }
 
@@ -223,9 +224,11 @@ export function createMfaService(deps: Deps): MfaService {
     verify,
     async methods(accountId) {
       const { totp, recoveryCodesLeft } = await status(accountId);
+      const passkeys = await listPasskeys(db, accountId);
       return [
         ...(totp ? (['totp'] as const) : []),
         ...(totp && recoveryCodesLeft > 0 ? (['recovery_code'] as const) : []),
+        ...(passkeys.length > 0 ? (['passkey'] as const) : []),
       ];
     },
     async factorStamp(accountId) {
@@ -275,8 +278,13 @@ export function createMfaService(deps: Deps): MfaService {
     async reset(accountId, origin) {
       const account = await findAccountById(db, accountId);
       if (!account) throw new PosternError('ERR_NOT_FOUND', 'no such account');
+      // Every second factor goes, passkeys too (each can sign in alone), in one transaction with
+      // one mail: the owner learns once that their factors were reset.
       const removed = await db.transaction().execute(async (tx) => {
-        const n = (await deleteTotp(tx, accountId)) + (await deleteRecoveryCodes(tx, accountId));
+        const n =
+          (await deleteTotp(tx, accountId)) +
+          (await deleteRecoveryCodes(tx, accountId)) +
+          (await deleteAccountPasskeys(tx, accountId));
         if (deps.outbox.enabled) {
           const name = account.profile.name;
           await deps.outbox.enqueue(tx, { to: account.email, template: 'mfa-reset', data: name ? { name } : {} });

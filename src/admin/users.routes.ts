@@ -155,7 +155,8 @@ const resetMfa = user.write({
   method: 'post',
   path: '/users/{user}/mfa/reset',
   operationId: 'resetUserMfa',
-  summary: "Remove a user's authenticator app and recovery codes (postern user mfa reset); the owner is mailed",
+  summary:
+    "Remove a user's authenticator app, recovery codes and passkeys (postern user mfa reset); the owner is mailed",
   idempotent: true,
   params: USER,
   status: 200,

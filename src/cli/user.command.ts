@@ -225,7 +225,7 @@ const unlock = defineCommand({
 const mfa = defineCommand({
   name: 'user mfa',
   summary: "reset a user's second factors: postern user mfa reset USER",
-  description: `"reset" removes the user's authenticator app (TOTP) and recovery codes, so the next
+  description: `"reset" removes the user's authenticator app (TOTP), recovery codes and passkeys, so the next
 sign-in asks for the password only (or walks them through setting up a new app when MFA is
 required). The owner is mailed, and the reset is in the audit log.`,
   options: { json: { type: 'boolean', description: 'print {"account": ..., "removed": N}' } },

@@ -168,7 +168,11 @@ function signInRoutes(deps: HttpDeps, secure: boolean, account: AccountRouteDeps
     basePath,
     recoveryLinks: deps.recovery.enabled,
     registrationOpen: deps.config.registration.open,
-    mfa: { service: deps.mfa, policy: deps.config.mfa },
+    mfa: {
+      service: deps.mfa,
+      policy: deps.config.mfa,
+      ...(deps.passkeys.available ? { passkeys: deps.passkeys } : {}),
+    },
     ...(account.passkeyScripts ? { passkeyScripts: account.passkeyScripts } : {}),
   };
   const passkeys = (pages: InteractionDeps) =>

@@ -7,11 +7,13 @@ import type { Account } from '../accounts/account.ts';
 import type { AccountService } from '../accounts/account.service.ts';
 import { ACR_PASSWORD, type MfaPolicy } from '../accounts/mfa-policy.ts';
 import type { MfaService } from '../accounts/mfa.service.ts';
+import type { Passkeys } from '../accounts/passkeys.ts';
 import type { SignInService } from '../accounts/sign-in.service.ts';
 import { textsFor } from '../i18n/texts.ts';
 import { checkCsrf, csrfToken } from './csrf.ts';
 import { readDevices, rememberDevice } from './device-cookie.ts';
 import { readForm } from './form-body.ts';
+import { mountPasskeySecondFactor } from './mfa-passkey.routes.ts';
 import { isStepUp, mountMfaPages, secondFactorAfterPassword, showStepUp, type MfaPageDeps } from './mfa.routes.ts';
 import type { PageScript } from './passkey-scripts.ts';
 import { rememberPending, renderRegister, renderUnverified, type RegistrationDeps } from './registration.routes.ts';
@@ -35,7 +37,12 @@ export interface InteractionDeps {
   /** The registration and verification pages, when mail works (registration.routes.ts). */
   readonly registrationPages?: RegistrationDeps;
   /** The second step of signing in (issue 14, http/mfa.routes.ts). */
-  readonly mfa?: { readonly service: MfaService; readonly policy: MfaPolicy & { readonly rememberDays: number } };
+  readonly mfa?: {
+    readonly service: MfaService;
+    readonly policy: MfaPolicy & { readonly rememberDays: number };
+    /** Passkeys are served: they are offered as a second factor too (http/mfa-passkey.routes.ts). */
+    readonly passkeys?: Passkeys;
+  };
   /** Passkeys are served: the login page offers "Sign in with a passkey" (http/passkey.routes.ts). */
   readonly passkeyScripts?: readonly PageScript[];
 }
@@ -235,6 +242,7 @@ function mfaPages(deps: InteractionDeps, mfa: NonNullable<InteractionDeps['mfa']
     complete: (ctx, details, login) => finish(ctx, deps, loginResult(details, login)),
     posted: (ctx) => postedForm(ctx, deps),
     showLogin: (ctx, details) => showLogin(ctx, deps, details),
+    ...(mfa.passkeys ? { passkeys: mfa.passkeys } : {}),
   };
 }
 
@@ -246,5 +254,6 @@ export function interactionRoutes(deps: InteractionDeps): Router {
   router.post('/confirm', (ctx) => confirm(ctx, deps));
   router.post('/abort', (ctx) => abort(ctx, deps));
   if (deps.mfa) mountMfaPages(router, mfaPages(deps, deps.mfa));
+  if (deps.mfa?.passkeys) mountPasskeySecondFactor(router, mfaPages(deps, deps.mfa), deps.mfa.passkeys);
   return router;
 }

@@ -14,8 +14,11 @@ import {
   type MfaPolicy,
 } from '../accounts/mfa-policy.ts';
 import type { MfaService, TotpEnrollment } from '../accounts/mfa.service.ts';
+import type { Passkeys } from '../accounts/passkeys.ts';
+import { textsFor } from '../i18n/texts.ts';
 import { csrfToken } from './csrf.ts';
 import { isMfaRemembered, rememberMfaDevice } from './device-cookie.ts';
+import type { PageScript } from './passkey-scripts.ts';
 import { sendPage, type Views } from './views.ts';
 
 // The second step of signing in (issue 14): after the password, or for a session that signed in
@@ -42,16 +45,24 @@ export interface MfaPageDeps {
   readonly posted: (ctx: Context) => Promise<{ details: Details; form: Record<string, string> }>;
   /** The sign-in page again (nobody is half-way through this interaction). */
   readonly showLogin: (ctx: Context, details: Details) => Promise<void>;
+  /** Passkeys are served: the page offers "Use a passkey" to whoever has one (mfa-passkey.routes.ts). */
+  readonly passkeys?: Passkeys;
+  readonly passkeyScripts?: readonly PageScript[];
 }
 
 /** Who is half-way through signing in, in this interaction. */
-interface Pending {
+export interface Pending {
   readonly accountId: string;
   readonly remember: boolean;
   /** What was given so far (RFC 8176): ['pwd'], or the step-up session's own. */
   readonly amr: readonly string[];
   /** TOTP was set up in this interaction and its recovery codes shown. */
   readonly enrolled: boolean;
+  /**
+   * The decision after the password was "enroll" (MFA required, no factor): only then may this
+   * interaction set up TOTP. Anyone else holding the password must give the factor they have.
+   */
+  readonly enrollDue: boolean;
 }
 
 const PENDING_COOKIE = 'postern_mfa';
@@ -61,7 +72,7 @@ const LOCKED = 'Too many wrong codes. Wait a few minutes, then try again.';
 const WRONG = 'That code is not right. Check the time on your phone, or wait for the next code.';
 
 function setPending(ctx: Context, deps: MfaPageDeps, uid: string, p: Omit<Pending, 'amr'>): void {
-  const flags = `${p.remember ? 'r' : ''}${p.enrolled ? 'e' : ''}`;
+  const flags = `${p.remember ? 'r' : ''}${p.enrolled ? 'e' : ''}${p.enrollDue ? 'n' : ''}`;
   ctx.cookies.set(PENDING_COOKIE, `${uid}.${p.accountId}.${flags}`, {
     signed: true,
     httpOnly: true,
@@ -82,22 +93,44 @@ export function isStepUp(details: Details): boolean {
   );
 }
 
-function pending(ctx: Context, details: Details): Pending | undefined {
+export function pending(ctx: Context, details: Details): Pending | undefined {
   const [uid, accountId, flags = ''] = ctx.cookies.get(PENDING_COOKIE, { signed: true })?.split('.') ?? [];
   if (uid === details.uid && accountId)
-    return { accountId, remember: flags.includes('r'), enrolled: flags.includes('e'), amr: ['pwd'] };
+    return {
+      accountId,
+      remember: flags.includes('r'),
+      enrolled: flags.includes('e'),
+      enrollDue: flags.includes('n'),
+      amr: ['pwd'],
+    };
   if (!isStepUp(details)) return undefined;
   const session = details.session as { accountId: string; amr?: string[] };
   // A step-up changes nothing about how long the session lasts; a browser-length one is the safe default.
-  return { accountId: session.accountId, remember: false, enrolled: false, amr: session.amr ?? ['pwd'] };
+  // The relying party asked for MFA: enrolling is due if the account has no factor (checked where used).
+  return {
+    accountId: session.accountId,
+    remember: false,
+    enrolled: false,
+    enrollDue: true,
+    amr: session.amr ?? ['pwd'],
+  };
 }
+
+/** The account's methods this installation can offer (passkeys only where they are served). */
+async function methodsOf(deps: MfaPageDeps, accountId: string): Promise<MfaMethod[]> {
+  const methods = await deps.mfa.methods(accountId);
+  return deps.passkeys ? methods : methods.filter((m) => m !== 'passkey');
+}
+
+/** Recovery codes alone are no factor (mfa-policy.ts). */
+const factorsIn = (methods: readonly MfaMethod[]) => methods.filter((m) => m !== 'recovery_code');
 
 async function clientRequiresMfa(deps: MfaPageDeps, details: Details): Promise<boolean> {
   const client = await deps.provider().Client.find(String(details.params.client_id));
   return client?.metadata().require_mfa === true;
 }
 
-async function showVerify(
+export async function showVerify(
   ctx: Context,
   deps: MfaPageDeps,
   details: Details,
@@ -115,6 +148,9 @@ async function showVerify(
       methods,
       rememberDays: deps.policy.rememberDays,
       error,
+      ...(methods.includes('passkey') && deps.passkeyScripts
+        ? { passkey: textsFor().pages.passkeySecondFactor, scripts: deps.passkeyScripts }
+        : {}),
     },
     error ? (error === LOCKED ? 429 : 401) : 200,
   );
@@ -129,6 +165,10 @@ export async function enrollmentView(enrollment: TotpEnrollment) {
 }
 
 async function showEnroll(ctx: Context, deps: MfaPageDeps, details: Details, accountId: string, error?: string) {
+  // Checked on the server each time, whatever the cookie says: an account with a factor (TOTP or
+  // a passkey) proves it; it never gets a new secret that would let a password alone through.
+  const methods = await methodsOf(deps, accountId);
+  if (factorsIn(methods).length > 0) return showVerify(ctx, deps, details, methods);
   const enrollment = (await deps.mfa.pendingTotp(accountId)) ?? (await deps.mfa.startTotp(accountId));
   sendPage(
     ctx,
@@ -148,9 +188,9 @@ async function showEnroll(ctx: Context, deps: MfaPageDeps, details: Details, acc
 
 /** The second-factor page for whoever is pending: ask for a code, or set one up. */
 async function showStep(ctx: Context, deps: MfaPageDeps, details: Details, accountId: string): Promise<void> {
-  const methods = await deps.mfa.methods(accountId);
-  // Recovery codes alone are no factor (mfa-policy.ts): whoever has nothing else sets up TOTP.
-  if (methods.some((m) => m !== 'recovery_code')) return showVerify(ctx, deps, details, methods);
+  const methods = await methodsOf(deps, accountId);
+  // Whoever has no factor but recovery codes sets up TOTP.
+  if (factorsIn(methods).length > 0) return showVerify(ctx, deps, details, methods);
   return showEnroll(ctx, deps, details, accountId);
 }
 
@@ -166,7 +206,7 @@ export async function secondFactorAfterPassword(
   account: Account,
   remember: boolean,
 ): Promise<boolean> {
-  const methods = await deps.mfa.methods(account.id);
+  const methods = await methodsOf(deps, account.id);
   const stamp = deps.policy.rememberDays > 0 ? await deps.mfa.factorStamp(account.id) : undefined;
   const decision = decideSecondFactor(deps.policy, {
     roles: account.roles,
@@ -176,7 +216,8 @@ export async function secondFactorAfterPassword(
     deviceRemembered: isMfaRemembered(ctx, account.id, stamp, new Date()),
   });
   if (decision.kind === 'none') return false;
-  setPending(ctx, deps, details.uid, { accountId: account.id, remember, enrolled: false });
+  const enrollDue = decision.kind === 'enroll';
+  setPending(ctx, deps, details.uid, { accountId: account.id, remember, enrolled: false, enrollDue });
   if (decision.kind === 'verify') await showVerify(ctx, deps, details, decision.methods);
   else await showEnroll(ctx, deps, details, account.id);
   return true;
@@ -208,7 +249,7 @@ async function verifyCode(ctx: Context, deps: MfaPageDeps): Promise<void> {
       ctx,
       deps,
       details,
-      await deps.mfa.methods(p.accountId),
+      await methodsOf(deps, p.accountId),
       result.reason === 'locked' ? LOCKED : WRONG,
     );
   const stamp = await deps.mfa.factorStamp(p.accountId);
@@ -222,10 +263,16 @@ async function verifyCode(ctx: Context, deps: MfaPageDeps): Promise<void> {
   await deps.complete(ctx, details, signedInWithSecondFactor(p));
 }
 
+async function enrollmentAllowed(deps: MfaPageDeps, p: Pending): Promise<boolean> {
+  return p.enrollDue && factorsIn(await methodsOf(deps, p.accountId)).length === 0;
+}
+
 async function confirmEnrollment(ctx: Context, deps: MfaPageDeps): Promise<void> {
   const { details, form } = await deps.posted(ctx);
   const p = pending(ctx, details);
   if (!p) return deps.showLogin(ctx, details);
+  // Finding 1 of the review: setting up is for whoever the decision sent here and has no factor.
+  if (!(await enrollmentAllowed(deps, p))) return showVerify(ctx, deps, details, await methodsOf(deps, p.accountId));
   const result = await deps.mfa.confirmTotp(p.accountId, form.code ?? '', origin(ctx, details));
   if (!result.ok) return showEnroll(ctx, deps, details, p.accountId, result.reason === 'locked' ? LOCKED : WRONG);
   // Shown once, then the person goes on; the cookie says this interaction enrolled.
@@ -241,6 +288,9 @@ async function continueAfterEnrollment(ctx: Context, deps: MfaPageDeps): Promise
   const { details } = await deps.posted(ctx);
   const p = pending(ctx, details);
   if (!p?.enrolled) return deps.showLogin(ctx, details);
+  // The TOTP just set up is the account's only factor; a passkey would have had to be used instead.
+  const methods = await methodsOf(deps, p.accountId);
+  if (!p.enrollDue || methods.includes('passkey')) return showVerify(ctx, deps, details, methods);
   await deps.complete(ctx, details, signedInWithSecondFactor(p));
 }
 

@@ -2,6 +2,7 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 
 import type { Passkeys } from '../accounts/passkeys.ts';
+import { passwordlessLogin } from '../accounts/mfa-policy.ts';
 import { textsFor } from '../i18n/texts.ts';
 import { isPosternError } from '../shared/errors.ts';
 import { change, origin, signedIn, type AccountRouteDeps } from './account.routes.ts';
@@ -58,11 +59,13 @@ function signInRoutes(router: Router, deps: PasskeyRouteDeps): void {
     );
     if (!result.ok)
       return renderPrompt(ctx, deps.interaction, details, { error: textsFor().pages.passkeyLogin.refused });
-    // The passkey is the whole proof: amr says which kind of key, and `user` if it verified the person.
+    // The passkey is the whole proof: amr says which kind of key, and `user` if it verified the
+    // person, which makes it multi-factor (accounts/mfa-policy.ts passwordlessLogin).
+    const { amr, acr } = passwordlessLogin(result.amr);
     await finish(
       ctx,
       deps.interaction,
-      loginResult(details, { accountId: result.account.id, amr: [...result.amr], remember: form.remember === 'yes' }),
+      loginResult(details, { accountId: result.account.id, amr, acr, remember: form.remember === 'yes' }),
     );
   });
 }

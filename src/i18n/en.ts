@@ -72,7 +72,7 @@ export const en = {
     mfaReset: {
       subject: 'Two-step verification was reset for your {product} account',
       intro:
-        'The two-step verification of your {product} account was reset. You can set it up again from your account page.',
+        'The two-step verification of your {product} account was reset: its authenticator app, recovery codes and passkeys were removed. You can set them up again from your account page.',
       notYou: 'If you did not ask for this, change your password now and tell your administrator.',
     },
     passkeyAdded: {
@@ -197,6 +197,13 @@ export const en = {
       signIn: 'Sign in with a passkey',
       failed: 'No passkey signed you in. Try again, or use your password.',
       refused: 'That passkey could not sign you in. Try again, or use your password.',
+    },
+    // A passkey as the second step after the password (http/mfa-passkey.routes.ts, second-factor.eta).
+    passkeySecondFactor: {
+      or: 'or',
+      use: 'Use a passkey',
+      failed: 'No passkey answered. Try again, or use a code.',
+      refused: 'That passkey did not work here. Use a passkey of this account, or a code.',
     },
     // Password reset, unlock by email and invitations (http/recovery.routes.ts).
     recovery: {

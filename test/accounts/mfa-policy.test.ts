@@ -5,6 +5,7 @@ import {
   amrWith,
   decideSecondFactor,
   hasSecondFactor,
+  passwordlessLogin,
   type SignInFacts,
 } from '../../src/accounts/mfa-policy.ts';
 
@@ -22,12 +23,27 @@ describe('decideSecondFactor', () => {
     expect(decideSecondFactor(OPTIONAL, NOTHING)).toEqual({ kind: 'none' });
   });
 
-  it('asks whoever set up a factor, offering every method they have', () => {
+  it('asks whoever set up TOTP, offering every method they have', () => {
     expect(decideSecondFactor(OPTIONAL, { ...NOTHING, methods: ['totp', 'recovery_code'] })).toEqual({
       kind: 'verify',
       methods: ['totp', 'recovery_code'],
     });
-    expect(decideSecondFactor(OPTIONAL, { ...NOTHING, methods: ['passkey'] })).toMatchObject({ kind: 'verify' });
+    expect(decideSecondFactor(OPTIONAL, { ...NOTHING, methods: ['totp', 'passkey'] })).toEqual({
+      kind: 'verify',
+      methods: ['totp', 'passkey'],
+    });
+  });
+
+  it('asks for a passkey after the password only when MFA is asked for, and never sends its owner to set up TOTP', () => {
+    const passkeyOnly = { ...NOTHING, methods: ['passkey'] as const };
+    expect(decideSecondFactor(OPTIONAL, passkeyOnly)).toEqual({ kind: 'none' });
+    expect(decideSecondFactor(OPTIONAL, { ...passkeyOnly, acrRequested: true })).toEqual({
+      kind: 'verify',
+      methods: ['passkey'],
+    });
+    expect(decideSecondFactor(OPTIONAL, { ...passkeyOnly, clientRequiresMfa: true })).toMatchObject({ kind: 'verify' });
+    expect(decideSecondFactor({ required: true, requiredRoles: [] }, passkeyOnly)).toMatchObject({ kind: 'verify' });
+    expect(decideSecondFactor(OPTIONAL, { ...passkeyOnly, roles: ['admin'] })).toMatchObject({ kind: 'verify' });
   });
 
   it('leads whoever must use MFA and has no factor to enrollment: the installation, a role, the client, the request', () => {
@@ -61,6 +77,20 @@ describe('amr and acr_values', () => {
     expect(hasSecondFactor(undefined)).toBe(false);
     expect(hasSecondFactor(['pwd', 'otp'])).toBe(true);
     expect(hasSecondFactor(['hwk', 'user'])).toBe(true);
+    expect(hasSecondFactor(['pwd', 'swk', 'mfa'])).toBe(true);
+  });
+
+  it('counts a passkey alone without user verification as one factor, not as MFA', () => {
+    expect(hasSecondFactor(['hwk'])).toBe(false);
+    expect(hasSecondFactor(['swk', 'mfa'])).toBe(false);
+    expect(amrWith(['hwk'], 'hwk')).toEqual(['hwk']);
+    expect(amrWith(['pwd'], 'hwk', 'user')).toEqual(['pwd', 'hwk', 'user', 'mfa']);
+  });
+
+  it('makes a passwordless passkey sign-in with user verification mfa, and one without it a single factor', () => {
+    expect(passwordlessLogin(['hwk', 'user'])).toEqual({ amr: ['hwk', 'user', 'mfa'], acr: 'urn:postern:mfa' });
+    expect(passwordlessLogin(['swk', 'user'])).toEqual({ amr: ['swk', 'user', 'mfa'], acr: 'urn:postern:mfa' });
+    expect(passwordlessLogin(['hwk'])).toEqual({ amr: ['hwk'], acr: 'urn:postern:pwd' });
   });
 
   it('reads urn:postern:mfa among space-separated acr_values', () => {

@@ -56,7 +56,8 @@
     });
   }
 
-  const signIn = document.querySelector('form[data-passkey="sign-in"]');
+  // The login page's passwordless button, or the second step's "Use a passkey".
+  const signIn = document.querySelector('form[data-passkey="sign-in"], form[data-passkey="second-factor"]');
   if (signIn) enhance(signIn, webauthn.startAuthentication);
   const register = document.querySelector('form[data-passkey="register"]');
   if (register) enhance(register, webauthn.startRegistration);
