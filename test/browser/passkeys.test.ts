@@ -220,7 +220,7 @@ it.skipIf(!existsSync(CHROMIUM))(
     expect(tokens.claims()?.sub).toBe(accountId);
     // RFC 8176: a device-bound key (hwk) and the authenticator verified the person (user). The
     // interaction ended with these amr values, which the code (and so the ID token) carries.
-    expect(await codeAmr('notes')).toEqual([['hwk', 'user']]);
+    expect(await codeAmr('notes')).toEqual([['hwk', 'user', 'mfa']]);
 
     // The passkey session reaches the account page; the passkey shows when it was last used.
     await page.goto(`${server.issuer}/account`);
