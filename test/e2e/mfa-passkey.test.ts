@@ -24,12 +24,15 @@ let origin: string;
 const clock = createTestClock();
 let counter = 0;
 
-beforeAll(async () => {
-  db = await createTestDatabase();
-  smtp = await startTestSmtp();
+/** A server at http://localhost:PORT on `database`, with the web app; sets server, origin and app. */
+async function startSite(database: TestDatabase, extra: Record<string, string> = {}): Promise<void> {
   const port = await freePort();
   origin = `http://localhost:${port}`;
-  server = await startTestServer(db, { ...mailEnv(smtp), PORT: String(port), POSTERN_ISSUER: origin }, { clock });
+  server = await startTestServer(
+    database,
+    { ...mailEnv(smtp), PORT: String(port), POSTERN_ISSUER: origin, ...extra },
+    { clock },
+  );
   const web = await server.container.clients.create({
     clientId: 'webapp',
     grantTypes: ['authorization_code'],
@@ -38,6 +41,12 @@ beforeAll(async () => {
     firstParty: true,
   });
   app = await discover(server.issuer, 'webapp', web.secret);
+}
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  smtp = await startTestSmtp();
+  await startSite(db);
 });
 
 afterAll(async () => {
@@ -238,5 +247,55 @@ describe('passwordless, step-up and reset', () => {
     expect(refused.status).toBe(401);
     expect(refused.text).toContain('That passkey could not sign you in.');
     expect(await server.container.mfa.methods(person.id)).toEqual([]);
+  });
+});
+
+describe('with POSTERN_PASSKEY_USER_VERIFICATION=preferred, a passkey that did not verify the person', () => {
+  let lenientDb: TestDatabase;
+  let saved: { server: TestServer; origin: string; app: oidc.Configuration };
+
+  beforeAll(async () => {
+    saved = { server, origin, app };
+    lenientDb = await createTestDatabase();
+    await startSite(lenientDb, { POSTERN_PASSKEY_USER_VERIFICATION: 'preferred' });
+  });
+
+  afterAll(async () => {
+    await server?.close();
+    await lenientDb?.drop();
+    ({ server, origin, app } = saved);
+  });
+
+  it('signs in alone as one factor (amr hwk, acr urn:postern:pwd)', async () => {
+    const person = await newPerson();
+    const key = await addPasskey(person);
+    const browser = newLocalBrowser();
+    const started = await startAuthorization(browser, app);
+    const options = await optionsFor(browser, started.page, '/passkey');
+    const back = await browser.submit(started.page, '/passkey', {
+      credential: key.assert(options, origin, { userVerified: false }),
+    });
+    const claims = (await backAtApp(started, back)).claims()!;
+    expect(claims.amr).toEqual(['hwk']);
+    expect(claims.acr).toBe('urn:postern:pwd');
+  });
+
+  it('does not meet acr_values urn:postern:mfa: the second-factor page follows, where only a verifying passkey completes it', async () => {
+    const person = await newPerson();
+    const key = await addPasskey(person);
+    const browser = newLocalBrowser();
+    const started = await startAuthorization(browser, app, MFA);
+    const options = await optionsFor(browser, started.page, '/passkey');
+    const page = await browser.submit(started.page, '/passkey', {
+      credential: key.assert(options, origin, { userVerified: false }),
+    });
+    expect(page.url).toContain('/interaction/');
+    expect(page.text).toContain('data-passkey="second-factor"');
+    const again = await usePasskey(browser, page, key, { userVerified: false, counter: 0 });
+    expect(again.status).toBe(401);
+    const back = await usePasskey(browser, again, key, { userVerified: true });
+    const claims = (await backAtApp(started, back)).claims()!;
+    expect(claims.amr).toEqual(['hwk', 'user', 'mfa']);
+    expect(claims.acr).toBe('urn:postern:mfa');
   });
 });
