@@ -1,19 +1,19 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import path from 'node:path';
 
 import * as oidc from 'openid-client';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 
-import { CHROMIUM } from '../support/chromium.ts';
+import { CHROMIUM, LOCALHOST_IS_IPV4, launchChromium, screenshots } from '../support/chromium.ts';
 import { baseEnv, expectOk, run } from '../support/cli.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { mailEnv, nextMail } from '../support/mailbox.ts';
 import { discover } from '../support/relying-party.ts';
 import { freePort, startTestServer, type TestServer } from '../support/server.ts';
 import { startTestSmtp, type TestSmtp } from '../support/smtp.ts';
+import { type AuthenticatorTab, tabWithAuthenticator } from '../support/virtual-authenticator.ts';
 
 // Passkeys with two-step verification in a real browser (Debian's Chromium) with a CDP virtual
 // authenticator (review of issue 14, "pk2fa"): a passkey after the password at an app that
@@ -64,19 +64,7 @@ beforeAll(async () => {
   });
   notes = await discover(server.issuer, 'notes', notesApp.secret);
   payroll = await discover(server.issuer, 'payroll', payrollApp.secret);
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      // The server listens on 127.0.0.1 only; localhost could otherwise be tried as ::1.
-      '--host-resolver-rules=MAP localhost 127.0.0.1',
-    ],
-  });
-  mkdirSync(SHOTS, { recursive: true });
+  browser = await launchChromium([LOCALHOST_IS_IPV4]);
 });
 
 afterAll(async () => {
@@ -87,29 +75,13 @@ afterAll(async () => {
   appServer?.close();
 });
 
-const shot = (page: Page, name: string) => page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
+const shot = screenshots(SHOTS);
 
 /** One tab with a virtual platform authenticator that verifies the user (CDP WebAuthn domain). */
-let tab: { context: BrowserContext; page: Page; problems: string[] } | undefined;
+let tab: AuthenticatorTab | undefined;
 
-async function theTab() {
-  if (tab) return tab;
-  const context = await browser.newContext({ viewport: { width: 900, height: 900 } });
-  const page = await context.newPage();
-  const cdp = await context.newCDPSession(page);
-  await cdp.send('WebAuthn.enable');
-  await cdp.send('WebAuthn.addVirtualAuthenticator', {
-    options: {
-      protocol: 'ctap2',
-      transport: 'internal',
-      hasResidentKey: true,
-      hasUserVerification: true,
-      isUserVerified: true,
-    },
-  });
-  const problems: string[] = [];
-  page.on('pageerror', (e) => problems.push(e.message));
-  tab = { context, page, problems };
+async function theTab(): Promise<AuthenticatorTab> {
+  tab ??= await tabWithAuthenticator(browser);
   return tab;
 }
 
@@ -158,6 +130,14 @@ async function idTokenClaims(page: Page, started: AppSignIn) {
 
 const passkeyButton = (page: Page) => page.getByRole('button', { name: 'Use a passkey' });
 
+/** The passkey as second factor after a password: the app gets amr pwd+hwk+mfa and acr urn:postern:mfa. */
+async function expectPasskeyMakesMfa(page: Page, started: AppSignIn): Promise<void> {
+  await passkeyButton(page).click();
+  const claims = await idTokenClaims(page, started);
+  expect(claims.acr).toBe('urn:postern:mfa');
+  expect(claims.amr).toEqual(expect.arrayContaining(['pwd', 'hwk', 'mfa']));
+}
+
 it.skipIf(!existsSync(CHROMIUM))(
   'after adding a passkey, an app that requires MFA asks for it after the password: amr pwd and hwk, acr urn:postern:mfa',
   async () => {
@@ -182,10 +162,7 @@ it.skipIf(!existsSync(CHROMIUM))(
     await expect.poll(() => page.getByRole('heading', { level: 1 }).textContent()).toBe('Two-step verification');
     await expect.poll(() => passkeyButton(page).isVisible()).toBe(true);
     await shot(page, 'second-factor-passkey');
-    await passkeyButton(page).click();
-    const claims = await idTokenClaims(page, started);
-    expect(claims.acr).toBe('urn:postern:mfa');
-    expect(claims.amr).toEqual(expect.arrayContaining(['pwd', 'hwk', 'mfa']));
+    await expectPasskeyMakesMfa(page, started);
     await context.clearCookies();
   },
 );
@@ -214,10 +191,7 @@ it.skipIf(!existsSync(CHROMIUM))(
     await expect.poll(() => passkeyButton(page).isVisible()).toBe(true);
     expect(await page.getByLabel('Password').count()).toBe(0);
     await shot(page, 'step-up-passkey');
-    await passkeyButton(page).click();
-    const claims = await idTokenClaims(page, started);
-    expect(claims.acr).toBe('urn:postern:mfa');
-    expect(claims.amr).toEqual(expect.arrayContaining(['pwd', 'hwk', 'mfa']));
+    await expectPasskeyMakesMfa(page, started);
     await context.clearCookies();
   },
 );

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 
 import { CHROMIUM, launchChromium } from '../support/chromium.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
-import { REDIRECT_URI } from '../support/relying-party.ts';
+import { createNotesClient, REDIRECT_URI } from '../support/relying-party.ts';
 import { createTestClock, startTestServer, type TestServer } from '../support/server.ts';
 import { totpCode } from '../support/totp.ts';
 
@@ -26,14 +26,7 @@ beforeAll(async () => {
   db = await createTestDatabase();
   server = await startTestServer(db, { POSTERN_MFA_REMEMBER_DAYS: '30' }, { clock });
   await server.container.accounts.create({ ...PERSON, profile: { name: 'Ada Lovelace' } });
-  await server.container.clients.create({
-    clientId: 'notes',
-    name: 'Team Notes',
-    grantTypes: ['authorization_code'],
-    redirectUris: [REDIRECT_URI],
-    scope: 'openid profile',
-    firstParty: true,
-  });
+  await createNotesClient(server);
   browser = await launchChromium();
   mkdirSync(SCREENSHOTS, { recursive: true });
 });

@@ -1,23 +1,23 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import path from 'node:path';
 
 import { sql } from 'kysely';
 import * as oidc from 'openid-client';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 
+import { CHROMIUM, LOCALHOST_IS_IPV4, launchChromium, screenshots } from '../support/chromium.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
-import { discover } from '../support/relying-party.ts';
+import { createNotesClient, discover } from '../support/relying-party.ts';
 import { freePort, startTestServer, type TestServer } from '../support/server.ts';
 import { startTestSmtp, waitUntil, type TestSmtp } from '../support/smtp.ts';
+import { tabWithAuthenticator } from '../support/virtual-authenticator.ts';
 
 // Passkeys in a real browser (Debian's Chromium) with a CDP virtual authenticator, which keeps
 // discoverable credentials and verifies the user as a platform authenticator would. The
 // issuer is http://localhost:PORT: WebAuthn takes a domain as RP ID, never an IP address, and
 // localhost is a secure context. Screenshots go to /tmp/shots-passkey for people to look at.
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const SHOTS = process.env.POSTERN_PASSKEY_SCREENSHOT_DIR ?? '/tmp/shots-passkey';
 const PERSON = { username: 'ada', email: 'ada@example.com', password: 'ada lovelace computes' };
 
@@ -46,28 +46,9 @@ beforeAll(async () => {
     POSTERN_MAIL_FROM: 'Postern <no-reply@example.com>',
   });
   accountId = (await server.container.accounts.create({ ...PERSON, profile: { name: 'Ada Lovelace' } })).id;
-  const { secret } = await server.container.clients.create({
-    clientId: 'notes',
-    name: 'Team Notes',
-    grantTypes: ['authorization_code'],
-    redirectUris: [REDIRECT_URI],
-    scope: 'openid profile',
-    firstParty: true,
-  });
+  const { secret } = await createNotesClient(server, REDIRECT_URI);
   app = await discover(server.issuer, 'notes', secret);
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      // The server listens on 127.0.0.1 only; localhost could otherwise be tried as ::1.
-      '--host-resolver-rules=MAP localhost 127.0.0.1',
-    ],
-  });
-  mkdirSync(SHOTS, { recursive: true });
+  browser = await launchChromium([LOCALHOST_IS_IPV4]);
 });
 
 afterAll(async () => {
@@ -78,34 +59,7 @@ afterAll(async () => {
   appServer?.close();
 });
 
-const shot = (page: Page, name: string) => page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
-
-/** A tab with a virtual platform authenticator that verifies the user (CDP WebAuthn domain). */
-async function tabWithAuthenticator(): Promise<{
-  context: BrowserContext;
-  page: Page;
-  problems: string[];
-  /** The passkeys the authenticator holds. */
-  held: () => Promise<unknown[]>;
-}> {
-  const context = await browser.newContext({ viewport: { width: 900, height: 900 } });
-  const page = await context.newPage();
-  const cdp = await context.newCDPSession(page);
-  await cdp.send('WebAuthn.enable');
-  const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
-    options: {
-      protocol: 'ctap2',
-      transport: 'internal',
-      hasResidentKey: true,
-      hasUserVerification: true,
-      isUserVerified: true,
-    },
-  });
-  const problems: string[] = [];
-  page.on('pageerror', (e) => problems.push(e.message));
-  const held = async () => (await cdp.send('WebAuthn.getCredentials', { authenticatorId })).credentials;
-  return { context, page, problems, held };
-}
+const shot = screenshots(SHOTS);
 
 async function signInWithPasswordToAccountPage(page: Page): Promise<void> {
   await page.goto(`${server.issuer}/account`);
@@ -169,7 +123,7 @@ const count = (list: { reason: unknown }[], reason: string) => list.filter((r) =
 
 /** A tab whose authenticator holds a passkey of PERSON's, signed out again. */
 async function tabWithPasskey(name: string) {
-  const tab = await tabWithAuthenticator();
+  const tab = await tabWithAuthenticator(browser);
   await signInWithPasswordToAccountPage(tab.page);
   await addPasskey(tab.page, name);
   await tab.context.clearCookies();
@@ -183,7 +137,7 @@ interface PasskeyBrowser {
 it.skipIf(!existsSync(CHROMIUM))(
   'a person adds a passkey on the account page, signs in to an app with it alone, removes it, and it no longer signs in',
   async () => {
-    const { context, page, problems, held } = await tabWithAuthenticator();
+    const { context, page, problems, held } = await tabWithAuthenticator(browser);
     await signInWithPasswordToAccountPage(page);
     await expect.poll(() => page.getByRole('heading', { name: 'Passkeys' }).isVisible()).toBe(true);
     await shot(page, 'account-no-passkey');

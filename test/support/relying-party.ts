@@ -1,6 +1,7 @@
 import * as oidc from 'openid-client';
 
 import { Browser, type Page } from './browser.ts';
+import type { TestServer } from './server.ts';
 
 export const REDIRECT_URI = 'http://127.0.0.1:9/callback';
 export const POST_LOGOUT_URI = 'http://127.0.0.1:9/signed-out';
@@ -9,6 +10,18 @@ export const POST_LOGOUT_URI = 'http://127.0.0.1:9/signed-out';
 export async function discover(issuer: string, clientId: string, secret?: string): Promise<oidc.Configuration> {
   const auth = secret ? oidc.ClientSecretBasic(secret) : oidc.None();
   return oidc.discovery(new URL(issuer), clientId, secret, auth, { execute: [oidc.allowInsecureRequests] });
+}
+
+/** "Team Notes", a first-party web app using the code flow; returns its client secret too. */
+export function createNotesClient(server: TestServer, redirectUri = REDIRECT_URI) {
+  return server.container.clients.create({
+    clientId: 'notes',
+    name: 'Team Notes',
+    grantTypes: ['authorization_code'],
+    redirectUris: [redirectUri],
+    scope: 'openid profile',
+    firstParty: true,
+  });
 }
 
 export interface Authorization {
