@@ -10,7 +10,7 @@ import { CHROMIUM, LOCALHOST_IS_IPV4, launchChromium, screenshots } from '../sup
 import { baseEnv, expectOk, run } from '../support/cli.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { mailEnv, nextMail } from '../support/mailbox.ts';
-import { discover } from '../support/relying-party.ts';
+import { discover, startTabSignIn, type TabSignIn } from '../support/relying-party.ts';
 import { freePort, startTestServer, type TestServer } from '../support/server.ts';
 import { startTestSmtp, type TestSmtp } from '../support/smtp.ts';
 import { type AuthenticatorTab, tabWithAuthenticator } from '../support/virtual-authenticator.ts';
@@ -91,33 +91,11 @@ async function typePassword(page: Page): Promise<void> {
   await page.getByRole('button', { name: 'Sign in', exact: true }).click();
 }
 
-interface AppSignIn {
-  readonly config: oidc.Configuration;
-  readonly verifier: string;
-  readonly nonce: string;
-  readonly state: string;
-}
-
 /** Opens an app's authorization request in the tab; it stops at one of our pages. */
-async function startAppSignIn(page: Page, config: oidc.Configuration): Promise<AppSignIn> {
-  const verifier = oidc.randomPKCECodeVerifier();
-  const nonce = oidc.randomNonce();
-  const state = oidc.randomState();
-  const url = oidc.buildAuthorizationUrl(config, {
-    redirect_uri: REDIRECT_URI,
-    scope: 'openid profile',
-    code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
-    code_challenge_method: 'S256',
-    nonce,
-    state,
-  });
-  await page.goto(url.href);
-  await expect.poll(() => page.url()).toContain('/interaction/');
-  return { config, verifier, nonce, state };
-}
+const startAppSignIn = (page: Page, config: oidc.Configuration) => startTabSignIn(page, config, REDIRECT_URI);
 
 /** The ID token's claims once the tab is back at the app. */
-async function idTokenClaims(page: Page, started: AppSignIn) {
+async function idTokenClaims(page: Page, started: TabSignIn) {
   await expect.poll(() => page.url()).toContain(REDIRECT_URI);
   const tokens = await oidc.authorizationCodeGrant(started.config, new URL(page.url()), {
     pkceCodeVerifier: started.verifier,
@@ -131,7 +109,7 @@ async function idTokenClaims(page: Page, started: AppSignIn) {
 const passkeyButton = (page: Page) => page.getByRole('button', { name: 'Use a passkey' });
 
 /** The passkey as second factor after a password: the app gets amr pwd+hwk+mfa and acr urn:postern:mfa. */
-async function expectPasskeyMakesMfa(page: Page, started: AppSignIn): Promise<void> {
+async function expectPasskeyMakesMfa(page: Page, started: TabSignIn): Promise<void> {
   await passkeyButton(page).click();
   const claims = await idTokenClaims(page, started);
   expect(claims.acr).toBe('urn:postern:mfa');

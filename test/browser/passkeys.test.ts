@@ -9,7 +9,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 
 import { CHROMIUM, LOCALHOST_IS_IPV4, launchChromium, screenshots } from '../support/chromium.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
-import { createNotesClient, discover } from '../support/relying-party.ts';
+import { createNotesClient, discover, startTabSignIn } from '../support/relying-party.ts';
 import { freePort, startTestServer, type TestServer } from '../support/server.ts';
 import { startTestSmtp, waitUntil, type TestSmtp } from '../support/smtp.ts';
 import { tabWithAuthenticator } from '../support/virtual-authenticator.ts';
@@ -77,30 +77,8 @@ async function addPasskey(page: Page, name: string): Promise<void> {
   await expect.poll(() => page.getByRole('status').textContent()).toContain('Your passkey was added.');
 }
 
-interface AppSignIn {
-  readonly loginUrl: string;
-  readonly verifier: string;
-  readonly nonce: string;
-  readonly state: string;
-}
-
 /** Opens the app's authorization request in the tab; it stops on the login page. */
-async function startAppSignIn(page: Page): Promise<AppSignIn> {
-  const verifier = oidc.randomPKCECodeVerifier();
-  const nonce = oidc.randomNonce();
-  const state = oidc.randomState();
-  const url = oidc.buildAuthorizationUrl(app, {
-    redirect_uri: REDIRECT_URI,
-    scope: 'openid profile',
-    code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
-    code_challenge_method: 'S256',
-    nonce,
-    state,
-  });
-  await page.goto(url.href);
-  await expect.poll(() => page.url()).toContain('/interaction/');
-  return { loginUrl: page.url(), verifier, nonce, state };
-}
+const startAppSignIn = (page: Page) => startTabSignIn(page, app, REDIRECT_URI);
 
 /** The amr of the account's authorization codes for a client, as the engine stored them. */
 async function codeAmr(clientId: string): Promise<unknown[]> {

@@ -1,4 +1,6 @@
 import * as oidc from 'openid-client';
+import type { Page as Tab } from 'playwright-core';
+import { expect } from 'vitest';
 
 import { Browser, type Page } from './browser.ts';
 import type { TestServer } from './server.ts';
@@ -85,6 +87,33 @@ export function exchange(config: oidc.Configuration, auth: Authorization, verifi
     expectedNonce: auth.nonce,
     idTokenExpected: true,
   });
+}
+
+export interface TabSignIn {
+  readonly config: oidc.Configuration;
+  /** The page the request stopped at. */
+  readonly loginUrl: string;
+  readonly verifier: string;
+  readonly nonce: string;
+  readonly state: string;
+}
+
+/** Opens an app's authorization request (code flow, PKCE) in a real browser tab; it stops at one of our pages. */
+export async function startTabSignIn(tab: Tab, config: oidc.Configuration, redirectUri: string): Promise<TabSignIn> {
+  const verifier = oidc.randomPKCECodeVerifier();
+  const nonce = oidc.randomNonce();
+  const state = oidc.randomState();
+  const url = oidc.buildAuthorizationUrl(config, {
+    redirect_uri: redirectUri,
+    scope: 'openid profile',
+    code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+    code_challenge_method: 'S256',
+    nonce,
+    state,
+  });
+  await tab.goto(url.href);
+  await expect.poll(() => tab.url()).toContain('/interaction/');
+  return { config, loginUrl: tab.url(), verifier, nonce, state };
 }
 
 export function newBrowser(): Browser {
