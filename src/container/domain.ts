@@ -170,6 +170,8 @@ export function buildDomain(
       endAllSessions: (id, reason) => sessions.logout(id, { reason }),
     },
     deletionEnabled: config.accountDeletion,
+    clock,
+    policy: config.lockout,
   });
   const recovery = createRecoveryService({
     db,

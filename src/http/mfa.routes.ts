@@ -14,6 +14,7 @@ import {
   type MfaPolicy,
 } from '../accounts/mfa-policy.ts';
 import type { MfaService, TotpEnrollment } from '../accounts/mfa.service.ts';
+import { isPosternError } from '../shared/errors.ts';
 import { csrfToken } from './csrf.ts';
 import { isMfaRemembered, rememberMfaDevice } from './device-cookie.ts';
 import { sendPage, type Views } from './views.ts';
@@ -52,15 +53,18 @@ interface Pending {
   readonly amr: readonly string[];
   /** TOTP was set up in this interaction and its recovery codes shown. */
   readonly enrolled: boolean;
+  /** The password was given in this interaction (false at a step-up: the session's was earlier). */
+  readonly passwordGiven: boolean;
 }
 
 const PENDING_COOKIE = 'postern_mfa';
 /** The engine's reasons for a login prompt that a second factor alone can satisfy. */
 const STEP_UP_REASONS = new Set(['mfa_required', 'essential_acr', 'essential_acrs']);
 const LOCKED = 'Too many wrong codes. Wait a few minutes, then try again.';
+const WRONG_PASSWORD = 'That password is not right, or there were too many wrong ones. Try again.';
 const WRONG = 'That code is not right. Check the time on your phone, or wait for the next code.';
 
-function setPending(ctx: Context, deps: MfaPageDeps, uid: string, p: Omit<Pending, 'amr'>): void {
+function setPending(ctx: Context, deps: MfaPageDeps, uid: string, p: Omit<Pending, 'amr' | 'passwordGiven'>): void {
   const flags = `${p.remember ? 'r' : ''}${p.enrolled ? 'e' : ''}`;
   ctx.cookies.set(PENDING_COOKIE, `${uid}.${p.accountId}.${flags}`, {
     signed: true,
@@ -71,25 +75,50 @@ function setPending(ctx: Context, deps: MfaPageDeps, uid: string, p: Omit<Pendin
   });
 }
 
+/**
+ * The acr an essential `claims` request names (OIDC Core §5.5.1.1; the engine passes it as the
+ * prompt's details.acr): a second factor can satisfy it only when urn:postern:mfa is among them.
+ */
+function essentialAcrAsksForMfa(details: Details): boolean {
+  const acr = details.prompt.details.acr as { value?: unknown; values?: unknown } | undefined;
+  const values = Array.isArray(acr?.values) ? acr.values : [acr?.value];
+  return values.includes(ACR_MFA);
+}
+
 /** A session that exists but is asked only for a second factor (its amr lacks one). */
 export function isStepUp(details: Details): boolean {
   const reasons = details.prompt.reasons;
+  const essentialAcr = reasons.some((r) => r.startsWith('essential_acr'));
   return (
     details.prompt.name === 'login' &&
     Boolean(details.session?.accountId) &&
     reasons.length > 0 &&
-    reasons.every((r) => STEP_UP_REASONS.has(r))
+    reasons.every((r) => STEP_UP_REASONS.has(r)) &&
+    // Any other essential acr (urn:postern:pwd, or one we do not know) is a new login, not a step-up.
+    (!essentialAcr || essentialAcrAsksForMfa(details))
   );
 }
 
 function pending(ctx: Context, details: Details): Pending | undefined {
   const [uid, accountId, flags = ''] = ctx.cookies.get(PENDING_COOKIE, { signed: true })?.split('.') ?? [];
   if (uid === details.uid && accountId)
-    return { accountId, remember: flags.includes('r'), enrolled: flags.includes('e'), amr: ['pwd'] };
+    return {
+      accountId,
+      remember: flags.includes('r'),
+      enrolled: flags.includes('e'),
+      amr: ['pwd'],
+      passwordGiven: true,
+    };
   if (!isStepUp(details)) return undefined;
   const session = details.session as { accountId: string; amr?: string[] };
   // A step-up changes nothing about how long the session lasts; a browser-length one is the safe default.
-  return { accountId: session.accountId, remember: false, enrolled: false, amr: session.amr ?? ['pwd'] };
+  return {
+    accountId: session.accountId,
+    remember: false,
+    enrolled: false,
+    amr: session.amr ?? ['pwd'],
+    passwordGiven: false,
+  };
 }
 
 async function clientRequiresMfa(deps: MfaPageDeps, details: Details): Promise<boolean> {
@@ -128,7 +157,15 @@ export async function enrollmentView(enrollment: TotpEnrollment) {
   return { qrSvg, secretGroups: groupSecret(enrollment.secret) };
 }
 
-async function showEnroll(ctx: Context, deps: MfaPageDeps, details: Details, accountId: string, error?: string) {
+/** askPassword: adding a factor to a session signed in earlier (step-up) asks for its password again. */
+async function showEnroll(
+  ctx: Context,
+  deps: MfaPageDeps,
+  details: Details,
+  accountId: string,
+  error?: string,
+  askPassword = false,
+) {
   const enrollment = (await deps.mfa.pendingTotp(accountId)) ?? (await deps.mfa.startTotp(accountId));
   sendPage(
     ctx,
@@ -140,6 +177,7 @@ async function showEnroll(ctx: Context, deps: MfaPageDeps, details: Details, acc
       csrf: csrfToken(deps.csrfKey, details.uid),
       clientName: await deps.clientName(details),
       required: true,
+      askPassword,
       error,
     },
     error ? 400 : 200,
@@ -151,7 +189,8 @@ async function showStep(ctx: Context, deps: MfaPageDeps, details: Details, accou
   const methods = await deps.mfa.methods(accountId);
   // Recovery codes alone are no factor (mfa-policy.ts): whoever has nothing else sets up TOTP.
   if (methods.some((m) => m !== 'recovery_code')) return showVerify(ctx, deps, details, methods);
-  return showEnroll(ctx, deps, details, accountId);
+  // Only a step-up comes here: the password was given in an earlier sign-in, so it is asked again.
+  return showEnroll(ctx, deps, details, accountId, undefined, true);
 }
 
 /**
@@ -226,8 +265,16 @@ async function confirmEnrollment(ctx: Context, deps: MfaPageDeps): Promise<void>
   const { details, form } = await deps.posted(ctx);
   const p = pending(ctx, details);
   if (!p) return deps.showLogin(ctx, details);
-  const result = await deps.mfa.confirmTotp(p.accountId, form.code ?? '', origin(ctx, details));
-  if (!result.ok) return showEnroll(ctx, deps, details, p.accountId, result.reason === 'locked' ? LOCKED : WRONG);
+  const ask = !p.passwordGiven;
+  let result: Awaited<ReturnType<MfaService['confirmTotp']>>;
+  try {
+    const input = { code: form.code ?? '', ...(ask ? { password: form.password ?? '' } : {}) };
+    result = await deps.mfa.confirmTotp(p.accountId, input, origin(ctx, details));
+  } catch (error) {
+    if (!isPosternError(error, 'ERR_INVALID_INPUT')) throw error;
+    return showEnroll(ctx, deps, details, p.accountId, WRONG_PASSWORD, ask);
+  }
+  if (!result.ok) return showEnroll(ctx, deps, details, p.accountId, result.reason === 'locked' ? LOCKED : WRONG, ask);
   // Shown once, then the person goes on; the cookie says this interaction enrolled.
   setPending(ctx, deps, details.uid, { ...p, enrolled: true });
   sendPage(ctx, deps.views, 'recovery-codes', {
