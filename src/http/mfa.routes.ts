@@ -14,6 +14,7 @@ import {
   type MfaPolicy,
 } from '../accounts/mfa-policy.ts';
 import type { MfaService, TotpEnrollment } from '../accounts/mfa.service.ts';
+import type { Clock } from '../shared/clock.ts';
 import { isPosternError } from '../shared/errors.ts';
 import { csrfToken } from './csrf.ts';
 import { isMfaRemembered, rememberMfaDevice } from './device-cookie.ts';
@@ -31,6 +32,8 @@ export interface MfaPageDeps {
   readonly provider: () => Provider;
   readonly mfa: MfaService;
   readonly policy: MfaPolicy & { readonly rememberDays: number };
+  /** When a "don't ask again" pass is issued and checked (POSTERN_MFA_REMEMBER_DAYS). */
+  readonly clock: Clock;
   readonly views: Views;
   readonly csrfKey: Buffer;
   readonly secureCookies: boolean;
@@ -212,7 +215,7 @@ export async function secondFactorAfterPassword(
     methods,
     clientRequiresMfa: await clientRequiresMfa(deps, details),
     acrRequested: acrAsksForMfa(details.params.acr_values),
-    deviceRemembered: isMfaRemembered(ctx, account.id, stamp, new Date()),
+    deviceRemembered: isMfaRemembered(ctx, account.id, stamp, deps.clock.now(), deps.policy.rememberDays),
   });
   if (decision.kind === 'none') return false;
   setPending(ctx, deps, details.uid, { accountId: account.id, remember, enrolled: false });
@@ -254,7 +257,7 @@ async function verifyCode(ctx: Context, deps: MfaPageDeps): Promise<void> {
   if (form.remember_device === 'yes' && deps.policy.rememberDays > 0 && stamp)
     rememberMfaDevice(
       ctx,
-      { accountId: p.accountId, stamp, days: deps.policy.rememberDays, now: new Date() },
+      { accountId: p.accountId, stamp, days: deps.policy.rememberDays, now: deps.clock.now() },
       deps.secureCookies,
       deps.basePath,
     );
