@@ -173,20 +173,22 @@ describe('changing factors on the account page', () => {
     expect(right.text).toContain('too many wrong passwords');
   });
 
-  it('two new sets of recovery codes asked at once leave ten valid codes, not twenty', async () => {
+  it('new sets of recovery codes asked at once leave ten valid codes, not twenty or more', async () => {
     const person = await newPerson();
     const { browser, secret } = await enrolled(person);
     const page = await browser.get(`${server.issuer}/account/two-factor`);
-    // A TOTP code is accepted once, so the two submits carry two different recovery codes.
+    // A TOTP code is accepted once, so the submits carry different recovery codes.
     const codes = (await server.container.mfa.regenerateRecoveryCodes(
       person.id,
       { password: person.password, code: codeFor(secret) },
       {},
     )) as string[];
     await Promise.all(
-      [codes[0]!, codes[1]!].map((code) =>
-        browser.submit(page, '/two-factor/recovery-codes', { codes_password: person.password, codes_code: code }),
-      ),
+      codes
+        .slice(0, 8)
+        .map((code) =>
+          browser.submit(page, '/two-factor/recovery-codes', { codes_password: person.password, codes_code: code }),
+        ),
     );
     expect((await server.container.mfa.status(person.id)).recoveryCodesLeft).toBe(10);
   });
