@@ -211,6 +211,7 @@ export function buildDomain(
     audit,
     outbox: mail.outbox,
     hasher,
+    policy: config.lockout,
     issuer: config.issuer,
     publicName: config.publicName,
     challengeKey: derived.webauthnChallengeKey,
