@@ -5,11 +5,14 @@ import { pseudonymiseAccountEvents } from '../audit/audit.repository.ts';
 import type { Database } from '../db/tables.ts';
 import { isUniqueViolation } from '../db/unique-violation.ts';
 import type { MailOutbox } from '../mail/mail-outbox.ts';
+import type { Clock } from '../shared/clock.ts';
 import { invalid, PosternError } from '../shared/errors.ts';
 import type { Account, Profile } from './account.ts';
-import { deleteAccountRow, findAccountById, findPasswordHash, updateAccount } from './account.repository.ts';
+import { deleteAccountRow, findAccountById, updateAccount } from './account.repository.ts';
 import { EMAIL, USERNAME } from './account.service.ts';
+import type { LockoutPolicy } from './lockout-policy.ts';
 import type { OneTimeTokens } from './one-time-tokens.ts';
+import { createPasswordCheck } from './password-check.ts';
 import type { PasswordHasher } from './password-hasher.ts';
 import { checkPassword } from './password-policy.ts';
 import { clearAccountThrottles } from './throttle.repository.ts';
@@ -100,6 +103,9 @@ export function createAccountPageService(deps: {
   outbox: MailOutbox;
   sessions: SessionEnder;
   deletionEnabled: boolean;
+  clock: Clock;
+  /** POSTERN_LOCKOUT_*: the current password asked again is throttled like a sign-in. */
+  policy: LockoutPolicy;
 }): AccountPageService {
   const { db, hasher, audit, tokens, outbox } = deps;
 
@@ -109,13 +115,12 @@ export function createAccountPageService(deps: {
     return account;
   }
 
-  /** The current password, or the field error the form shows; argon2 either way (no timing tell). */
-  async function requirePassword(accountId: string, password: string, field: string): Promise<void> {
-    const hash = await findPasswordHash(db, accountId);
-    if (!hash) await hasher.verifyDummy(password);
-    const ok = hash ? (await hasher.verify(hash, password)).ok : false;
-    if (!ok) invalid('the password is not correct', field);
-  }
+  /**
+   * The current password, or the field error the form shows; argon2 either way (no timing tell),
+   * each guess counted in the account's sign-in counter (password-check.ts), so a session holder
+   * gets no unlimited password oracle.
+   */
+  const requirePassword = createPasswordCheck(deps);
 
   const event = (type: Parameters<AuditLog['record']>[0]['type'], accountId: string, origin: Origin) => ({
     type,
@@ -157,7 +162,7 @@ export function createAccountPageService(deps: {
       if (!EMAIL.test(newEmail)) invalid('enter an email address, like name@example.com', 'new_email');
       if (newEmail.toLowerCase() === account.email.toLowerCase())
         invalid('this is already your email address', 'new_email');
-      await requirePassword(accountId, input.currentPassword, 'email_password');
+      await requirePassword(accountId, input.currentPassword, 'email_password', origin);
       // Whether another account holds the address is not said here (that would let anyone
       // signed in probe addresses); the link says so, to the owner of the address, if it is.
       await db.transaction().execute(async (tx) => {
@@ -212,7 +217,7 @@ export function createAccountPageService(deps: {
 
     async changePassword(accountId, input, origin) {
       const account = await mustFind(accountId);
-      await requirePassword(accountId, input.currentPassword, 'current_password');
+      await requirePassword(accountId, input.currentPassword, 'current_password', origin);
       try {
         checkPassword(input.newPassword, account);
       } catch (error) {
@@ -239,7 +244,7 @@ export function createAccountPageService(deps: {
     async deleteAccount(accountId, input, origin) {
       if (!deps.deletionEnabled) throw new PosternError('ERR_NOT_FOUND', 'account deletion is off');
       const account = await mustFind(accountId);
-      await requirePassword(accountId, input.password, 'delete_password');
+      await requirePassword(accountId, input.password, 'delete_password', origin);
       await deps.sessions.endAllSessions(accountId, 'account deleted');
       await clearAccountThrottles(db, accountId);
       await deleteAccountRow(db, accountId);

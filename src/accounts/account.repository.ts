@@ -125,6 +125,21 @@ export async function recordLogin(
   return row && toAccount(row);
 }
 
+/** The same password under the current hashing parameters: no change to the account (updated_at stays). */
+export async function storeRehashedPassword(
+  db: Executor,
+  id: string,
+  passwordHash: string,
+): Promise<Account | undefined> {
+  const row = await db
+    .updateTable('accounts')
+    .set({ password_hash: passwordHash })
+    .where('id', '=', id)
+    .returningAll()
+    .executeTakeFirst();
+  return row && toAccount(row);
+}
+
 /** The stored password hash (null for an invited account that has not chosen one yet). */
 export async function findPasswordHash(db: Executor, id: string): Promise<string | null | undefined> {
   const row = await db.selectFrom('accounts').select('password_hash').where('id', '=', id).executeTakeFirst();

@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 
 import type { AuditLog } from '../audit/audit-log.ts';
 import type { Database } from '../db/tables.ts';
@@ -7,20 +7,24 @@ import type { MailOutbox } from '../mail/mail-outbox.ts';
 import type { Clock } from '../shared/clock.ts';
 import { invalid, PosternError } from '../shared/errors.ts';
 import type { Account } from './account.ts';
-import { findAccountById, findPasswordHash } from './account.repository.ts';
+import { findAccountById } from './account.repository.ts';
 import type { LockoutPolicy } from './lockout-policy.ts';
 import type { MfaMethod } from './mfa-policy.ts';
 import {
   acceptTotpStep,
   countUnusedRecoveryCodes,
   deleteRecoveryCodes,
+  deleteStalePendingTotp,
   deleteTotp,
   findTotp,
+  lockConfirmedTotp,
+  PENDING_TOTP_MINUTES,
   replaceRecoveryCodes,
   savePendingTotp,
   useRecoveryCode,
 } from './mfa.repository.ts';
 import { deleteAccountPasskeys, listPasskeys } from './passkey.repository.ts';
+import { createPasswordCheck } from './password-check.ts';
 import type { PasswordHasher } from './password-hasher.ts';
 import {
   chargeAttempt,
@@ -69,14 +73,28 @@ export interface MfaService {
   startTotp(accountId: string): Promise<TotpEnrollment>;
   /** The unconfirmed secret, to show its page again. */
   pendingTotp(accountId: string): Promise<TotpEnrollment | undefined>;
-  /** A valid code confirms the factor; returns the 10 recovery codes, shown once. */
-  confirmTotp(accountId: string, code: string, origin: Origin): Promise<CodeCheck & { recoveryCodes?: string[] }>;
+  /**
+   * A valid code confirms the factor; returns the 10 recovery codes, shown once. `password` is
+   * asked (and throttled) whenever the person did not give it in this very request flow: on the
+   * account page and at a step-up; it is left out only right after the password at sign-in.
+   */
+  confirmTotp(
+    accountId: string,
+    input: { code: string; password?: string },
+    origin: Origin,
+  ): Promise<CodeCheck & { recoveryCodes?: string[] }>;
   /** A TOTP code or a recovery code, at sign-in. */
   verify(accountId: string, code: string, origin: Origin): Promise<CodeCheck>;
   /** Needs the password and a valid code (issue 14 §1); field errors otherwise. */
   disableTotp(accountId: string, input: { password: string; code: string }, origin: Origin): Promise<void>;
-  /** Needs the password; the earlier codes stop working. */
-  regenerateRecoveryCodes(accountId: string, input: { password: string }, origin: Origin): Promise<string[]>;
+  /** Needs the password and a valid code; the earlier codes stop working. */
+  regenerateRecoveryCodes(
+    accountId: string,
+    input: { password: string; code: string },
+    origin: Origin,
+  ): Promise<string[]>;
+  /** The sweeper's part: unconfirmed secrets past their time (mfa.repository.ts PENDING_TOTP_MINUTES). */
+  sweep(now: Date): Promise<number>;
   /** `postern user mfa reset`, the admin API: every factor (TOTP, recovery codes, passkeys) goes, the owner is mailed once. */
   reset(accountId: string, origin: Origin & { by?: string }): Promise<{ removed: number }>;
 }
@@ -102,6 +120,7 @@ export function createMfaService(deps: Deps): MfaService {
   const openSecret = (accountId: string, sealed: string) =>
     unseal(deps.sealKey, binding(accountId), sealed).toString('utf8');
   const recoveryHash = recoveryCodeHasher(deps.hmacKey);
+  const requirePassword = createPasswordCheck(deps);
   const throttleKey = (accountId: string): ThrottleKey => ({ scope: 'mfa_code', key: accountId, accountId });
   const event = (type: Parameters<AuditLog['record']>[0]['type'], accountId: string, origin: Origin) => ({
     type,
@@ -154,23 +173,40 @@ export function createMfaService(deps: Deps): MfaService {
     return result;
   }
 
-  async function checkTotp(accountId: string, code: string, confirming: boolean): Promise<boolean> {
+  /** Unconfirmed secrets last PENDING_TOTP_MINUTES (the sweeper drops older ones). */
+  const pendingSince = () => new Date(clock.now().getTime() - PENDING_TOTP_MINUTES * 60_000);
+
+  async function checkTotp(db: Kysely<Database>, accountId: string, code: string, confirming: boolean) {
     const row = await findTotp(db, accountId);
     if (!row || (row.confirmedAt === null) !== confirming) return false;
+    if (confirming && row.createdAt <= pendingSince()) return false;
     const now = clock.now();
     const step = matchTotpStep(openSecret(accountId, row.secretSealed), code, now);
-    return step !== undefined && acceptTotpStep(db, accountId, step, now, confirming);
+    // The compare-and-set names the secret that was checked: one replaced meanwhile is not confirmed.
+    const expected = { secretSealed: row.secretSealed, confirming, createdAfter: pendingSince() };
+    return step !== undefined && acceptTotpStep(db, accountId, step, now, expected);
   }
 
-  async function issueRecoveryCodes(accountId: string): Promise<string[]> {
+  async function issueRecoveryCodes(tx: Transaction<Database>, accountId: string): Promise<string[]> {
     const codes = Array.from({ length: RECOVERY_CODE_COUNT }, newRecoveryCode);
     await replaceRecoveryCodes(
-      db,
+      tx,
       accountId,
       codes.map((c) => recoveryHash(accountId, c)),
       clock.now(),
     );
     return codes;
+  }
+
+  /** The owner hears of every change to their factors, by mail written in the change's transaction. */
+  async function notify(
+    tx: Transaction<Database>,
+    account: Account,
+    template: 'totp-enrolled' | 'totp-disabled' | 'recovery-codes-regenerated',
+  ): Promise<void> {
+    if (!deps.outbox.enabled) return;
+    const name = account.profile.name;
+    await deps.outbox.enqueue(tx, { to: account.email, template, data: name ? { name } : {} });
   }
 
   /** The recovery code is used (once), the owner is told by mail, in one transaction. */
@@ -194,11 +230,11 @@ export function createMfaService(deps: Deps): MfaService {
     return true;
   }
 
-  async function requirePassword(accountId: string, password: string, field: string): Promise<void> {
-    const hash = await findPasswordHash(db, accountId);
-    if (!hash) await deps.hasher.verifyDummy(password);
-    const ok = hash ? (await deps.hasher.verify(hash, password)).ok : false;
-    if (!ok) invalid('the password is not correct', field);
+  /** A TOTP code (or a recovery code) of the enabled factor, or the field error the form shows. */
+  async function requireCode(accountId: string, code: string, field: string, origin: Origin): Promise<void> {
+    const result = await verify(accountId, code, origin);
+    if (!result.ok)
+      invalid(result.reason === 'locked' ? 'too many wrong codes; try again later' : 'the code is not correct', field);
   }
 
   async function status(accountId: string): Promise<MfaStatus> {
@@ -210,7 +246,7 @@ export function createMfaService(deps: Deps): MfaService {
     const trimmed = code.replace(/\s/g, '');
     return guarded(accountId, origin, async () => {
       if (TOTP_CODE.test(trimmed))
-        return (await checkTotp(accountId, trimmed, false))
+        return (await checkTotp(db, accountId, trimmed, false))
           ? { ok: true, method: 'totp' }
           : { ok: false, reason: 'invalid' };
       if (looksLikeRecoveryCode(trimmed) && (await checkRecoveryCode(accountId, trimmed, origin)))
@@ -244,37 +280,55 @@ export function createMfaService(deps: Deps): MfaService {
     },
     async pendingTotp(accountId) {
       const row = await findTotp(db, accountId);
-      return row && row.confirmedAt === null ? enrollment(accountId, row.secretSealed) : undefined;
+      const fresh = row && row.confirmedAt === null && row.createdAt > pendingSince();
+      return fresh ? enrollment(accountId, row.secretSealed) : undefined;
     },
-    async confirmTotp(accountId, code, origin) {
-      const digits = code.replace(/\s/g, '');
-      const result = await guarded(accountId, origin, async () =>
-        (await checkTotp(accountId, digits, true)) ? { ok: true, method: 'totp' } : { ok: false, reason: 'invalid' },
+    async confirmTotp(accountId, input, origin) {
+      const account = await mustFind(accountId);
+      if (input.password !== undefined) await requirePassword(accountId, input.password, 'password', origin);
+      const digits = input.code.replace(/\s/g, '');
+      let recoveryCodes: string[] = [];
+      // Confirming, the recovery codes and the mail are one transaction: all of it, or none.
+      const result = await guarded(accountId, origin, () =>
+        db.transaction().execute(async (tx): Promise<CodeCheck> => {
+          if (!(await checkTotp(tx, accountId, digits, true))) return { ok: false, reason: 'invalid' };
+          recoveryCodes = await issueRecoveryCodes(tx, accountId);
+          await notify(tx, account, 'totp-enrolled');
+          return { ok: true, method: 'totp' };
+        }),
       );
       if (!result.ok) return result;
-      const recoveryCodes = await issueRecoveryCodes(accountId);
       audit.record(event('mfa.totp_enrolled', accountId, origin));
       return { ...result, recoveryCodes };
     },
     async disableTotp(accountId, input, origin) {
-      await requirePassword(accountId, input.password, 'disable_password');
-      const result = await verify(accountId, input.code, origin);
-      if (!result.ok)
-        invalid(
-          result.reason === 'locked' ? 'too many wrong codes; try again later' : 'the code is not correct',
-          'disable_code',
-        );
-      await deleteTotp(db, accountId);
-      await deleteRecoveryCodes(db, accountId);
+      const account = await mustFind(accountId);
+      await requirePassword(accountId, input.password, 'disable_password', origin);
+      await requireCode(accountId, input.code, 'disable_code', origin);
+      await db.transaction().execute(async (tx) => {
+        await deleteTotp(tx, accountId);
+        await deleteRecoveryCodes(tx, accountId);
+        await notify(tx, account, 'totp-disabled');
+      });
       audit.record(event('mfa.totp_disabled', accountId, origin));
     },
     async regenerateRecoveryCodes(accountId, input, origin) {
+      const account = await mustFind(accountId);
       if (!(await status(accountId)).totp) throw new PosternError('ERR_CONFLICT', 'no authenticator app is set up');
-      await requirePassword(accountId, input.password, 'codes_password');
-      const codes = await issueRecoveryCodes(accountId);
+      await requirePassword(accountId, input.password, 'codes_password', origin);
+      await requireCode(accountId, input.code, 'codes_code', origin);
+      const codes = await db.transaction().execute(async (tx) => {
+        // The factor's row, locked: two submits at once run one after the other, so ten codes stay valid, not twenty.
+        if (!(await lockConfirmedTotp(tx, accountId)))
+          throw new PosternError('ERR_CONFLICT', 'no authenticator app is set up');
+        const issued = await issueRecoveryCodes(tx, accountId);
+        await notify(tx, account, 'recovery-codes-regenerated');
+        return issued;
+      });
       audit.record(event('mfa.recovery_codes_regenerated', accountId, origin));
       return codes;
     },
+    sweep: (now) => deleteStalePendingTotp(db, now),
     async reset(accountId, origin) {
       const account = await findAccountById(db, accountId);
       if (!account) throw new PosternError('ERR_NOT_FOUND', 'no such account');

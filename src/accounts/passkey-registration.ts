@@ -10,8 +10,8 @@ import { isUniqueViolation } from '../db/unique-violation.ts';
 import { invalid } from '../shared/errors.ts';
 import type { Origin } from './account-page.service.ts';
 import type { Account } from './account.ts';
-import { findPasswordHash } from './account.repository.ts';
 import { readAttestation, userHandle } from './passkey-ceremony.ts';
+import { createPasswordCheck } from './password-check.ts';
 import { insertPasskey, listPasskeys } from './passkey.repository.ts';
 import { CEREMONY_SECONDS, type Ceremonies, type PasskeyView } from './passkeys.ts';
 
@@ -31,12 +31,9 @@ function passkeyName(raw: string): string {
   return name;
 }
 
-/** argon2 whether or not the account has a password: the timing tells nothing. */
-async function requirePassword(c: Ceremonies, accountId: string, password: string): Promise<void> {
-  const stored = await findPasswordHash(c.db, accountId);
-  if (!stored) await c.hasher.verifyDummy(password);
-  const ok = stored ? (await c.hasher.verify(stored, password)).ok : false;
-  if (!ok) invalid('the password is not correct', 'passkey_password');
+/** argon2 whether or not the account has a password (the timing tells nothing), each guess counted. */
+function requirePassword(c: Ceremonies, accountId: string, password: string, origin: Origin = {}): Promise<void> {
+  return createPasswordCheck(c)(accountId, password, 'passkey_password', origin);
 }
 
 /** The owner hears of every passkey added or removed, in the transaction of the change. */
@@ -105,7 +102,7 @@ export async function registerPasskey(
   origin: Origin,
 ): Promise<PasskeyView> {
   const name = passkeyName(input.name);
-  await requirePassword(c, account.id, input.password);
+  await requirePassword(c, account.id, input.password, origin);
   const { credential, credentialDeviceType, credentialBackedUp } = await verifiedCredential(c, account, input);
   const stored = {
     id: credential.id,

@@ -24,6 +24,7 @@ import {
   putChallenge,
   takeChallenge,
 } from './passkey.repository.ts';
+import type { LockoutPolicy } from './lockout-policy.ts';
 import type { PasswordHasher } from './password-hasher.ts';
 
 // Passkeys (WebAuthn, with @simplewebauthn/server): registering from the account page, and
@@ -115,6 +116,8 @@ export interface PasskeyDeps {
   readonly audit: AuditLog;
   readonly outbox: MailOutbox;
   readonly hasher: PasswordHasher;
+  /** POSTERN_LOCKOUT_*: the password asked before adding a passkey is counted (password-check.ts). */
+  readonly policy: LockoutPolicy;
   readonly issuer: string;
   /** Shown by the authenticator when creating a passkey. */
   readonly publicName: string;

@@ -8,7 +8,7 @@ import type { Database } from '../db/tables.ts';
 import type { Clock } from '../shared/clock.ts';
 import type { Account } from './account.ts';
 import type { LockoutPolicy } from './lockout-policy.ts';
-import { findAccountForLogin, recordLogin } from './account.repository.ts';
+import { findAccountForLogin, recordLogin, storeRehashedPassword } from './account.repository.ts';
 import type { PasswordHasher } from './password-hasher.ts';
 import {
   chargeAttempt,
@@ -44,8 +44,27 @@ export type SignInOutcome =
   /** The password was right, but the email address is not verified and the policy requires it. */
   | { readonly kind: 'unverified'; readonly account: Account };
 
+/** A sign-in that ends here: every step it needed (the password, a second factor) was given. */
+export interface CompletedSignIn {
+  readonly accountId: string;
+  readonly ip: string;
+  readonly userAgent?: string;
+  readonly clientId?: string;
+  /** The browser carried this account's trusted-device cookie. */
+  readonly trustedDevice: boolean;
+  /** RFC 8176 amr of the second factor, when one was given (a step-up gives only that). */
+  readonly secondFactor?: string;
+  readonly stepUp?: boolean;
+}
+
 export interface SignInService {
+  /**
+   * Checks the password. A right one is audited as `login.password_ok` and settles the password
+   * counters; the sign-in itself is not done until `completed` (a second factor may follow).
+   */
   attempt(attempt: SignInAttempt): Promise<SignInOutcome>;
+  /** `login.succeeded` and last_login_at, when the interaction ends signed in. */
+  completed(signIn: CompletedSignIn): Promise<void>;
 }
 
 interface Deps {
@@ -104,6 +123,21 @@ export function createSignInService(deps: Deps): SignInService {
       if (disabled) return refuse(targeted, disabled);
       if (deps.requireVerifiedEmail && !verdict.account.emailVerified) return refuseUnverified(targeted, verdict);
       return recordSuccess(targeted, verdict);
+    },
+    async completed(signIn) {
+      await recordLogin(deps.db, signIn.accountId, deps.clock.now());
+      deps.audit.record({
+        type: 'login.succeeded',
+        accountId: signIn.accountId,
+        ip: signIn.ip,
+        userAgent: signIn.userAgent ?? null,
+        clientId: signIn.clientId ?? null,
+        details: {
+          ...(signIn.trustedDevice ? { device: 'trusted' } : {}),
+          ...(signIn.secondFactor ? { second_factor: signIn.secondFactor } : {}),
+          ...(signIn.stepUp ? { step_up: true } : {}),
+        },
+      });
     },
   };
 }
@@ -218,7 +252,9 @@ function checkDisabled({ account }: Verified): RefusalReason | undefined {
 /**
  * The owner proved the password: this browser's counters and the account-wide back-off start
  * over, so strangers' failures cannot keep the account locked for good (a trusted device gets
- * in while the account-wide lock holds, and its success ends that lock).
+ * in while the account-wide lock holds, and its success ends that lock). The password counters
+ * are settled here, before any second factor, which has its own counter (`mfa_code`): a right
+ * password is no password guess. The sign-in is not recorded as a success yet (`completed`).
  */
 async function recordSuccess(targeted: Targeted, verdict: Verified): Promise<SignInOutcome> {
   const { deps, now, input, event, ipKey, subject, accountId, keys, device } = targeted;
@@ -230,10 +266,11 @@ async function recordSuccess(targeted: Targeted, verdict: Verified): Promise<Sig
     now,
   );
   const rehashed = verdict.needsRehash ? await hasher.hash(input.password) : undefined;
-  const account = (await recordLogin(db, verdict.account.id, now, rehashed)) ?? verdict.account;
+  const account =
+    (rehashed ? await storeRehashedPassword(db, verdict.account.id, rehashed) : undefined) ?? verdict.account;
   deps.audit.record({
     ...event,
-    type: 'login.succeeded',
+    type: 'login.password_ok',
     accountId: account.id,
     details: device ? { device: 'trusted' } : {},
   });

@@ -2,6 +2,7 @@
 export const AUDIT_EVENT_TYPES = [
   'login.succeeded',
   'login.failed',
+  'login.password_ok',
   'lockout.started',
   'lockout.ended',
   'ip.throttled',

@@ -170,6 +170,8 @@ export function buildDomain(
       endAllSessions: (id, reason) => sessions.logout(id, { reason }),
     },
     deletionEnabled: config.accountDeletion,
+    clock,
+    policy: config.lockout,
   });
   const recovery = createRecoveryService({
     db,
@@ -209,6 +211,7 @@ export function buildDomain(
     audit,
     outbox: mail.outbox,
     hasher,
+    policy: config.lockout,
     issuer: config.issuer,
     publicName: config.publicName,
     challengeKey: derived.webauthnChallengeKey,

@@ -50,6 +50,7 @@ export function buildHttp(
   const site = createHttpApp({
     admin,
     config,
+    clock,
     logger,
     views: protocol.views,
     accounts: domain.accounts,

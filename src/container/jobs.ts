@@ -43,6 +43,7 @@ export async function startJobs(
       (now) => domain.tokens.sweep(db, now),
       (now) => sweepAdminState(db, now, config.admin.rateWindowSeconds),
       (now) => domain.passkeys.sweep(now),
+      (now) => domain.mfa.sweep(now),
     ],
   });
   // Delivers the outbox on every instance (mail/sender.ts); none when mail is off.

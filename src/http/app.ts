@@ -14,6 +14,7 @@ import type { RegistrationService } from '../accounts/registration.service.ts';
 import type { SignInService } from '../accounts/sign-in.service.ts';
 import { issuerBasePath, type Config } from '../config/config.ts';
 import type { AccountSessions } from '../oidc/account-sessions.ts';
+import type { Clock } from '../shared/clock.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { Metrics } from '../shared/metrics.ts';
 import { accountRoutes, type AccountRouteDeps } from './account.routes.ts';
@@ -35,6 +36,8 @@ import { sendPage, VIEWS_DIR, type Views } from './views.ts';
 
 export interface HttpDeps {
   readonly config: Config;
+  /** Our clock: when a "remembered device" pass was issued (http/device-cookie.ts). */
+  readonly clock: Clock;
   readonly logger: Logger;
   readonly views: Views;
   readonly provider: () => Provider;
@@ -171,6 +174,7 @@ function signInRoutes(deps: HttpDeps, secure: boolean, account: AccountRouteDeps
     mfa: {
       service: deps.mfa,
       policy: deps.config.mfa,
+      clock: deps.clock,
       ...(deps.passkeys.available ? { passkeys: deps.passkeys } : {}),
     },
     ...(account.passkeyScripts ? { passkeyScripts: account.passkeyScripts } : {}),

@@ -62,6 +62,8 @@ interface RememberedMfa {
   readonly s: string;
   /** Until, in ms since the epoch. */
   readonly u: number;
+  /** Issued at, in ms since the epoch: a pass lasts no longer than the current setting allows. */
+  readonly i: number;
 }
 
 function readRememberedMfa(ctx: Context): RememberedMfa[] {
@@ -71,17 +73,31 @@ function readRememberedMfa(ctx: Context): RememberedMfa[] {
     const parsed = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8')) as unknown;
     if (!Array.isArray(parsed)) return [];
     return parsed.filter(
-      (e): e is RememberedMfa => typeof e?.a === 'string' && typeof e?.s === 'string' && typeof e?.u === 'number',
+      (e): e is RememberedMfa =>
+        typeof e?.a === 'string' && typeof e?.s === 'string' && typeof e?.u === 'number' && typeof e?.i === 'number',
     );
   } catch {
     return [];
   }
 }
 
-/** Did a second factor on this browser, for this enrollment, earn a pass that still holds? */
-export function isMfaRemembered(ctx: Context, accountId: string, stamp: string | undefined, now: Date): boolean {
-  if (!stamp) return false;
-  return readRememberedMfa(ctx).some((e) => e.a === accountId && e.s === stamp && e.u > now.getTime());
+/**
+ * Did a second factor on this browser, for this enrollment, earn a pass that still holds? It
+ * holds until its own end and no longer than `days` (POSTERN_MFA_REMEMBER_DAYS now) after it was
+ * issued, so lowering the setting shortens the passes already given.
+ */
+export function isMfaRemembered(
+  ctx: Context,
+  accountId: string,
+  stamp: string | undefined,
+  now: Date,
+  days: number,
+): boolean {
+  if (!stamp || days <= 0) return false;
+  const t = now.getTime();
+  return readRememberedMfa(ctx).some(
+    (e) => e.a === accountId && e.s === stamp && e.u > t && e.i + days * 86400 * 1000 > t,
+  );
 }
 
 export function rememberMfaDevice(
@@ -91,7 +107,7 @@ export function rememberMfaDevice(
   basePath = '',
 ): void {
   const maxAge = input.days * 86400 * 1000;
-  const entry = { a: input.accountId, s: input.stamp, u: input.now.getTime() + maxAge };
+  const entry = { a: input.accountId, s: input.stamp, u: input.now.getTime() + maxAge, i: input.now.getTime() };
   const others = readRememberedMfa(ctx).filter((e) => e.a !== input.accountId && e.u > input.now.getTime());
   const entries = [entry, ...others].slice(0, MAX_ACCOUNTS);
   ctx.cookies.set(MFA_NAME, Buffer.from(JSON.stringify(entries)).toString('base64url'), {

@@ -10,6 +10,7 @@ import type { MfaService } from '../accounts/mfa.service.ts';
 import type { Passkeys } from '../accounts/passkeys.ts';
 import type { SignInService } from '../accounts/sign-in.service.ts';
 import { textsFor } from '../i18n/texts.ts';
+import type { Clock } from '../shared/clock.ts';
 import { checkCsrf, csrfToken } from './csrf.ts';
 import { readDevices, rememberDevice } from './device-cookie.ts';
 import { readForm } from './form-body.ts';
@@ -40,6 +41,7 @@ export interface InteractionDeps {
   readonly mfa?: {
     readonly service: MfaService;
     readonly policy: MfaPolicy & { readonly rememberDays: number };
+    readonly clock: Clock;
     /** Passkeys are served: they are offered as a second factor too (http/mfa-passkey.routes.ts). */
     readonly passkeys?: Passkeys;
   };
@@ -198,16 +200,41 @@ async function login(ctx: Context, deps: InteractionDeps): Promise<void> {
     const error = outcome.kind === 'locked' && deps.revealLockout ? LOCKED_MESSAGE : LOGIN_FAILED_MESSAGE;
     return renderPrompt(ctx, deps, details, { error, username });
   }
-  rememberDevice(ctx, outcome.account.id, outcome.device, deps.secureCookies, deps.basePath);
   // remember=false makes the session cookie last only as long as the browser.
   const remember = form.remember === 'yes';
+  // A second step to come: the device cookie and the success wait for it (mfaPages complete).
   if (deps.mfa && (await secondFactorAfterPassword(ctx, mfaPages(deps, deps.mfa), details, outcome.account, remember)))
     return;
-  await finish(
-    ctx,
-    deps,
-    loginResult(details, { accountId: outcome.account.id, amr: ['pwd'], acr: ACR_PASSWORD, remember }),
-  );
+  await completeSignIn(ctx, deps, details, {
+    accountId: outcome.account.id,
+    amr: ['pwd'],
+    acr: ACR_PASSWORD,
+    remember,
+  });
+}
+
+/**
+ * Every step of the sign-in was given: this browser becomes a trusted device of the account,
+ * the success is recorded (login.succeeded, last_login_at), and the interaction ends.
+ */
+async function completeSignIn(
+  ctx: Context,
+  deps: InteractionDeps,
+  details: Details,
+  login: NonNullable<InteractionResults['login']>,
+  secondFactor?: string,
+): Promise<void> {
+  const known = readDevices(ctx).find((d) => d.accountId === login.accountId);
+  rememberDevice(ctx, login.accountId, known, deps.secureCookies, deps.basePath);
+  await deps.signIn.completed({
+    accountId: login.accountId,
+    ip: ctx.ip,
+    userAgent: ctx.get('user-agent'),
+    clientId: String(details.params.client_id),
+    trustedDevice: known !== undefined,
+    ...(secondFactor ? { secondFactor, stepUp: isStepUp(details) } : {}),
+  });
+  await finish(ctx, deps, loginResult(details, login));
 }
 
 async function confirm(ctx: Context, deps: InteractionDeps): Promise<void> {
@@ -238,8 +265,16 @@ function mfaPages(deps: InteractionDeps, mfa: NonNullable<InteractionDeps['mfa']
     ...deps,
     mfa: mfa.service,
     policy: mfa.policy,
+    clock: mfa.clock,
     clientName: (details) => clientName(deps, details),
-    complete: (ctx, details, login) => finish(ctx, deps, loginResult(details, login)),
+    complete: (ctx, details, login) =>
+      completeSignIn(
+        ctx,
+        deps,
+        details,
+        login,
+        login.amr?.find((m) => m !== 'pwd' && m !== 'mfa'),
+      ),
     posted: (ctx) => postedForm(ctx, deps),
     showLogin: (ctx, details) => showLogin(ctx, deps, details),
     ...(mfa.passkeys ? { passkeys: mfa.passkeys } : {}),

@@ -49,6 +49,10 @@ async function showStatus(
   );
 }
 
+/** The password field's error (mfa.service confirmTotp), as the page's one message. */
+const passwordRefused = (fields: readonly FieldError[]) =>
+  `${fields[0]?.detail ?? 'the password is not correct'}.`.replace(/^./, (c) => c.toUpperCase());
+
 async function showEnroll(ctx: Context, deps: MfaAccountDeps, who: SignedIn, error?: string) {
   const enrollment = (await deps.mfa.pendingTotp(who.account.id)) ?? (await deps.mfa.startTotp(who.account.id));
   sendPage(
@@ -61,6 +65,8 @@ async function showEnroll(ctx: Context, deps: MfaAccountDeps, who: SignedIn, err
       cancel: `${deps.issuer}${PATH}`,
       csrf: who.csrf,
       required: false,
+      // Whoever holds this session proves it is theirs before adding a factor (a stolen session cannot).
+      askPassword: true,
       error,
     },
     error ? 400 : 200,
@@ -116,7 +122,14 @@ export function mfaAccountRoutes(deps: MfaAccountDeps): Router {
   router.post(
     `${PATH}/totp/confirm`,
     post(deps, async (ctx, who, form) => {
-      const result = await deps.mfa.confirmTotp(who.account.id, form.code ?? '', origin(ctx));
+      let result: Awaited<ReturnType<MfaService['confirmTotp']>>;
+      try {
+        const input = { code: form.code ?? '', password: form.password ?? '' };
+        result = await deps.mfa.confirmTotp(who.account.id, input, origin(ctx));
+      } catch (error) {
+        if (!isPosternError(error, 'ERR_INVALID_INPUT')) throw error;
+        return showEnroll(ctx, deps, who, passwordRefused(error.fields));
+      }
       if (!result.ok)
         return showEnroll(
           ctx,
@@ -134,7 +147,7 @@ export function mfaAccountRoutes(deps: MfaAccountDeps): Router {
     post(deps, async (ctx, who, form) => {
       const codes = await deps.mfa.regenerateRecoveryCodes(
         who.account.id,
-        { password: form.codes_password ?? '' },
+        { password: form.codes_password ?? '', code: form.codes_code ?? '' },
         origin(ctx),
       );
       sendPage(ctx, deps.views, 'recovery-codes', { codes });

@@ -16,6 +16,8 @@ import {
 import type { MfaService, TotpEnrollment } from '../accounts/mfa.service.ts';
 import type { Passkeys } from '../accounts/passkeys.ts';
 import { textsFor } from '../i18n/texts.ts';
+import type { Clock } from '../shared/clock.ts';
+import { isPosternError } from '../shared/errors.ts';
 import { csrfToken } from './csrf.ts';
 import { isMfaRemembered, rememberMfaDevice } from './device-cookie.ts';
 import type { PageScript } from './passkey-scripts.ts';
@@ -33,6 +35,8 @@ export interface MfaPageDeps {
   readonly provider: () => Provider;
   readonly mfa: MfaService;
   readonly policy: MfaPolicy & { readonly rememberDays: number };
+  /** When a "don't ask again" pass is issued and checked (POSTERN_MFA_REMEMBER_DAYS). */
+  readonly clock: Clock;
   readonly views: Views;
   readonly csrfKey: Buffer;
   readonly secureCookies: boolean;
@@ -63,15 +67,18 @@ export interface Pending {
    * interaction set up TOTP. Anyone else holding the password must give the factor they have.
    */
   readonly enrollDue: boolean;
+  /** The password was given in this interaction (false at a step-up: the session's was earlier). */
+  readonly passwordGiven: boolean;
 }
 
 const PENDING_COOKIE = 'postern_mfa';
 /** The engine's reasons for a login prompt that a second factor alone can satisfy. */
 const STEP_UP_REASONS = new Set(['mfa_required', 'essential_acr', 'essential_acrs']);
 const LOCKED = 'Too many wrong codes. Wait a few minutes, then try again.';
+const WRONG_PASSWORD = 'That password is not right, or there were too many wrong ones. Try again.';
 const WRONG = 'That code is not right. Check the time on your phone, or wait for the next code.';
 
-function setPending(ctx: Context, deps: MfaPageDeps, uid: string, p: Omit<Pending, 'amr'>): void {
+function setPending(ctx: Context, deps: MfaPageDeps, uid: string, p: Omit<Pending, 'amr' | 'passwordGiven'>): void {
   const flags = `${p.remember ? 'r' : ''}${p.enrolled ? 'e' : ''}${p.enrollDue ? 'n' : ''}`;
   ctx.cookies.set(PENDING_COOKIE, `${uid}.${p.accountId}.${flags}`, {
     signed: true,
@@ -82,14 +89,27 @@ function setPending(ctx: Context, deps: MfaPageDeps, uid: string, p: Omit<Pendin
   });
 }
 
+/**
+ * The acr an essential `claims` request names (OIDC Core §5.5.1.1; the engine passes it as the
+ * prompt's details.acr): a second factor can satisfy it only when urn:postern:mfa is among them.
+ */
+function essentialAcrAsksForMfa(details: Details): boolean {
+  const acr = details.prompt.details.acr as { value?: unknown; values?: unknown } | undefined;
+  const values = Array.isArray(acr?.values) ? acr.values : [acr?.value];
+  return values.includes(ACR_MFA);
+}
+
 /** A session that exists but is asked only for a second factor (its amr lacks one). */
 export function isStepUp(details: Details): boolean {
   const reasons = details.prompt.reasons;
+  const essentialAcr = reasons.some((r) => r.startsWith('essential_acr'));
   return (
     details.prompt.name === 'login' &&
     Boolean(details.session?.accountId) &&
     reasons.length > 0 &&
-    reasons.every((r) => STEP_UP_REASONS.has(r))
+    reasons.every((r) => STEP_UP_REASONS.has(r)) &&
+    // Any other essential acr (urn:postern:pwd, or one we do not know) is a new login, not a step-up.
+    (!essentialAcr || essentialAcrAsksForMfa(details))
   );
 }
 
@@ -102,6 +122,7 @@ export function pending(ctx: Context, details: Details): Pending | undefined {
       enrolled: flags.includes('e'),
       enrollDue: flags.includes('n'),
       amr: ['pwd'],
+      passwordGiven: true,
     };
   if (!isStepUp(details)) return undefined;
   const session = details.session as { accountId: string; amr?: string[] };
@@ -113,6 +134,7 @@ export function pending(ctx: Context, details: Details): Pending | undefined {
     enrolled: false,
     enrollDue: true,
     amr: session.amr ?? ['pwd'],
+    passwordGiven: false,
   };
 }
 
@@ -164,7 +186,15 @@ export async function enrollmentView(enrollment: TotpEnrollment) {
   return { qrSvg, secretGroups: groupSecret(enrollment.secret) };
 }
 
-async function showEnroll(ctx: Context, deps: MfaPageDeps, details: Details, accountId: string, error?: string) {
+/** askPassword: adding a factor to a session signed in earlier (step-up) asks for its password again. */
+async function showEnroll(
+  ctx: Context,
+  deps: MfaPageDeps,
+  details: Details,
+  accountId: string,
+  error?: string,
+  askPassword = false,
+) {
   // Checked on the server each time, whatever the cookie says: an account with a factor (TOTP or
   // a passkey) proves it; it never gets a new secret that would let a password alone through.
   const methods = await methodsOf(deps, accountId);
@@ -180,6 +210,7 @@ async function showEnroll(ctx: Context, deps: MfaPageDeps, details: Details, acc
       csrf: csrfToken(deps.csrfKey, details.uid),
       clientName: await deps.clientName(details),
       required: true,
+      askPassword,
       error,
     },
     error ? 400 : 200,
@@ -191,7 +222,8 @@ async function showStep(ctx: Context, deps: MfaPageDeps, details: Details, accou
   const methods = await methodsOf(deps, accountId);
   // Whoever has no factor but recovery codes sets up TOTP.
   if (factorsIn(methods).length > 0) return showVerify(ctx, deps, details, methods);
-  return showEnroll(ctx, deps, details, accountId);
+  // Only a step-up comes here: the password was given in an earlier sign-in, so it is asked again.
+  return showEnroll(ctx, deps, details, accountId, undefined, true);
 }
 
 /**
@@ -213,7 +245,7 @@ export async function secondFactorAfterPassword(
     methods,
     clientRequiresMfa: await clientRequiresMfa(deps, details),
     acrRequested: acrAsksForMfa(details.params.acr_values),
-    deviceRemembered: isMfaRemembered(ctx, account.id, stamp, new Date()),
+    deviceRemembered: isMfaRemembered(ctx, account.id, stamp, deps.clock.now(), deps.policy.rememberDays),
   });
   if (decision.kind === 'none') return false;
   const enrollDue = decision.kind === 'enroll';
@@ -256,7 +288,7 @@ async function verifyCode(ctx: Context, deps: MfaPageDeps): Promise<void> {
   if (form.remember_device === 'yes' && deps.policy.rememberDays > 0 && stamp)
     rememberMfaDevice(
       ctx,
-      { accountId: p.accountId, stamp, days: deps.policy.rememberDays, now: new Date() },
+      { accountId: p.accountId, stamp, days: deps.policy.rememberDays, now: deps.clock.now() },
       deps.secureCookies,
       deps.basePath,
     );
@@ -273,8 +305,16 @@ async function confirmEnrollment(ctx: Context, deps: MfaPageDeps): Promise<void>
   if (!p) return deps.showLogin(ctx, details);
   // Finding 1 of the review: setting up is for whoever the decision sent here and has no factor.
   if (!(await enrollmentAllowed(deps, p))) return showVerify(ctx, deps, details, await methodsOf(deps, p.accountId));
-  const result = await deps.mfa.confirmTotp(p.accountId, form.code ?? '', origin(ctx, details));
-  if (!result.ok) return showEnroll(ctx, deps, details, p.accountId, result.reason === 'locked' ? LOCKED : WRONG);
+  const ask = !p.passwordGiven;
+  let result: Awaited<ReturnType<MfaService['confirmTotp']>>;
+  try {
+    const input = { code: form.code ?? '', ...(ask ? { password: form.password ?? '' } : {}) };
+    result = await deps.mfa.confirmTotp(p.accountId, input, origin(ctx, details));
+  } catch (error) {
+    if (!isPosternError(error, 'ERR_INVALID_INPUT')) throw error;
+    return showEnroll(ctx, deps, details, p.accountId, WRONG_PASSWORD, ask);
+  }
+  if (!result.ok) return showEnroll(ctx, deps, details, p.accountId, result.reason === 'locked' ? LOCKED : WRONG, ask);
   // Shown once, then the person goes on; the cookie says this interaction enrolled.
   setPending(ctx, deps, details.uid, { ...p, enrolled: true });
   sendPage(ctx, deps.views, 'recovery-codes', {

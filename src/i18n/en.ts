@@ -75,6 +75,21 @@ export const en = {
         'The two-step verification of your {product} account was reset: its authenticator app, recovery codes and passkeys were removed. You can set them up again from your account page.',
       notYou: 'If you did not ask for this, change your password now and tell your administrator.',
     },
+    totpEnrolled: {
+      subject: 'An authenticator app was set up for your {product} account',
+      intro: 'An authenticator app was set up for two-step verification of your {product} account.',
+      notYou: 'If this was not you, change your password now and tell your administrator.',
+    },
+    totpDisabled: {
+      subject: 'Two-step verification was turned off for your {product} account',
+      intro: 'Two-step verification with an authenticator app was turned off for your {product} account.',
+      notYou: 'If this was not you, change your password now and tell your administrator.',
+    },
+    recoveryCodesRegenerated: {
+      subject: 'New recovery codes were made for your {product} account',
+      intro: 'New recovery codes were made for your {product} account. The earlier ones no longer work.',
+      notYou: 'If this was not you, change your password now and tell your administrator.',
+    },
     passkeyAdded: {
       subject: 'A passkey was added to your {product} account',
       intro: 'A passkey named "{passkey}" was added to your {product} account. It can now sign in to it.',

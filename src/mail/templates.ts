@@ -18,6 +18,9 @@ export interface MailTemplateData {
   'email-change-notice': { name?: string; newEmail: string };
   'recovery-code-used': { name?: string; remaining: number };
   'mfa-reset': { name?: string };
+  'totp-enrolled': { name?: string };
+  'totp-disabled': { name?: string };
+  'recovery-codes-regenerated': { name?: string };
   'passkey-added': { name?: string; passkey: string };
   'passkey-removed': { name?: string; passkey: string };
 }
@@ -35,6 +38,9 @@ export const MAIL_TEMPLATES: readonly MailTemplate[] = [
   'email-change-notice',
   'recovery-code-used',
   'mfa-reset',
+  'totp-enrolled',
+  'totp-disabled',
+  'recovery-codes-regenerated',
   'passkey-added',
   'passkey-removed',
 ];
@@ -51,6 +57,9 @@ const TEXT_KEYS = {
   'email-change-notice': 'emailChangeNotice',
   'recovery-code-used': 'recoveryCodeUsed',
   'mfa-reset': 'mfaReset',
+  'totp-enrolled': 'totpEnrolled',
+  'totp-disabled': 'totpDisabled',
+  'recovery-codes-regenerated': 'recoveryCodesRegenerated',
   'passkey-added': 'passkeyAdded',
   'passkey-removed': 'passkeyRemoved',
 } as const satisfies Record<MailTemplate, string>;

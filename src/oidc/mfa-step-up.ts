@@ -10,13 +10,20 @@ import { acrAsksForMfa, hasSecondFactor } from '../accounts/mfa-policy.ts';
  * the engine's interaction policy is its documented way to ask for a prompt.
  */
 export function mfaStepUpCheck(): InstanceType<typeof interactionPolicy.Check> {
-  return new interactionPolicy.Check('mfa_required', 'a second factor is required', (ctx: KoaContextWithOIDC) => {
-    const { session, client, params } = ctx.oidc;
-    if (!session?.accountId || hasSecondFactor(session.amr as string[] | undefined))
-      return interactionPolicy.Check.NO_NEED_TO_PROMPT;
-    const asked = client?.metadata().require_mfa === true || acrAsksForMfa(params?.acr_values);
-    return asked ? interactionPolicy.Check.REQUEST_PROMPT : interactionPolicy.Check.NO_NEED_TO_PROMPT;
-  });
+  // prompt=none: the error is login_required (OIDC Core §3.1.2.6: the end-user must authenticate
+  // again), not the engine's default interaction_required, so an RP's silent check reads it as "sign in".
+  return new interactionPolicy.Check(
+    'mfa_required',
+    'a second factor is required',
+    'login_required',
+    (ctx: KoaContextWithOIDC) => {
+      const { session, client, params } = ctx.oidc;
+      if (!session?.accountId || hasSecondFactor(session.amr as string[] | undefined))
+        return interactionPolicy.Check.NO_NEED_TO_PROMPT;
+      const asked = client?.metadata().require_mfa === true || acrAsksForMfa(params?.acr_values);
+      return asked ? interactionPolicy.Check.REQUEST_PROMPT : interactionPolicy.Check.NO_NEED_TO_PROMPT;
+    },
+  );
 }
 
 /** The engine's policy (as given) with the step-up check last among the login prompt's checks. */

@@ -31,6 +31,7 @@ function service(userVerification: UserVerification = 'required'): Passkeys {
     audit: container.audit,
     outbox: container.mail,
     hasher: createPasswordHasher(container.config.argon2),
+    policy: container.config.lockout,
     issuer: ISSUER,
     publicName: 'Postern',
     challengeKey: randomBytes(32),

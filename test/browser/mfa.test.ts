@@ -58,6 +58,7 @@ it.skipIf(!existsSync(CHROMIUM))(
     await expect.poll(() => page.locator('.qr svg').count()).toBe(1);
     await page.screenshot({ path: path.join(SCREENSHOTS, 'two-factor-enroll.png'), fullPage: true });
     const secret = ((await page.locator('#totp-secret').textContent()) ?? '').replace(/\s/g, '');
+    await page.getByLabel('Your password').fill(PERSON.password);
     await page.getByLabel('Code from your authenticator app').fill(totpCode(secret, clock.now()));
     await page.getByRole('button', { name: 'Turn on two-step verification' }).click();
     await expect.poll(() => page.locator('#recovery-codes li').count()).toBe(10);

@@ -475,7 +475,7 @@ describe('multi-factor sign-in', () => {
     const { accounts, mfa, audit } = server.container;
     const dan = await accounts.create({ username: 'dan', email: 'dan@example.com', password: PASSWORD });
     const { secret } = await mfa.startTotp(dan.id);
-    const confirmed = await mfa.confirmTotp(dan.id, totpCode(secret, new Date()), {});
+    const confirmed = await mfa.confirmTotp(dan.id, { code: totpCode(secret, new Date()) }, {});
     expect(confirmed.ok).toBe(true);
     const reset = await api('POST', '/users/dan/mfa/reset', { token: await serviceToken('people', 'admin:users') });
     expect(reset.status).toBe(200);

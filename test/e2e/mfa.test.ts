@@ -263,13 +263,16 @@ describe('the account page', () => {
     expect(await server.container.audit.query({ type: 'mfa.totp_disabled', accountId: person.id })).toHaveLength(1);
   });
 
-  it('new recovery codes (with the password) replace the old ones', async () => {
+  it('new recovery codes (with the password and a code) replace the old ones', async () => {
     const person = await newPerson();
-    const { browser, codes: old } = await enrollOnAccountPage(person);
+    const { browser, secret, codes: old } = await enrollOnAccountPage(person);
     const page = await browser.get(`${server.issuer}/account/two-factor`);
     expect(page.text).toContain('10 unused recovery codes left.');
     const fresh = recoveryCodesOn(
-      await browser.submit(page, '/two-factor/recovery-codes', { codes_password: person.password }),
+      await browser.submit(page, '/two-factor/recovery-codes', {
+        codes_password: person.password,
+        codes_code: codeFor(secret),
+      }),
     );
     expect(fresh).toHaveLength(10);
     expect(fresh).not.toContain(old[0]);

@@ -18,6 +18,9 @@ const SAMPLES: { [T in keyof MailTemplateData]: MailTemplateData[T] } = {
   'email-change-notice': { name: 'Ann', newEmail: 'ann@new.example' },
   'recovery-code-used': { name: 'Ann', remaining: 7 },
   'mfa-reset': { name: 'Ann' },
+  'totp-enrolled': { name: 'Ann' },
+  'totp-disabled': { name: 'Ann' },
+  'recovery-codes-regenerated': { name: 'Ann' },
   'passkey-added': { name: 'Ann', passkey: 'Work laptop' },
   'passkey-removed': { name: 'Ann', passkey: 'Work laptop' },
 };

@@ -31,7 +31,7 @@ export async function enrollOnAccountPage(
   expect(page.text).toContain('<svg');
   const secret = secretOn(page);
   expect(secret).toMatch(/^[A-Z2-7]{32}$/);
-  page = await browser.submit(page, '/totp/confirm', { code: totpCode(secret, now()) });
+  page = await browser.submit(page, '/totp/confirm', { code: totpCode(secret, now()), password: person.password });
   const codes = recoveryCodesOn(page);
   expect(codes).toHaveLength(10);
   return { secret, codes };
