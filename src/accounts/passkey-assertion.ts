@@ -1,14 +1,10 @@
-import {
-  generateAuthenticationOptions,
-  verifyAuthenticationResponse,
-  type PublicKeyCredentialRequestOptionsJSON,
-  type VerifiedAuthenticationResponse,
-} from '@simplewebauthn/server';
+import type { PublicKeyCredentialRequestOptionsJSON, VerifiedAuthenticationResponse } from '@simplewebauthn/server';
 
 import type { Origin } from './account-page.service.ts';
 import { findAccountById, recordLogin } from './account.repository.ts';
 import { passkeyAmr, readAssertion, userHandleText } from './passkey-ceremony.ts';
 import { advanceCounter, findPasskey, listPasskeys, type StoredPasskey } from './passkey.repository.ts';
+import { webauthnLibrary } from './webauthn-library.ts';
 import {
   CEREMONY_SECONDS,
   type AssertionRefusal,
@@ -26,6 +22,7 @@ export async function authenticationOptions(
   accountId: string | undefined,
 ): Promise<PublicKeyCredentialRequestOptionsJSON> {
   const allowed = accountId ? await listPasskeys(c.db, accountId) : [];
+  const { generateAuthenticationOptions } = await webauthnLibrary();
   const options = await generateAuthenticationOptions({
     rpID: c.rp.id,
     timeout: CEREMONY_SECONDS * 1000,
@@ -45,7 +42,8 @@ async function checkSignature(
   v: Ceremonies,
   posted: Posted,
   passkey: StoredPasskey,
-): Promise<VerifiedAuthenticationResponse['authenticationInfo'] | { failed: string }> {
+): Promise<VerifiedAuthenticationResponse['authenticationInfo'] | { failed: string; counter?: boolean }> {
+  const { verifyAuthenticationResponse } = await webauthnLibrary();
   try {
     const verified = await verifyAuthenticationResponse({
       response: posted.credential,
@@ -62,7 +60,10 @@ async function checkSignature(
     });
     return verified.verified ? verified.authenticationInfo : { failed: 'signature' };
   } catch (error) {
-    return { failed: (error as Error).message.slice(0, 200) };
+    const message = (error as Error).message;
+    // The library refuses a counter that did not move forward (§7.2 step 21: a cloned
+    // authenticator, or a replay) with an error of its own; it is the counter refusal.
+    return { failed: message.slice(0, 200), counter: /counter/i.test(message) };
   }
 }
 
@@ -95,7 +96,7 @@ export async function verifyAssertion(v: Ceremonies, input: AssertionInput, orig
   if (handle !== undefined && handle !== userHandleText(passkey.accountId))
     return refuse('wrong_account', passkey.accountId);
   const info = await checkSignature(v, posted, passkey);
-  if ('failed' in info) return refuse('verification_failed', passkey.accountId, info.failed);
+  if ('failed' in info) return refuse(info.counter ? 'counter' : 'verification_failed', passkey.accountId, info.failed);
   const now = v.clock.now();
   if (!(await advanceCounter(v.db, passkey.id, { from: passkey.counter, to: info.newCounter }, now)))
     return refuse('counter', passkey.accountId);

@@ -1,8 +1,4 @@
-import {
-  generateRegistrationOptions,
-  verifyRegistrationResponse,
-  type PublicKeyCredentialCreationOptionsJSON,
-} from '@simplewebauthn/server';
+import type { PublicKeyCredentialCreationOptionsJSON } from '@simplewebauthn/server';
 import type { Transaction } from 'kysely';
 
 import type { Database } from '../db/tables.ts';
@@ -14,6 +10,7 @@ import { readAttestation, userHandle } from './passkey-ceremony.ts';
 import { createPasswordCheck } from './password-check.ts';
 import { insertPasskey, listPasskeys } from './passkey.repository.ts';
 import { CEREMONY_SECONDS, type Ceremonies, type PasskeyView } from './passkeys.ts';
+import { webauthnLibrary } from './webauthn-library.ts';
 
 // Adding a passkey from the account page (WebAuthn §7.1): the options, bound to the account-page
 // session, and the verification and storing of the new credential.
@@ -59,6 +56,7 @@ export async function registrationOptions(
   await requirePassword(c, account.id, input.password);
   const existing = await listPasskeys(c.db, account.id);
   if (existing.length >= PASSKEYS_MAX) tooMany();
+  const { generateRegistrationOptions } = await webauthnLibrary();
   const options = await generateRegistrationOptions({
     rpName: c.rp.name,
     rpID: c.rp.id,
@@ -84,6 +82,7 @@ async function verifiedCredential(c: Ceremonies, account: Account, input: { bind
   if (!challenge || challenge.accountId !== account.id)
     invalid('this request to add a passkey has expired; try again', 'passkey_name');
   if ((await listPasskeys(c.db, account.id)).length >= PASSKEYS_MAX) tooMany();
+  const { verifyRegistrationResponse } = await webauthnLibrary();
   const verified = await verifyRegistrationResponse({
     response: posted.credential,
     expectedChallenge: posted.challenge,
