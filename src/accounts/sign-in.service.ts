@@ -59,10 +59,15 @@ export interface CompletedSignIn {
 
 export interface SignInService {
   /**
-   * Checks the password. A right one is audited as `login.password_ok` and settles the password
-   * counters; the sign-in itself is not done until `completed` (a second factor may follow).
+   * Checks the password. A right one settles the password counters; the sign-in itself is not
+   * done until `completed` (a second factor may follow).
    */
   attempt(attempt: SignInAttempt): Promise<SignInOutcome>;
+  /**
+   * The password was right and a second step is asked: `login.password_ok`. A sign-in that
+   * needs none goes straight to `completed`, one audit row rather than two.
+   */
+  secondStepPending(signIn: CompletedSignIn): void;
   /** `login.succeeded` and last_login_at, when the interaction ends signed in. */
   completed(signIn: CompletedSignIn): Promise<void>;
 }
@@ -123,6 +128,16 @@ export function createSignInService(deps: Deps): SignInService {
       if (disabled) return refuse(targeted, disabled);
       if (deps.requireVerifiedEmail && !verdict.account.emailVerified) return refuseUnverified(targeted, verdict);
       return recordSuccess(targeted, verdict);
+    },
+    secondStepPending(signIn) {
+      deps.audit.record({
+        type: 'login.password_ok',
+        accountId: signIn.accountId,
+        ip: signIn.ip,
+        userAgent: signIn.userAgent ?? null,
+        clientId: signIn.clientId ?? null,
+        details: signIn.trustedDevice ? { device: 'trusted' } : {},
+      });
     },
     async completed(signIn) {
       await recordLogin(deps.db, signIn.accountId, deps.clock.now());
@@ -257,7 +272,7 @@ function checkDisabled({ account }: Verified): RefusalReason | undefined {
  * password is no password guess. The sign-in is not recorded as a success yet (`completed`).
  */
 async function recordSuccess(targeted: Targeted, verdict: Verified): Promise<SignInOutcome> {
-  const { deps, now, input, event, ipKey, subject, accountId, keys, device } = targeted;
+  const { deps, now, input, ipKey, subject, accountId, keys, device } = targeted;
   const { db, hasher } = deps;
   await settleSuccess(
     db,
@@ -268,12 +283,6 @@ async function recordSuccess(targeted: Targeted, verdict: Verified): Promise<Sig
   const rehashed = verdict.needsRehash ? await hasher.hash(input.password) : undefined;
   const account =
     (rehashed ? await storeRehashedPassword(db, verdict.account.id, rehashed) : undefined) ?? verdict.account;
-  deps.audit.record({
-    ...event,
-    type: 'login.password_ok',
-    accountId: account.id,
-    details: device ? { device: 'trusted' } : {},
-  });
   return { kind: 'success', account, device };
 }
 

@@ -203,8 +203,19 @@ async function login(ctx: Context, deps: InteractionDeps): Promise<void> {
   // remember=false makes the session cookie last only as long as the browser.
   const remember = form.remember === 'yes';
   // A second step to come: the device cookie and the success wait for it (mfaPages complete).
-  if (deps.mfa && (await secondFactorAfterPassword(ctx, mfaPages(deps, deps.mfa), details, outcome.account, remember)))
+  if (
+    deps.mfa &&
+    (await secondFactorAfterPassword(ctx, mfaPages(deps, deps.mfa), details, outcome.account, remember))
+  ) {
+    deps.signIn.secondStepPending({
+      accountId: outcome.account.id,
+      ip: ctx.ip,
+      userAgent: ctx.get('user-agent'),
+      clientId: String(details.params.client_id),
+      trustedDevice: outcome.device !== undefined,
+    });
     return;
+  }
   await completeSignIn(ctx, deps, details, {
     accountId: outcome.account.id,
     amr: ['pwd'],

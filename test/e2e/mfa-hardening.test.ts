@@ -259,6 +259,14 @@ describe('the sign-in record', () => {
     expect(succeeded.some((e) => e.details.second_factor === 'otp')).toBe(true);
   });
 
+  it('a sign-in that asks no second factor writes login.succeeded only, no login.password_ok', async () => {
+    const person = await newPerson();
+    const started = await passwordAt(app, person);
+    expect(started.page.text).not.toContain('/mfa"');
+    const logins = (await types(person.id)).filter((t) => t.startsWith('login.'));
+    expect(logins).toEqual(['login.succeeded']);
+  });
+
   it('the trusted-device cookie is given only once the second factor is', async () => {
     const person = await newPerson();
     const { secret } = await enrolled(person);
