@@ -1,4 +1,4 @@
-import { createHmac, randomUUID } from 'node:crypto';
+import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 
 import type { Kysely, Transaction } from 'kysely';
 
@@ -28,6 +28,8 @@ export const INVITE_LINK_SECONDS = 7 * 86400;
 const RATE_WINDOW_SECONDS = 3600;
 /** Stands in for the account of a request that names none, so both do the same queries. */
 const NO_ACCOUNT = '00000000-0000-0000-0000-000000000000';
+/** RFC 2606: a domain that never receives mail (the decoy is never written anyway). */
+const DECOY_ADDRESS = 'nobody@example.invalid';
 
 export interface RecoveryRequest {
   /** Username or email address, as typed. */
@@ -196,11 +198,20 @@ async function sendLink<R>(deps: Deps<R>, tx: Transaction<Database>, account: Ac
 
 /**
  * No mail: the same transaction with the statements of a real one that find nothing to
- * change, so a request for nobody costs what a request for someone costs.
+ * change, and the same rendering and sealing of a mail that is not written, so a request for
+ * nobody costs what a request for someone costs.
  */
 async function decoy<R>(deps: Deps<R>, tx: Transaction<Database>): Promise<undefined> {
   await deps.tokens.revoke(tx, NO_ACCOUNT, 'reset_password');
   await tx.selectFrom('mail_outbox').select('id').where('id', '=', '0').execute();
+  deps.outbox.rehearse({
+    to: DECOY_ADDRESS,
+    template: 'reset-password',
+    data: {
+      minutes: RESET_LINK_SECONDS / 60,
+      link: deps.outbox.link('/reset-password', { token: randomBytes(32).toString('base64url') }),
+    },
+  });
   return undefined;
 }
 

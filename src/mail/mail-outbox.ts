@@ -52,6 +52,11 @@ export interface MailOutbox {
    * when mail is off (check `enabled` first).
    */
   enqueue<T extends MailTemplate>(tx: Transaction<Database>, message: MailMessage<T>): Promise<string>;
+  /**
+   * The work of `enqueue` but the write (render, seal, wake the sender): a request that must not
+   * tell whether an account exists does it for nobody, so both answers cost the same.
+   */
+  rehearse<T extends MailTemplate>(message: MailMessage<T>): void;
   /** The sealed content of a row, for the sender; undefined if it does not open. */
   open(row: Pick<OutboxRow, 'recipient' | 'sealed'>): RenderedMail | undefined;
   list(query: { status?: MailStatus; limit: number; withText: boolean }): Promise<OutboxEntry[]>;
@@ -106,6 +111,12 @@ export function createMailOutbox(deps: {
       });
       deps.nudge();
       return id;
+    },
+    rehearse(message) {
+      if (!settings.enabled) return;
+      const rendered = renderer.render(message.template, message.data);
+      seal(sealKey, binding(message.to), Buffer.from(JSON.stringify(rendered), 'utf8'));
+      deps.nudge();
     },
     open,
     async list(query) {
