@@ -106,6 +106,39 @@ async function getAccount(ctx: Context, deps: AccountRouteDeps): Promise<void> {
 }
 
 /**
+ * Every POST of the account pages (this one, two-step verification) starts here: signed in, a
+ * form, its token bound to this session. undefined when that was answered already: not signed
+ * in goes to the account page (which signs in first), a missing or foreign token gets 403.
+ */
+export async function postedAccountForm(
+  ctx: Context,
+  deps: AccountRouteDeps,
+): Promise<{ who: SignedIn; form: Record<string, string> } | undefined> {
+  const who = await signedIn(ctx, deps);
+  const form = await readForm(ctx);
+  if (!who) {
+    ctx.status = 303;
+    ctx.redirect(`${deps.issuer}${ACCOUNT_PATH}`);
+    return undefined;
+  }
+  if (!checkCsrf(deps.csrfKey, who.binding, form.csrf)) {
+    sendPage(
+      ctx,
+      deps.views,
+      'error',
+      {
+        heading: 'This form has expired',
+        message: 'Go back to your account page and try again.',
+        code: 'invalid_csrf',
+      },
+      403,
+    );
+    return undefined;
+  }
+  return { who, form };
+}
+
+/**
  * A POST of the page: signed in, a form, its token bound to this session. Then the change;
  * a field error shows the page again with an error summary (400), anything else goes to the
  * error pages. Success: back to the page with a notice.
@@ -117,25 +150,9 @@ export function change(
   run: (ctx: Context, who: SignedIn, form: Record<string, string>) => Promise<unknown>,
 ) {
   return async (ctx: Context) => {
-    const who = await signedIn(ctx, deps);
-    const form = await readForm(ctx);
-    if (!who) {
-      ctx.status = 303;
-      return ctx.redirect(`${deps.issuer}${ACCOUNT_PATH}`);
-    }
-    if (!checkCsrf(deps.csrfKey, who.binding, form.csrf)) {
-      return sendPage(
-        ctx,
-        deps.views,
-        'error',
-        {
-          heading: 'This form has expired',
-          message: 'Go back to your account page and try again.',
-          code: 'invalid_csrf',
-        },
-        403,
-      );
-    }
+    const posted = await postedAccountForm(ctx, deps);
+    if (!posted) return;
+    const { who, form } = posted;
     try {
       if ((await run(ctx, who, form)) === 'answered') return;
     } catch (error) {

@@ -2,11 +2,9 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 
 import type { MfaService } from '../accounts/mfa.service.ts';
-import { ACCOUNT_PATH, accountSignInUrl } from '../oidc/account-page-client.ts';
+import { accountSignInUrl } from '../oidc/account-page-client.ts';
 import { isPosternError, type FieldError } from '../shared/errors.ts';
-import { signedIn, type AccountRouteDeps, type SignedIn } from './account.routes.ts';
-import { checkCsrf } from './csrf.ts';
-import { readForm } from './form-body.ts';
+import { postedAccountForm, signedIn, type AccountRouteDeps, type SignedIn } from './account.routes.ts';
 import { enrollmentView } from './mfa.routes.ts';
 import { sendPage } from './views.ts';
 
@@ -76,24 +74,9 @@ async function showEnroll(ctx: Context, deps: MfaAccountDeps, who: SignedIn, err
 /** A POST of these pages: signed in, with this session's form token; else the account page or 403. */
 function post(deps: MfaAccountDeps, run: (ctx: Context, who: SignedIn, form: Record<string, string>) => Promise<void>) {
   return async (ctx: Context) => {
-    const who = await signedIn(ctx, deps);
-    const form = await readForm(ctx);
-    if (!who) {
-      ctx.status = 303;
-      return ctx.redirect(`${deps.issuer}${ACCOUNT_PATH}`);
-    }
-    if (!checkCsrf(deps.csrfKey, who.binding, form.csrf))
-      return sendPage(
-        ctx,
-        deps.views,
-        'error',
-        {
-          heading: 'This form has expired',
-          message: 'Go back to your account page and try again.',
-          code: 'invalid_csrf',
-        },
-        403,
-      );
+    const posted = await postedAccountForm(ctx, deps);
+    if (!posted) return;
+    const { who, form } = posted;
     try {
       await run(ctx, who, form);
     } catch (error) {
