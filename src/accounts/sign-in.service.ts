@@ -131,22 +131,16 @@ export function createSignInService(deps: Deps): SignInService {
     },
     secondStepPending(signIn) {
       deps.audit.record({
+        ...signInEvent(signIn),
         type: 'login.password_ok',
-        accountId: signIn.accountId,
-        ip: signIn.ip,
-        userAgent: signIn.userAgent ?? null,
-        clientId: signIn.clientId ?? null,
         details: signIn.trustedDevice ? { device: 'trusted' } : {},
       });
     },
     async completed(signIn) {
       await recordLogin(deps.db, signIn.accountId, deps.clock.now());
       deps.audit.record({
+        ...signInEvent(signIn),
         type: 'login.succeeded',
-        accountId: signIn.accountId,
-        ip: signIn.ip,
-        userAgent: signIn.userAgent ?? null,
-        clientId: signIn.clientId ?? null,
         details: {
           ...(signIn.trustedDevice ? { device: 'trusted' } : {}),
           ...(signIn.secondFactor ? { second_factor: signIn.secondFactor } : {}),
@@ -154,6 +148,16 @@ export function createSignInService(deps: Deps): SignInService {
         },
       });
     },
+  };
+}
+
+/** Who signed in, from where and at which client: what both sign-in events carry. */
+function signInEvent(signIn: CompletedSignIn) {
+  return {
+    accountId: signIn.accountId,
+    ip: signIn.ip,
+    userAgent: signIn.userAgent ?? null,
+    clientId: signIn.clientId ?? null,
   };
 }
 
