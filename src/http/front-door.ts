@@ -5,7 +5,7 @@ import type Provider from 'oidc-provider';
 import { engineMethods } from '../oidc/engine-routes.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { Metrics } from '../shared/metrics.ts';
-import { ROOT_PATHS } from './base-path.ts';
+import { pathBelow } from './base-path.ts';
 import { recordRequest } from './metrics.routes.ts';
 import { assignRequestId, logAccess } from './request-context.ts';
 import { setSecurityHeaders } from './security-headers.ts';
@@ -19,7 +19,7 @@ import { setSecurityHeaders } from './security-headers.ts';
 // from us runs inside the engine's app (oidc/engine-middleware.ts, http/storable-input.ts).
 
 export interface FrontDoorDeps {
-  /** The issuer's path ('' for none): everything but ROOT_PATHS lives below it. */
+  /** The issuer's path ('' for none): everything but the root paths (http/base-path.ts) lives below it. */
   readonly basePath: string;
   readonly https: boolean;
   readonly trustProxy: boolean;
@@ -54,13 +54,6 @@ function engineListener(provider: () => Provider): () => RequestListener {
     }
     return listener;
   };
-}
-
-/** The path below the issuer's path; undefined when the request is outside it. */
-function pathBelow(basePath: string, path: string): string | undefined {
-  if (basePath === '' || ROOT_PATHS.has(path)) return path;
-  if (path === basePath) return '/';
-  return path.startsWith(`${basePath}/`) ? path.slice(basePath.length) : undefined;
 }
 
 export function frontDoor(deps: FrontDoorDeps): RequestListener {
