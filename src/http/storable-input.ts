@@ -88,14 +88,14 @@ export async function readBounded(ctx: Context, limit: number): Promise<Buffer |
  * 0x7F; in JSON, a \\u escape. Most bodies (token requests) have none and are parsed once only,
  * by the engine.
  */
-function mayBeUnstorable(ctx: Context, body: Buffer): boolean {
+function mayBeUnstorable(form: boolean, body: Buffer): boolean {
   const text = body.toString('latin1');
   if (text.includes('\0')) return true;
-  return ctx.is('application/x-www-form-urlencoded') ? RISKY_ESCAPE.test(text) : text.includes('\\u');
+  return form ? RISKY_ESCAPE.test(text) : text.includes('\\u');
 }
 
-function parseBody(ctx: Context, body: Buffer): unknown {
-  if (ctx.is('application/x-www-form-urlencoded')) return querystring.parse(body.toString('utf8'));
+function parseBody(form: boolean, body: Buffer): unknown {
+  if (form) return querystring.parse(body.toString('utf8'));
   try {
     return JSON.parse(body.toString('utf8'));
   } catch {
@@ -127,13 +127,15 @@ function withBody(req: IncomingMessage, body: Buffer): IncomingMessage {
  * engine then gets the same bytes. undefined: refused, the answer is already set.
  */
 async function engineRequest(ctx: Context, views: Views): Promise<IncomingMessage | undefined> {
-  if (ctx.method !== 'POST' || !ctx.is('application/x-www-form-urlencoded', 'application/json')) return ctx.req;
+  const type = ctx.method === 'POST' ? ctx.is('application/x-www-form-urlencoded', 'application/json') : false;
+  if (!type) return ctx.req;
+  const form = type === 'application/x-www-form-urlencoded';
   const body = await readBounded(ctx, ENGINE_BODY_LIMIT);
   if (!body) {
     refuseInput(ctx, views, 413, 'the request body is too large');
     return undefined;
   }
-  const param = mayBeUnstorable(ctx, body) ? findUnstorable(parseBody(ctx, body)) : undefined;
+  const param = mayBeUnstorable(form, body) ? findUnstorable(parseBody(form, body)) : undefined;
   if (param !== undefined) {
     refuseInput(ctx, views, 400, unstorableDescription(param));
     return undefined;
