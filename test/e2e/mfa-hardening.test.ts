@@ -73,8 +73,12 @@ type Person = Awaited<ReturnType<typeof newPerson>>;
 const rows = () => server.container.db.db as Kysely<Database>;
 const codeFor = (secret: string) => totpCode(secret, clock.now());
 const otherThan = (code: string) => (code === '000000' ? '111111' : '000000');
-const types = async (accountId: string) =>
-  (await server.container.audit.query({ accountId })).map((e) => e.type as string);
+/** Audit events are written in the background: wait for those in flight, then read them. */
+async function auditEvents(query: Parameters<TestServer['container']['audit']['query']>[0]) {
+  await server.container.audit.flush();
+  return server.container.audit.query(query);
+}
+const types = async (accountId: string) => (await auditEvents({ accountId })).map((e) => e.type as string);
 
 async function enrolled(person: Person, browser: Browser = newBrowser()) {
   const result = await enrollTotp(server.issuer, browser, person, () => clock.now());
@@ -158,7 +162,7 @@ describe('changing factors on the account page', () => {
     });
     expect(right.status).toBe(400);
     expect(right.text).toContain('too many wrong passwords');
-    const locks = await server.container.audit.query({ type: 'lockout.started', accountId: person.id });
+    const locks = await auditEvents({ type: 'lockout.started', accountId: person.id });
     expect(locks).toMatchObject([{ details: { scope: 'account' } }]);
   });
 
@@ -254,7 +258,7 @@ describe('the sign-in record', () => {
       .executeTakeFirstOrThrow();
     expect(during.last_login_at).toEqual(before.last_login_at);
     callback(started, await started.browser.submit(started.page, '/mfa', { code: codeFor(secret) }));
-    const succeeded = await server.container.audit.query({ type: 'login.succeeded', accountId: person.id });
+    const succeeded = await auditEvents({ type: 'login.succeeded', accountId: person.id });
     expect(succeeded).toHaveLength(2);
     expect(succeeded.some((e) => e.details.second_factor === 'otp')).toBe(true);
   });

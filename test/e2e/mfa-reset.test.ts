@@ -54,6 +54,7 @@ it('the command removes the authenticator app: audited, mailed, and the next sig
   const app = await discover(server.issuer, 'app');
   const tokens = await exchange(app, await signIn(newBrowser(), app, person));
   expect(tokens.claims()!.amr).toEqual(['pwd']);
+  await server.container.audit.flush(); // audit events are written in the background
   expect(await server.container.audit.query({ type: 'mfa.reset' })).toMatchObject([
     { details: { by: 'cli', removed: 11 } },
   ]);

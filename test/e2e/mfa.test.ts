@@ -136,6 +136,7 @@ describe('TOTP', () => {
     page = await started.browser.submit(page, '/mfa', { code: codeFor(secret) });
     expect(page.status).toBe(429);
     expect(page.text).toContain('Too many wrong codes');
+    await server.container.audit.flush(); // audit events are written in the background
     const events = await server.container.audit.query({ type: 'lockout.started', accountId: person.id });
     expect(events).toMatchObject([{ details: { scope: 'mfa_code' } }]);
   });
@@ -154,6 +155,7 @@ describe('TOTP', () => {
     const second = await passwordAt(app, person);
     const refused = await second.browser.submit(second.page, '/mfa', { code: codes[3]! });
     expect(refused.status).toBe(401);
+    await server.container.audit.flush(); // audit events are written in the background
     expect(await server.container.audit.query({ type: 'mfa.recovery_code_used', accountId: person.id })).toHaveLength(
       1,
     );
@@ -216,6 +218,7 @@ describe('step-up and policy', () => {
     page = await started.browser.submit(page, '/mfa/continue');
     const claims = (await exchange(app, callback(started, page))).claims()!;
     expect(claims.amr).toEqual(expect.arrayContaining(['pwd', 'otp']));
+    await server.container.audit.flush(); // audit events are written in the background
     expect(await server.container.audit.query({ type: 'mfa.totp_enrolled', accountId: person.id })).toHaveLength(1);
   });
 
@@ -260,6 +263,7 @@ describe('the account page', () => {
     expect(page.text).toContain('Two-step verification is off.');
     const started = await passwordAt(app, person);
     expect((await exchange(app, callback(started, started.page))).claims()!.amr).toEqual(['pwd']);
+    await server.container.audit.flush(); // audit events are written in the background
     expect(await server.container.audit.query({ type: 'mfa.totp_disabled', accountId: person.id })).toHaveLength(1);
   });
 
