@@ -3,7 +3,8 @@ import type { KoaContextWithOIDC } from 'oidc-provider';
 
 import type { Config } from '../config/config.ts';
 import type { Metrics } from '../shared/metrics.ts';
-import { engineMethods, engineRouteTemplate } from './engine-routes.ts';
+import { discoveryCache } from './discovery-cache.ts';
+import { DISCOVERY_PATH, engineMethods, engineRouteTemplate } from './engine-routes.ts';
 import type { ProviderPages } from './provider.ts';
 import { RETRY_AFTER_SECONDS } from './unavailable.ts';
 
@@ -20,15 +21,23 @@ function pinToIssuer(headers: Record<string, string | string[] | undefined>, iss
 
 /**
  * Runs inside the engine's own Koa app, around its router (the documented `provider.use` hook),
- * so it is part of every provider the key ring builds.
+ * so it is part of every provider the key ring builds, each with its own discovery cache
+ * (oidc/discovery-cache.ts).
  */
 export function engineMiddleware(deps: { config: Config; pages: ProviderPages; metrics: Metrics }): Middleware {
   const { config, pages, metrics } = deps;
   const issuer = new URL(config.issuer);
   const methods = engineMethods(config.authorizationPost);
+  const discovery = discoveryCache();
   return async (ctx, next) => {
     pinToIssuer(ctx.req.headers, issuer, config.trustProxy);
+    if (discovery.answer(ctx)) {
+      metrics.routes.set(ctx.res, DISCOVERY_PATH);
+      return;
+    }
+    const keep = discovery.watch(ctx);
     await next();
+    keep?.(ctx);
     // The engine's ctx is not ours: say which of its routes answered on the response both share.
     const route = (ctx as Partial<KoaContextWithOIDC>).oidc?.route;
     const template = route === undefined ? undefined : engineRouteTemplate(route);

@@ -10,6 +10,7 @@ import type { TestServer } from '../support/server.ts';
 let server: TestServer;
 let secret: string;
 let discovery: Record<string, unknown>;
+let firstAnswer: { headers: Headers; text: string };
 
 beforeAll(async () => {
   server = await startServerOnOwnDatabase();
@@ -21,10 +22,10 @@ beforeAll(async () => {
       scope: 'openid',
     })
   ).secret!;
-  discovery = (await (await fetch(`${server.issuer}/.well-known/openid-configuration`)).json()) as Record<
-    string,
-    unknown
-  >;
+  // The first request is the engine's answer: oidc/discovery-cache.ts keeps it for the next.
+  const first = await fetch(`${server.issuer}/.well-known/openid-configuration`);
+  firstAnswer = { headers: first.headers, text: await first.text() };
+  discovery = JSON.parse(firstAnswer.text) as Record<string, unknown>;
 });
 
 afterAll(async () => {
@@ -101,5 +102,34 @@ describe('every endpoint that discovery advertises', () => {
     const response = await fetch(discovery.token_endpoint as string);
     expect(response.status).toBe(405);
     expect(response.headers.get('allow')).toBe('POST');
+  });
+});
+
+describe('discovery, kept after its first answer (oidc/discovery-cache.ts)', () => {
+  const url = () => `${server.issuer}/.well-known/openid-configuration`;
+  const comparable = (headers: Headers) =>
+    [...headers].filter(([name]) => !['date', 'x-request-id', 'keep-alive', 'connection'].includes(name));
+
+  it("is answered again with the engine's body and every one of its headers", async () => {
+    for (let i = 0; i < 2; i++) {
+      const again = await fetch(url());
+      expect(again.status).toBe(200);
+      expect(await again.text()).toBe(firstAnswer.text);
+      expect(comparable(again.headers)).toEqual(comparable(firstAnswer.headers));
+      expect(again.headers.get('x-request-id')).not.toBe(firstAnswer.headers.get('x-request-id'));
+    }
+    expect(firstAnswer.headers.get('access-control-allow-origin')).toBe('*');
+    expect(firstAnswer.headers.get('vary')).toContain('Origin');
+  });
+
+  it('a CORS request is still answered by the engine, which echoes its Origin', async () => {
+    const cors = await fetch(url(), { headers: { origin: 'https://spa.example' } });
+    expect(cors.headers.get('access-control-allow-origin')).toBe('https://spa.example');
+    expect(await cors.text()).toBe(firstAnswer.text);
+  });
+
+  it("a request with a query still passes the engine's input guard", async () => {
+    const refused = await fetch(`${url()}?x=%00`);
+    expect(refused.status).toBe(400);
   });
 });
