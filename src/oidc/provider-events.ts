@@ -22,6 +22,9 @@ const REFUSALS = [
 ];
 
 /** What the engine reports, turned into log lines, audit events and session records. */
+/** What a read fails with when the client hung up: Node's request "aborted", a reset, a premature close. */
+const CLIENT_GONE = new Set(['aborted', 'ECONNRESET', 'ERR_STREAM_PREMATURE_CLOSE', 'HPE_INVALID_EOF_STATE']);
+
 export function watchEvents(
   provider: Provider,
   deps: {
@@ -35,6 +38,15 @@ export function watchEvents(
 ): void {
   const { logger, db, audit, metrics } = deps;
   const on = provider.on.bind(provider) as (name: string, fn: (...args: never[]) => void) => void;
+  // Koa's own event for what escaped every middleware of the engine's app: a client that hung up
+  // in the middle of its body (the read fails with "aborted"). With no listener Koa prints the
+  // stack to stderr; there is nobody left to answer, so it is one debug line.
+  on('error', (error: Error & { code?: string }, ctx?: KoaContextWithOIDC) => {
+    const requestId = ctx?.response?.get('x-request-id');
+    if (ctx?.req.destroyed || CLIENT_GONE.has(error.code ?? error.message))
+      logger.debug({ requestId, reason: error.message }, 'client went away before its request was read');
+    else logger.error({ err: error, requestId }, 'provider request failed');
+  });
   on('server_error', (ctx: KoaContextWithOIDC, error: Error) =>
     logger.error({ err: error, requestId: ctx.response?.get('x-request-id') }, 'provider server error'),
   );

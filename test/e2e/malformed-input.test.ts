@@ -1,4 +1,5 @@
 import http from 'node:http';
+import net from 'node:net';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -398,4 +399,36 @@ describe('malformed input', () => {
     expect((await fetch(`${server.issuer}/.well-known/openid-configuration`)).status).toBe(200);
     expect((await fetch(`${server.issuer}/readyz`)).status).toBe(200);
   }, 120_000);
+
+  it('a client that hangs up in the middle of its body leaves no stack trace and no error line', async () => {
+    const base = new URL(server.issuer);
+    const printed: unknown[] = [];
+    const print = console.error;
+    console.error = (...args: unknown[]) => printed.push(args);
+    const before = server.logs.length;
+    try {
+      for (const path of ['/token', '/token/introspection', '/forgot-password']) {
+        await new Promise<void>((resolve, reject) => {
+          const socket = net.connect(Number(base.port), base.hostname, () => {
+            socket.write(
+              `POST ${path} HTTP/1.1\r\nHost: ${base.host}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\ngrant_type=`,
+            );
+            // Long enough for the server to start reading the body; then hang up.
+            setTimeout(() => socket.destroy(), 50);
+          });
+          socket.on('close', () => resolve());
+          socket.on('error', reject);
+        });
+      }
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    } finally {
+      console.error = print;
+    }
+    expect(printed).toEqual([]);
+    const errors = server.logs
+      .slice(before)
+      .filter((line) => (JSON.parse(line) as { level: number }).level >= 50 || line.includes('"stack"'));
+    expect(errors).toEqual([]);
+    expect((await fetch(`${server.issuer}/.well-known/openid-configuration`)).status).toBe(200);
+  });
 });
