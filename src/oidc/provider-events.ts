@@ -22,8 +22,12 @@ const REFUSALS = [
 ];
 
 /** What the engine reports, turned into log lines, audit events and session records. */
-/** What a read fails with when the client hung up: Node's request "aborted", a reset, a premature close. */
-const CLIENT_GONE = new Set(['aborted', 'ECONNRESET', 'ERR_STREAM_PREMATURE_CLOSE', 'HPE_INVALID_EOF_STATE']);
+/** What a read fails with when the client hung up (Node's request "aborted", a reset, a premature close) or sent what the HTTP parser refuses (HPE_*). */
+const CLIENT_GONE = new Set(['aborted', 'ECONNRESET', 'EPIPE', 'ERR_STREAM_PREMATURE_CLOSE']);
+const isClientGone = (error: Error & { code?: string }): boolean =>
+  CLIENT_GONE.has(error.code ?? error.message) ||
+  CLIENT_GONE.has(error.message) ||
+  (error.code?.startsWith('HPE_') ?? false);
 
 export function watchEvents(
   provider: Provider,
@@ -38,13 +42,15 @@ export function watchEvents(
 ): void {
   const { logger, db, audit, metrics } = deps;
   const on = provider.on.bind(provider) as (name: string, fn: (...args: never[]) => void) => void;
-  // Koa's own event for what escaped every middleware of the engine's app: a client that hung up
-  // in the middle of its body (the read fails with "aborted"). With no listener Koa prints the
-  // stack to stderr; there is nobody left to answer, so it is one debug line.
+  // Koa's own event for what escaped every middleware of the engine's app, and for socket errors
+  // while an answer is pending: a client that hung up in the middle of its body (the read fails
+  // with "aborted"), or sent bytes the HTTP parser refuses after a request on the same connection.
+  // With no listener Koa prints the stack to stderr; these are the client's doing, and there is
+  // nobody left to answer, so they are one debug line. Anything else is an error line.
   on('error', (error: Error & { code?: string }, ctx?: KoaContextWithOIDC) => {
     const requestId = ctx?.response?.get('x-request-id');
-    if (ctx?.req.destroyed || CLIENT_GONE.has(error.code ?? error.message))
-      logger.debug({ requestId, reason: error.message }, 'client went away before its request was read');
+    if (ctx?.req.destroyed || isClientGone(error))
+      logger.debug({ requestId, reason: error.code ?? error.message }, 'client went away or sent what HTTP refuses');
     else logger.error({ err: error, requestId }, 'provider request failed');
   });
   on('server_error', (ctx: KoaContextWithOIDC, error: Error) =>
