@@ -5,6 +5,12 @@ import type { ClientRecord } from '../clients/client.ts';
 import type { Database } from '../db/tables.ts';
 import type { Clock } from '../shared/clock.ts';
 import { hashLegacyRecord } from './legacy-records.ts';
+import {
+  createPayloadStatements,
+  type FoundRow,
+  type LookupColumn,
+  type PayloadStatements,
+} from './payload-statements.ts';
 import { concealPayload, revealPayload } from './record-payload.ts';
 import { isStorableText } from '../shared/storable-text.ts';
 import type { RecordProtection } from './record-protection.ts';
@@ -31,15 +37,6 @@ export type AdapterClass = new (name: string) => Adapter;
  * does not know which (introspection, revocation; lib/helpers/token_find.js).
  */
 const TOKEN_KINDS: readonly string[] = ['AccessToken', 'ClientCredentials', 'RefreshToken'];
-
-type FoundRow = {
-  kind: string;
-  id: string;
-  payload: unknown;
-  consumed_at: Date | null;
-  id_hashed: boolean;
-  grant_payload: unknown;
-};
 
 /**
  * Lookups of one token value as several kinds in the same request, made as ONE query: the
@@ -139,8 +136,6 @@ class ClientAdapter implements Adapter {
   async revokeByGrantId(): Promise<void> {}
 }
 
-type LookupColumn = 'id' | 'uid' | 'user_code';
-
 // RFC 6749 §4.1.2 (codes) and RFC 9700 §4.14.2 (rotated refresh tokens): one use only. The
 // first consume wins a compare-and-set; a concurrent second one is refused, never served.
 const SINGLE_USE: Readonly<Record<string, string>> = {
@@ -157,6 +152,7 @@ export class ReplayDetected extends Error {
 
 class PayloadAdapter implements Adapter {
   readonly #db: Kysely<Database>;
+  readonly #statements: PayloadStatements;
   readonly #clock: Clock;
   readonly #kind: string;
   readonly #protect: RecordProtection;
@@ -170,6 +166,7 @@ class PayloadAdapter implements Adapter {
   constructor(
     deps: {
       db: Kysely<Database>;
+      statements: PayloadStatements;
       clock: Clock;
       protect: RecordProtection;
       rotation?: RefreshRotation | undefined;
@@ -181,6 +178,7 @@ class PayloadAdapter implements Adapter {
     this.#grants = deps.grants;
     this.#lookups = deps.lookups;
     this.#db = deps.db;
+    this.#statements = deps.statements;
     this.#clock = deps.clock;
     this.#kind = kind;
     this.#protect = deps.protect;
@@ -202,11 +200,7 @@ class PayloadAdapter implements Adapter {
     };
     if (this.#kind === 'ReplayDetection') return this.#insertOnce(key, row);
     if (this.#deferred?.deferWrite({ kind: this.#kind, id: key, ...row })) return;
-    await this.#db
-      .insertInto('oidc_payloads')
-      .values({ kind: this.#kind, id: key, ...row })
-      .onConflict((oc) => oc.columns(['kind', 'id']).doUpdateSet(row))
-      .execute();
+    await this.#statements.upsert({ kind: this.#kind, id: key, ...row });
   }
 
   /**
@@ -266,38 +260,9 @@ class PayloadAdapter implements Adapter {
   }
 
   /** The live rows of these kinds under this key (or legacy clear value), hashed rows first. */
-  #select(column: LookupColumn, value: string, key: string, kinds: readonly string[]) {
-    const now = this.#clock.now();
-    return (
-      this.#db
-        .selectFrom('oidc_payloads')
-        .select(['kind', 'id', 'payload', 'consumed_at', 'id_hashed'])
-        // The grant the record names, in the same query (GrantPrefetch): same filters as a find.
-        .select((eb) =>
-          eb
-            .selectFrom('oidc_payloads as g')
-            .select('g.payload')
-            .where('g.kind', '=', 'Grant')
-            .whereRef('g.id', '=', 'oidc_payloads.grant_id')
-            .where('g.id_hashed', '=', true)
-            .where((w) => w.or([w('g.expires_at', 'is', null), w('g.expires_at', '>', now)]))
-            .as('grant_payload'),
-        )
-        .where('kind', 'in', kinds)
-        // A row written before ids were hashed is still found by its clear value until it is
-        // converted; a hashed row is never found by its stored hash (that would make a dump usable).
-        .where((eb) =>
-          eb.or([
-            eb.and([eb(column, '=', key), eb('id_hashed', '=', true)]),
-            eb.and([eb(column, '=', value), eb('id_hashed', '=', false)]),
-          ]),
-        )
-        // Expired rows wait for the sweeper but are never returned.
-        .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]))
-        .orderBy('id_hashed', 'desc')
-        .limit(2 * kinds.length)
-        .execute()
-    );
+  async #select(column: LookupColumn, value: string, key: string, kinds: readonly string[]): Promise<FoundRow[]> {
+    const { rows } = await this.#statements.lookup(column, kinds)({ key, value, now: this.#clock.now() });
+    return rows;
   }
 
   #keepGrant(payload: AdapterPayload, stored: unknown): void {
@@ -317,15 +282,8 @@ class PayloadAdapter implements Adapter {
     const key = this.#protect.hashId(id);
     // A refresh at the token endpoint claims when its answer is ready, in one statement with it.
     if (this.#rotation?.deferClaim(key)) return;
-    const claimed = await this.#db
-      .updateTable('oidc_payloads')
-      .set({ consumed_at: this.#clock.now() })
-      .where('kind', '=', this.#kind)
-      .where('id', '=', key)
-      .where('id_hashed', '=', true)
-      .where('consumed_at', 'is', null)
-      .executeTakeFirst();
-    if (claimed.numUpdatedRows > 0n) return;
+    const claimed = await this.#statements.claim({ kind: this.#kind, id: key, now: this.#clock.now() });
+    if ((claimed.numAffectedRows ?? 0n) > 0n) return;
     const refusal = SINGLE_USE[this.#kind];
     if (!refusal) return;
     this.#rotation?.repeated(key);
@@ -368,7 +326,12 @@ export function createAdapterClass(deps: {
   rotation?: RefreshRotation;
 }): AdapterClass {
   const { findClient } = deps;
-  const payloadDeps = { ...deps, grants: new GrantPrefetch(), lookups: new TokenLookups() };
+  const payloadDeps = {
+    ...deps,
+    statements: createPayloadStatements(deps.db),
+    grants: new GrantPrefetch(),
+    lookups: new TokenLookups(),
+  };
   const clientProperties = new WeakMap<ClientRecord, AdapterPayload>();
   return class PosternAdapter implements Adapter {
     readonly #inner: Adapter;
