@@ -4,6 +4,7 @@ import type Koa from 'koa';
 import { sql, type Kysely } from 'kysely';
 import Provider, { errors } from 'oidc-provider';
 
+import { compileOnce, type CompiledStatement } from '../db/compile-once.ts';
 import type { Database } from '../db/tables.ts';
 import type { Clock } from '../shared/clock.ts';
 import type { Logger } from '../shared/logger.ts';
@@ -93,32 +94,18 @@ export function createRefreshRotation(deps: {
     return ctx && ctx.oidc?.params?.grant_type === 'refresh_token' ? slots.get(ctx) : undefined;
   };
 
-  /**
-   * ONE statement: the compare-and-set claim of the old token with its sealed answer, and the
-   * new records, inserted only if the claim won (RFC 9700 §4.14.2: one live token per grant).
-   */
+  /** The commit statement for each number of new records (the engine saves one or two per refresh). */
+  const commits = new Map<number, CompiledStatement<CommitValues, { won: number }>>();
+
   async function commit(key: string, writes: readonly PayloadRow[], body: unknown): Promise<boolean> {
-    const sealed = protect.seal(binding(key), JSON.stringify(body));
-    const claim = sql`update oidc_payloads set consumed_at = ${clock.now()}, successor_sealed = ${sealed}
-      where kind = 'RefreshToken' and id = ${key} and id_hashed = true and consumed_at is null
-      returning 1`;
-    if (writes.length === 0) {
-      const { rows } = await sql`with claim as (${claim}) select count(*)::int as won from claim`.execute(db);
-      return (rows[0] as { won: number }).won === 1;
+    let statement = commits.get(writes.length);
+    if (!statement) {
+      statement = compileCommit(db, writes.length);
+      commits.set(writes.length, statement);
     }
-    const values = sql.join(
-      writes.map(
-        (w) =>
-          sql`(${w.kind}, ${w.id}, ${w.payload}::jsonb, ${w.grant_id}, ${w.uid}, ${w.user_code}, ${w.expires_at}::timestamptz, true)`,
-      ),
-    );
-    const { rows } = await sql`with claim as (${claim}),
-      stored as (
-        insert into oidc_payloads (kind, id, payload, grant_id, uid, user_code, expires_at, id_hashed)
-        select * from (values ${values}) as v where exists (select 1 from claim)
-        returning 1)
-      select count(*)::int as won, (select count(*)::int from stored) as stored from claim`.execute(db);
-    return (rows[0] as { won: number }).won === 1;
+    const sealed = protect.seal(binding(key), JSON.stringify(body));
+    const { rows } = await statement({ key, sealed, now: clock.now(), writes });
+    return rows[0]?.won === 1;
   }
 
   /** One atomic statement: counts the repeat and hands out the sealed answer, or nothing. */
@@ -253,5 +240,43 @@ export function createRefreshRotation(deps: {
         where successor_sealed is not null and consumed_at <= ${graceStart()}`.execute(db);
       return Number(result.numAffectedRows ?? 0n);
     },
+  };
+}
+
+/** The columns of a new record, in the order the commit statement lists them. */
+const WRITTEN = ['kind', 'id', 'payload', 'grant_id', 'uid', 'user_code', 'expires_at'] as const;
+
+type CommitValues = { key: string; sealed: string; now: Date; writes: readonly PayloadRow[] };
+
+/**
+ * ONE statement: the compare-and-set claim of the old token with its sealed answer, and the
+ * new records, inserted only if the claim won (RFC 9700 §4.14.2: one live token per grant).
+ */
+function compileCommit(db: Kysely<Database>, count: number): CompiledStatement<CommitValues, { won: number }> {
+  const statement = compileOnce<Record<string, unknown>, { won: number }>(db, (p) => {
+    const claim = sql`update oidc_payloads set consumed_at = ${p('now')}, successor_sealed = ${p('sealed')}
+      where kind = 'RefreshToken' and id = ${p('key')} and id_hashed = true and consumed_at is null
+      returning 1`;
+    if (count === 0)
+      return sql<{ won: number }>`with claim as (${claim}) select count(*)::int as won from claim`.compile(db);
+    const values = sql.join(
+      Array.from({ length: count }, (_, i) => {
+        const w = (column: (typeof WRITTEN)[number]) => p(`${column}${i}`);
+        return sql`(${w('kind')}, ${w('id')}, ${w('payload')}::jsonb, ${w('grant_id')}, ${w('uid')}, ${w('user_code')}, ${w('expires_at')}::timestamptz, true)`;
+      }),
+    );
+    return sql<{ won: number }>`with claim as (${claim}),
+      stored as (
+        insert into oidc_payloads (kind, id, payload, grant_id, uid, user_code, expires_at, id_hashed)
+        select * from (values ${values}) as v where exists (select 1 from claim)
+        returning 1)
+      select count(*)::int as won, (select count(*)::int from stored) as stored from claim`.compile(db);
+  });
+  return ({ writes, ...claim }) => {
+    const values: Record<string, unknown> = { ...claim };
+    writes.forEach((w, i) => {
+      for (const column of WRITTEN) values[`${column}${i}`] = w[column];
+    });
+    return statement(values);
   };
 }
