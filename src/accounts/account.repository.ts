@@ -1,5 +1,6 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
 
+import { compileOnce } from '../db/compile-once.ts';
 import type { AccountRow, AccountUpdate, Database, NewAccountRow } from '../db/tables.ts';
 import { isStorableText } from '../shared/storable-text.ts';
 import type { Account, Profile } from './account.ts';
@@ -26,11 +27,28 @@ export async function insertAccount(db: Executor, row: NewAccountRow): Promise<A
   return toAccount(inserted);
 }
 
+/** A malformed id cannot be a uuid: answer "none" rather than let the database raise. */
+const isUuid = (id: string) => /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id);
+
 export async function findAccountById(db: Executor, id: string): Promise<Account | undefined> {
-  // A malformed id cannot be a uuid: answer "none" rather than let the database raise.
-  if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id)) return undefined;
+  if (!isUuid(id)) return undefined;
   const row = await db.selectFrom('accounts').selectAll().where('id', '=', id).executeTakeFirst();
   return row && toAccount(row);
+}
+
+/**
+ * findAccountById with its statement compiled once (db/compile-once.ts): the engine asks for the
+ * account on every refresh and userinfo call.
+ */
+export function compileFindAccountById(db: Kysely<Database>): (id: string) => Promise<Account | undefined> {
+  const select = compileOnce<{ id: string }, AccountRow>(db, (p) =>
+    db.selectFrom('accounts').selectAll().where('id', '=', p('id')).compile(),
+  );
+  return async (id) => {
+    if (!isUuid(id)) return undefined;
+    const { rows } = await select({ id });
+    return rows[0] && toAccount(rows[0]);
+  };
 }
 
 /** Username or email, case-insensitively, with the stored hash for sign-in. */

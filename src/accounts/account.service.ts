@@ -8,6 +8,7 @@ import { isUniqueViolation } from '../db/unique-violation.ts';
 import { invalid, PosternError } from '../shared/errors.ts';
 import type { Account, Profile } from './account.ts';
 import {
+  compileFindAccountById,
   findAccountById,
   findAccountByLogin,
   insertAccount,
@@ -117,7 +118,7 @@ export function createAccountService<Revoked = unknown>(deps: {
         throw error;
       }
     },
-    findById: (id) => findAccountById(db, id),
+    findById: compileFindAccountById(db),
     findByLogin: (login) => findAccountByLogin(db, login),
     list: () => listAccounts(db),
     listPage: (query) => listAccountPage(db, query),
