@@ -30,11 +30,29 @@ export function refreshPolicyFor(client: Client, defaults: RefreshPolicy) {
 }
 
 /**
+ * refreshPolicyFor, worked out once per Client: the engine's metadata() builds a new object on
+ * every call, and a refresh asks twice. A changed client record is a new Client instance
+ * (oidc/engine-overrides.ts keeps one per record), so a kept policy is never stale.
+ */
+function policyPerClient(defaults: RefreshPolicy) {
+  const kept = new WeakMap<Client, ReturnType<typeof refreshPolicyFor>>();
+  return (client: Client) => {
+    let policy = kept.get(client);
+    if (!policy) {
+      policy = refreshPolicyFor(client, defaults);
+      kept.set(client, policy);
+    }
+    return policy;
+  };
+}
+
+/**
  * RFC 9700 §4.14.2: rotate on every use (unless the client was registered with
  * --refresh-rotation never). Reuse detection and its grace window live in the adapter.
  */
 export function rotateRefreshToken(defaults: RefreshPolicy) {
-  return (ctx: KoaContextWithOIDC) => refreshPolicyFor(ctx.oidc.client as unknown as Client, defaults).rotate;
+  const policyFor = policyPerClient(defaults);
+  return (ctx: KoaContextWithOIDC) => policyFor(ctx.oidc.client as unknown as Client).rotate;
 }
 
 /**
@@ -42,8 +60,9 @@ export function rotateRefreshToken(defaults: RefreshPolicy) {
  * from the original sign-in (iiat). Without rotation the one token lives the absolute lifetime.
  */
 export function refreshTokenTtl(defaults: RefreshPolicy, clock: Clock) {
+  const policyFor = policyPerClient(defaults);
   return (_ctx: KoaContextWithOIDC, token: Token, client: Client): number => {
-    const policy = refreshPolicyFor(client, defaults);
+    const policy = policyFor(client);
     if (!policy.rotate) return policy.absoluteSeconds;
     const now = epochSeconds(clock);
     const started = token.iiat ?? token.iat ?? now;
