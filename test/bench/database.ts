@@ -16,6 +16,8 @@ export interface BenchDatabase {
   readonly where: string;
   /** The postmaster's pid when the cluster is ours (its CPU can then be read too). */
   readonly postmasterPid: number | undefined;
+  /** Another throwaway database on the same server, dropped at cleanup. */
+  readonly sibling: () => Promise<string>;
 }
 
 const CLUSTER_SCRIPT = path.join(ROOT, '.ci/pg-cluster.sh');
@@ -58,13 +60,8 @@ async function onServer<T>(serverUrl: string, fn: (client: pg.Client) => Promise
   }
 }
 
-/**
- * PostgreSQL for the run: DATABASE_URL's server if given, else a throwaway cluster; either way
- * Postern gets a database of its own, dropped at cleanup.
- */
-export async function openBenchDatabase(cleanup: Cleanup, databaseUrl: string | undefined): Promise<BenchDatabase> {
-  const cluster = databaseUrl ? undefined : await startCluster(cleanup);
-  const serverUrl = databaseUrl ?? cluster!.url;
+/** A database of its own on that server, dropped at cleanup; returns its URL and the server's version. */
+async function createDatabase(cleanup: Cleanup, serverUrl: string): Promise<{ url: string; serverVersion: string }> {
   const name = `postern_bench_${randomBytes(6).toString('hex')}`;
   cleanup.defer(`drop database ${name}`, () =>
     onServer(serverUrl, async (client) => {
@@ -78,10 +75,22 @@ export async function openBenchDatabase(cleanup: Cleanup, databaseUrl: string | 
   });
   const url = new URL(serverUrl);
   url.pathname = `/${name}`;
+  return { url: url.href, serverVersion };
+}
+
+/**
+ * PostgreSQL for the run: DATABASE_URL's server if given, else a throwaway cluster; either way
+ * Postern gets a database of its own, dropped at cleanup.
+ */
+export async function openBenchDatabase(cleanup: Cleanup, databaseUrl: string | undefined): Promise<BenchDatabase> {
+  const cluster = databaseUrl ? undefined : await startCluster(cleanup);
+  const serverUrl = databaseUrl ?? cluster!.url;
+  const { url, serverVersion } = await createDatabase(cleanup, serverUrl);
   return {
-    url: url.href,
+    url,
     serverVersion,
-    where: cluster ? `throwaway cluster on ${url.host}` : `DATABASE_URL's server ${url.host}`,
+    where: cluster ? `throwaway cluster on ${new URL(url).host}` : `DATABASE_URL's server ${new URL(url).host}`,
     postmasterPid: cluster?.postmasterPid,
+    sibling: async () => (await createDatabase(cleanup, serverUrl)).url,
   };
 }

@@ -124,6 +124,7 @@ interface Run {
 
 interface Postern extends LoadTarget {
   readonly env: Record<string, string>;
+  readonly webSecret: string;
   readonly server: ServerProcess;
   readonly app: WebApp;
 }
@@ -176,7 +177,7 @@ async function preparePostern(run: Run): Promise<Postern> {
     databaseUrl: run.database.url,
     meters,
   };
-  return { name: 'postern', phases, meters, env, server, app };
+  return { name: 'postern', phases, meters, env, webSecret: clients.webSecret, server, app };
 }
 
 async function prepareBaseline(run: Run): Promise<LoadTarget> {
@@ -248,6 +249,8 @@ async function measureEverything(run: Run): Promise<string[]> {
   if (settings.growth) {
     growth = await measureGrowth({
       rows: settings.growthRows,
+      sibling: run.database.sibling,
+      webSecret: postern.webSecret,
       cleanup: run.cleanup,
       env: postern.env,
       stopServer: () => postern.server.stop(),

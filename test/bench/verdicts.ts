@@ -69,7 +69,7 @@ function growthLine(what: string, empty: readonly number[], grown: readonly numb
   const ratio = median(grown) / median(empty);
   return line(
     Math.abs(ratio - 1) <= 0.15,
-    `${what} after growth: median ${median(grown).toFixed(1)} ms vs ${median(empty).toFixed(1)} ms empty, ${signed(ratio)} (target within ±15 %)`,
+    `${what} after growth: median ${median(grown).toFixed(1)} ms vs ${median(empty).toFixed(1)} ms empty (${grown.length} each, interleaved), ${signed(ratio)} (target within ±15 %)`,
   );
 }
 
@@ -82,8 +82,8 @@ function growthLines(web: WebAppFigures, growth: GrowthFigures): string[] {
       ? `still sweeping when the phase ended (${sweep.expiredAfter} left)`
       : `backlog gone ${sweep.finishedAfterSeconds.toFixed(0)} s after the sweeping server started`;
   return [
-    growthLine('full sign-in latency (one at a time)', web.signInLatenciesMs, growth.web.signInLatenciesMs),
-    growthLine('refresh latency (one at a time)', web.refreshLatenciesMs, growth.web.refreshLatenciesMs),
+    growthLine('full sign-in latency (one at a time)', growth.latency.empty.signInMs, growth.latency.grown.signInMs),
+    growthLine('refresh latency (one at a time)', growth.latency.empty.refreshMs, growth.latency.grown.refreshMs),
     `  INFO  refresh under load, p50 / p99: empty ${web.refresh.p50Ms} / ${web.refresh.p99Ms} ms, grown ${growth.web.refresh.p50Ms} / ${growth.web.refresh.p99Ms} ms, during the sweep ${sweep.refresh.p50Ms} / ${sweep.refresh.p99Ms} ms (${sweep.refresh.non2xx + sweep.refresh.errors} failed)`,
     `  INFO  sweep: ${swept} expired rows deleted during the ${seconds} s phase (${(swept / seconds).toFixed(0)} rows/s), ${finished}`,
   ];
