@@ -78,6 +78,7 @@ describe('one instance', () => {
     expect(kids(await jwks(server))).not.toContain(oldKid);
     expect(await verifies(server, oldToken)).toBe(false);
     expect(await verifies(server, newToken)).toBe(true);
+    await server.container.audit.flush(); // audit events are written in the background
     const types = (await server.container.audit.query({ limit: 100 })).map((e) => e.type);
     expect(types).toEqual(expect.arrayContaining(['key.created', 'key.rotated', 'key.deleted']));
   });
