@@ -23,6 +23,9 @@ export const STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = {
   ERR_DUPLICATE: 409,
   ERR_CONFLICT: 409,
   ERR_TOO_LARGE: 413,
+  // The client hung up before its request was read: nobody reads the answer, but it is the
+  // client's doing (its read fails with ECONNRESET, which is also how a lost database fails).
+  ERR_CLIENT_GONE: 400,
   ERR_UNSUPPORTED_MEDIA_TYPE: 415,
   ERR_IDEMPOTENCY_MISMATCH: 422,
   ERR_RATE_LIMITED: 429,

@@ -4,6 +4,7 @@ import { Readable } from 'node:stream';
 
 import type { Context, Middleware } from 'koa';
 
+import { PosternError } from '../shared/errors.ts';
 import { findUnstorable } from '../shared/storable-text.ts';
 import type { Logger } from '../shared/logger.ts';
 import { requestError, sendError } from './edge-error.ts';
@@ -71,13 +72,21 @@ export function refuseUnstorableQuery(views: Views): Middleware {
 export async function readBounded(ctx: Context, limit: number): Promise<Buffer | undefined> {
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of ctx.req.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) {
-      ctx.set('Connection', 'close');
-      return undefined;
+  try {
+    for await (const chunk of ctx.req.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > limit) {
+        ctx.set('Connection', 'close');
+        return undefined;
+      }
+      chunks.push(chunk);
     }
-    chunks.push(chunk);
+  } catch (error) {
+    // The client hung up mid-body ("aborted", ECONNRESET): said as such, so that no edge takes
+    // it for a lost database connection, which fails with the same code.
+    if (ctx.req.destroyed)
+      throw new PosternError('ERR_CLIENT_GONE', 'the client went away before its request was read');
+    throw error;
   }
   return Buffer.concat(chunks, size);
 }

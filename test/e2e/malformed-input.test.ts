@@ -409,35 +409,46 @@ describe('malformed input', () => {
     expect((await fetch(`${server.issuer}/readyz`)).status).toBe(200);
   }, 120_000);
 
-  it('a client that hangs up in the middle of its body leaves no stack trace and no error line', async () => {
+  it('a client that hangs up in the middle of its body leaves no stack trace and no warning', async () => {
     const base = new URL(server.issuer);
+    const signIn = interactions[0]!;
+    // The engine's paths, and one of our forms with what it needs to get as far as reading the
+    // body (the interaction's cookie; the CSRF token is in the part of the body that is sent).
+    const posts = [
+      { path: '/token', cookie: undefined, sent: 'grant_type=' },
+      { path: '/token/introspection', cookie: undefined, sent: 'token=' },
+      { path: `/interaction/${signIn.uid}/login`, cookie: signIn.cookie, sent: `csrf=${signIn.csrf}&username=alice` },
+    ];
     const printed: unknown[] = [];
     const print = console.error;
     console.error = (...args: unknown[]) => printed.push(args);
     const before = server.logs.length;
     try {
-      for (const path of ['/token', '/token/introspection', '/forgot-password']) {
+      for (const post of posts) {
         await new Promise<void>((resolve, reject) => {
           const socket = net.connect(Number(base.port), base.hostname, () => {
+            const cookie = post.cookie ? `Cookie: ${post.cookie}\r\n` : '';
             socket.write(
-              `POST ${path} HTTP/1.1\r\nHost: ${base.host}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\ngrant_type=`,
+              `POST ${post.path} HTTP/1.1\r\nHost: ${base.host}\r\n${cookie}Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\n${post.sent}`,
             );
             // Long enough for the server to start reading the body; then hang up.
-            setTimeout(() => socket.destroy(), 50);
+            setTimeout(() => socket.destroy(), 100);
           });
           socket.on('close', () => resolve());
           socket.on('error', reject);
         });
       }
-      await new Promise((resolve) => setTimeout(resolve, 200));
+      await new Promise((resolve) => setTimeout(resolve, 300));
     } finally {
       console.error = print;
     }
     expect(printed).toEqual([]);
-    const errors = server.logs
+    // Not an error, and not "database unavailable" either: the read fails with ECONNRESET,
+    // which is also how a lost database connection fails.
+    const warnings = server.logs
       .slice(before)
-      .filter((line) => (JSON.parse(line) as { level: number }).level >= 50 || line.includes('"stack"'));
-    expect(errors).toEqual([]);
+      .filter((line) => (JSON.parse(line) as { level: number }).level >= 40 || line.includes('"stack"'));
+    expect(warnings).toEqual([]);
     expect((await fetch(`${server.issuer}/.well-known/openid-configuration`)).status).toBe(200);
   });
 });
