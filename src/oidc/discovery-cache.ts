@@ -50,10 +50,14 @@ export function discoveryCache(): DiscoveryCache {
       return (after) => {
         const body: unknown = after.body;
         if (after.status !== 200 || body === null || typeof body !== 'object' || Buffer.isBuffer(body)) return;
+        // Under the names as the engine spelled them (getHeaders() lower-cases them).
+        // (OutgoingMessage#getRawHeaderNames, Node 15.13+, is missing from our @types/node.)
+        const raw = (after.res as unknown as { getRawHeaderNames(): string[] }).getRawHeaderNames();
+        const spelled = new Map(raw.map((name) => [name.toLowerCase(), name]));
         const headers: [string, string | string[]][] = [];
         for (const [name, value] of Object.entries(after.res.getHeaders())) {
           if (value === undefined || name === 'content-length' || before.get(name) === value) continue;
-          headers.push([name, typeof value === 'number' ? String(value) : value]);
+          headers.push([spelled.get(name) ?? name, typeof value === 'number' ? String(value) : value]);
         }
         kept.set(after.protocol, { body: JSON.stringify(body), headers });
       };

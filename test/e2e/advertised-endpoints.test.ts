@@ -1,3 +1,5 @@
+import http from 'node:http';
+
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { startServerOnOwnDatabase } from '../support/setup.ts';
@@ -120,6 +122,25 @@ describe('discovery, kept after its first answer (oidc/discovery-cache.ts)', () 
     }
     expect(firstAnswer.headers.get('access-control-allow-origin')).toBe('*');
     expect(firstAnswer.headers.get('vary')).toContain('Origin');
+  });
+
+  it('names the headers as the engine does', async () => {
+    // fetch lower-cases header names; the raw answer shows how they were spelled.
+    const rawNames = (headers: Record<string, string>) =>
+      new Promise<string[]>((resolve, reject) => {
+        http
+          .get(url(), { headers }, (res) => {
+            res.resume();
+            resolve(res.rawHeaders.filter((_, i) => i % 2 === 0));
+          })
+          .on('error', reject);
+      });
+    const kept = await rawNames({});
+    // A CORS request is the engine's own answer, with the same Vary.
+    const engine = await rawNames({ origin: 'https://spa.example' });
+    expect(kept).toContain('Vary');
+    expect(kept).toContain('Access-Control-Allow-Origin');
+    expect(engine).toContain('Vary');
   });
 
   it('a CORS request is still answered by the engine, which echoes its Origin', async () => {
