@@ -8,8 +8,8 @@ import type { Database } from '../db/tables.ts';
 
 export type LookupColumn = 'id' | 'uid' | 'user_code';
 
-/** A record as the adapter stores it (the upsert's values). */
-export interface PayloadValues {
+/** A record as the adapter stores it in oidc_payloads (the upsert's values; refresh rotation's deferred writes). */
+export interface PayloadRow {
   readonly kind: string;
   readonly id: string;
   readonly payload: string;
@@ -25,7 +25,7 @@ type Lookup = { key: string; value: string; now: Date };
 export interface PayloadStatements {
   /** The live rows of these kinds under this key (or legacy clear value), hashed rows first. */
   lookup(column: LookupColumn, kinds: readonly string[]): CompiledStatement<Lookup, FoundRow>;
-  readonly upsert: CompiledStatement<PayloadValues, unknown>;
+  readonly upsert: CompiledStatement<PayloadRow, unknown>;
   /** The compare-and-set claim of a record (consume). */
   readonly claim: CompiledStatement<{ kind: string; id: string; now: Date }, unknown>;
 }
@@ -52,7 +52,7 @@ export function createPayloadStatements(db: Kysely<Database>): PayloadStatements
       }
       return statement;
     },
-    upsert: compileOnce<PayloadValues, unknown>(db, (p) => {
+    upsert: compileOnce<PayloadRow, unknown>(db, (p) => {
       const row = {
         payload: p('payload'),
         grant_id: p('grant_id'),

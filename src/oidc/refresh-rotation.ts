@@ -9,6 +9,7 @@ import type { Database } from '../db/tables.ts';
 import type { Clock } from '../shared/clock.ts';
 import type { Logger } from '../shared/logger.ts';
 import { isDatabaseUnavailable } from '../shared/database-unavailable.ts';
+import type { PayloadRow } from './payload-statements.ts';
 import type { RecordProtection } from './record-protection.ts';
 import { TemporarilyUnavailable } from './unavailable.ts';
 
@@ -25,17 +26,6 @@ import { TemporarilyUnavailable } from './unavailable.ts';
 export interface RefreshGrace {
   readonly seconds: number;
   readonly maxRepeats: number;
-}
-
-/** A row the adapter would have upserted into oidc_payloads (adapter.ts). */
-export interface PayloadRow {
-  readonly kind: string;
-  readonly id: string;
-  readonly payload: string;
-  readonly grant_id: string | null;
-  readonly uid: string | null;
-  readonly user_code: string | null;
-  readonly expires_at: Date | null;
 }
 
 interface Slot {
