@@ -10,6 +10,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { linkIn, mailEnv, nextMail } from '../support/mailbox.ts';
 import { discover, newBrowser, REDIRECT_URI, startAuthorization } from '../support/relying-party.ts';
+import { createPublicApp } from '../support/setup.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 import { startTestSmtp, type TestSmtp } from '../support/smtp.ts';
 
@@ -31,13 +32,7 @@ beforeAll(async () => {
   db = await createTestDatabase();
   smtp = await startTestSmtp();
   server = await startTestServer(db, { ...mailEnv(smtp), POSTERN_TRUST_PROXY: 'true' });
-  await server.container.clients.create({
-    clientId: 'app',
-    public: true,
-    grantTypes: ['authorization_code'],
-    redirectUris: [REDIRECT_URI],
-    firstParty: true,
-  });
+  await createPublicApp(server);
   app = await discover(server.issuer, 'app');
   browser = await chromium.launch({
     executablePath: CHROMIUM,

@@ -4,6 +4,7 @@ import { baseEnv, expectOk, expectOneLineError, run } from '../support/cli.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { linkIn, mailEnv, nextMail } from '../support/mailbox.ts';
 import { discover, exchange, newBrowser, REDIRECT_URI, signIn } from '../support/relying-party.ts';
+import { createPublicApp } from '../support/setup.ts';
 import { freePort, startTestServer, type TestServer } from '../support/server.ts';
 import { startTestSmtp, type TestSmtp } from '../support/smtp.ts';
 
@@ -50,13 +51,7 @@ it('the command invites, the mail arrives, the link sets a password, and the per
   expect(mail.source).toContain('expires in 7 days');
 
   // No password yet: nothing signs in.
-  await server.container.clients.create({
-    clientId: 'app',
-    public: true,
-    grantTypes: ['authorization_code'],
-    redirectUris: [REDIRECT_URI],
-    firstParty: true,
-  });
+  await createPublicApp(server);
   const app = await discover(server.issuer, 'app');
   await expect(signIn(newBrowser(), app, { username: 'Vera.Lind', password: '' })).rejects.toThrow();
 
@@ -87,13 +82,7 @@ it('in production without SMTP, the command refuses in one line and the pages an
   expectOneLineError(refused, /invitations need email: set POSTERN_SMTP_URL/);
 
   server = await startTestServer(database, production);
-  await server.container.clients.create({
-    clientId: 'app',
-    public: true,
-    grantTypes: ['authorization_code'],
-    redirectUris: [REDIRECT_URI],
-    firstParty: true,
-  });
+  await createPublicApp(server);
   const http = `http://127.0.0.1:${port}`;
   for (const path of ['/forgot-password', '/reset-password?token=x', '/set-password?token=x', '/unlock?token=x']) {
     expect((await fetch(`${http}${path}`, { headers: { 'x-forwarded-proto': 'https' } })).status, path).toBe(404);

@@ -3,7 +3,8 @@ import { afterEach, expect, it } from 'vitest';
 import { baseEnv, expectOk, run } from '../support/cli.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { mailEnv, nextMail } from '../support/mailbox.ts';
-import { discover, exchange, newBrowser, REDIRECT_URI, signIn, startAuthorization } from '../support/relying-party.ts';
+import { discover, exchange, newBrowser, signIn, startAuthorization } from '../support/relying-party.ts';
+import { createPublicApp } from '../support/setup.ts';
 import { freePort, startTestServer, type TestServer } from '../support/server.ts';
 import { startTestSmtp, type TestSmtp } from '../support/smtp.ts';
 import { enrollOnAccountPage } from '../support/totp.ts';
@@ -31,13 +32,7 @@ it('the command removes the authenticator app: audited, mailed, and the next sig
   server = await startTestServer(database, env);
   const person = { username: 'lena', email: 'lena@example.com', password: 'lena lost her phone' };
   await server.container.accounts.create(person);
-  await server.container.clients.create({
-    clientId: 'app',
-    public: true,
-    grantTypes: ['authorization_code'],
-    redirectUris: [REDIRECT_URI],
-    firstParty: true,
-  });
+  await createPublicApp(server);
   await enrollOnAccountPage(server.issuer, newBrowser(), person, () => new Date());
   const before = newBrowser();
   const asked = await startAuthorization(before, await discover(server.issuer, 'app'));

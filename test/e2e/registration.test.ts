@@ -5,6 +5,7 @@ import { baseEnv, expectOk, run } from '../support/cli.ts';
 import type { Browser, Page } from '../support/browser.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { discover, exchange, newBrowser, REDIRECT_URI, signIn, startAuthorization } from '../support/relying-party.ts';
+import { createPublicApp } from '../support/setup.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 import { startTestSmtp, waitUntil, type ReceivedMail, type TestSmtp } from '../support/smtp.ts';
 
@@ -39,13 +40,7 @@ beforeAll(async () => {
     POSTERN_MAIL_FROM: 'no-reply@postern.test',
     POSTERN_TRUST_PROXY: 'true',
   });
-  await server.container.clients.create({
-    clientId: 'app',
-    public: true,
-    grantTypes: ['authorization_code'],
-    redirectUris: [REDIRECT_URI],
-    firstParty: true,
-  });
+  await createPublicApp(server);
   config = await discover(server.issuer, 'app');
 }, 60_000);
 
@@ -386,13 +381,7 @@ describe('registration without SMTP (the embedded demo)', () => {
   beforeAll(async () => {
     demoDb = await createTestDatabase();
     demo = await startTestServer(demoDb, { POSTERN_REGISTRATION: 'open', POSTERN_TRUST_PROXY: 'true' });
-    await demo.container.clients.create({
-      clientId: 'app',
-      public: true,
-      grantTypes: ['authorization_code'],
-      redirectUris: [REDIRECT_URI],
-      firstParty: true,
-    });
+    await createPublicApp(demo);
   }, 60_000);
   afterAll(async () => {
     await demo?.close();

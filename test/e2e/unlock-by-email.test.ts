@@ -5,7 +5,7 @@ import { unescapeHtml, type Browser, type Page } from '../support/browser.ts';
 import { linkIn, mailEnv, mailsTo, nextMail } from '../support/mailbox.ts';
 import { discover, newBrowser, REDIRECT_URI, startAuthorization } from '../support/relying-party.ts';
 import { createTestClock, type TestServer } from '../support/server.ts';
-import { startServerOnOwnDatabase } from '../support/setup.ts';
+import { createPublicApp, startServerOnOwnDatabase } from '../support/setup.ts';
 import { startTestSmtp, waitUntil, type TestSmtp } from '../support/smtp.ts';
 
 // Unlock by email and the limits on reset and unlock requests, through the real pages, with
@@ -24,13 +24,7 @@ let nextIp = 1;
 beforeAll(async () => {
   smtp = await startTestSmtp();
   server = await startServerOnOwnDatabase({ ...mailEnv(smtp), POSTERN_TRUST_PROXY: 'true' }, { clock });
-  await server.container.clients.create({
-    clientId: 'app',
-    public: true,
-    grantTypes: ['authorization_code'],
-    redirectUris: [REDIRECT_URI],
-    firstParty: true,
-  });
+  await createPublicApp(server);
   app = await discover(server.issuer, 'app');
 });
 
