@@ -13,6 +13,7 @@ import {
   startAuthorization,
 } from '../support/relying-party.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
+import { peopleOn } from '../support/setup.ts';
 import { startTestSmtp, waitUntil, type TestSmtp } from '../support/smtp.ts';
 
 // The account page (issue 13 §4) over HTTP, as people use it without JavaScript: a
@@ -24,7 +25,6 @@ let db: TestDatabase;
 let smtp: TestSmtp;
 let server: TestServer;
 let app: oidc.Configuration;
-let counter = 0;
 
 beforeAll(async () => {
   db = await createTestDatabase();
@@ -52,17 +52,7 @@ afterAll(async () => {
   await db?.drop();
 });
 
-/** A fresh person for each test: tests do not share sessions or grants. */
-async function newPerson() {
-  counter += 1;
-  const person = {
-    username: `person${counter}`,
-    email: `person${counter}@example.com`,
-    password: `passphrase number ${counter}`,
-  };
-  const account = await server.container.accounts.create(person);
-  return { ...person, id: account.id };
-}
+const newPerson = peopleOn(() => server, 'person');
 
 type Person = Awaited<ReturnType<typeof newPerson>>;
 

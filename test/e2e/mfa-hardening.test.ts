@@ -8,6 +8,7 @@ import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { mailEnv, nextMail } from '../support/mailbox.ts';
 import { discover, exchange, newBrowser, REDIRECT_URI, startAuthorization } from '../support/relying-party.ts';
 import { createTestClock, startTestServer, type TestServer } from '../support/server.ts';
+import { peopleOn } from '../support/setup.ts';
 import { startTestSmtp, type TestSmtp } from '../support/smtp.ts';
 import { enrollOnAccountPage as enrollTotp, recoveryCodesOn, secretOn, totpCode } from '../support/totp.ts';
 
@@ -24,7 +25,6 @@ let app: oidc.Configuration;
 let webSecret: string;
 let strict: oidc.Configuration;
 const clock = createTestClock();
-let counter = 0;
 const ENV = { POSTERN_MFA_REMEMBER_DAYS: '30', POSTERN_ACCOUNT_LOCKOUT_THRESHOLD: '6' };
 
 beforeAll(async () => {
@@ -58,16 +58,7 @@ afterAll(async () => {
   await db?.drop();
 });
 
-async function newPerson() {
-  counter += 1;
-  const person = {
-    username: `hard${counter}`,
-    email: `hard${counter}@example.com`,
-    password: `hard phrase ${counter}`,
-  };
-  const account = await server.container.accounts.create(person);
-  return { ...person, id: account.id };
-}
+const newPerson = peopleOn(() => server, 'hard');
 type Person = Awaited<ReturnType<typeof newPerson>>;
 
 const rows = () => server.container.db.db as Kysely<Database>;

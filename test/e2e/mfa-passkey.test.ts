@@ -6,6 +6,7 @@ import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { mailEnv, mailsTo, nextMail } from '../support/mailbox.ts';
 import { discover, exchange, REDIRECT_URI, startAuthorization } from '../support/relying-party.ts';
 import { createTestClock, freePort, startTestServer, type TestServer } from '../support/server.ts';
+import { peopleOn } from '../support/setup.ts';
 import { startTestSmtp, type TestSmtp } from '../support/smtp.ts';
 import { createSoftwarePasskey, type SoftwarePasskey } from '../support/software-authenticator.ts';
 import { enrollOnAccountPage, recoveryCodesOn, totpCode } from '../support/totp.ts';
@@ -22,7 +23,6 @@ let server: TestServer;
 let app: oidc.Configuration;
 let origin: string;
 const clock = createTestClock();
-let counter = 0;
 
 /** A server at http://localhost:PORT on `database`, with the web app; sets server, origin and app. */
 async function startSite(database: TestDatabase, extra: Record<string, string> = {}): Promise<void> {
@@ -66,12 +66,7 @@ function newLocalBrowser(): Browser {
   return browser;
 }
 
-async function newPerson() {
-  counter += 1;
-  const person = { username: `pk${counter}`, email: `pk${counter}@example.com`, password: `pk passphrase ${counter}` };
-  const account = await server.container.accounts.create(person);
-  return { ...person, id: account.id };
-}
+const newPerson = peopleOn(() => server, 'pk');
 type Person = Awaited<ReturnType<typeof newPerson>>;
 
 /** JSON options from the form's data-options endpoint, as views/assets/passkey.js fetches them. */

@@ -7,6 +7,7 @@ import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { mailEnv, nextMail } from '../support/mailbox.ts';
 import { discover, exchange, newBrowser, REDIRECT_URI, startAuthorization } from '../support/relying-party.ts';
 import { createTestClock, startTestServer, type TestServer } from '../support/server.ts';
+import { peopleOn } from '../support/setup.ts';
 import { startTestSmtp, type TestSmtp } from '../support/smtp.ts';
 import { enrollOnAccountPage as enrollTotp, recoveryCodesOn, secretOn, totpCode } from '../support/totp.ts';
 
@@ -21,7 +22,6 @@ let server: TestServer;
 let app: oidc.Configuration;
 let strict: oidc.Configuration;
 const clock = createTestClock();
-let counter = 0;
 
 beforeAll(async () => {
   db = await createTestDatabase();
@@ -59,16 +59,7 @@ afterAll(async () => {
   await db?.drop();
 });
 
-async function newPerson(roles: string[] = []) {
-  counter += 1;
-  const person = {
-    username: `mfa${counter}`,
-    email: `mfa${counter}@example.com`,
-    password: `mfa passphrase ${counter}`,
-  };
-  const account = await server.container.accounts.create({ ...person, roles });
-  return { ...person, id: account.id };
-}
+const newPerson = peopleOn(() => server, 'mfa');
 type Person = Awaited<ReturnType<typeof newPerson>>;
 
 const codeFor = (secret: string) => totpCode(secret, clock.now());

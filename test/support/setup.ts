@@ -77,6 +77,24 @@ export const DAILY_KEY_ROTATION_ENV = {
   POSTERN_KEY_POLL_SECONDS: '1',
 };
 
+/**
+ * People made one per call, `${prefix}1`, `${prefix}2`, … with their own passwords, so that tests
+ * do not share sessions or grants. `server` is read at each call (a test may swap it).
+ */
+export function peopleOn(server: () => TestServer, prefix: string) {
+  let counter = 0;
+  return async (roles: string[] = []) => {
+    counter += 1;
+    const person = {
+      username: `${prefix}${counter}`,
+      email: `${prefix}${counter}@example.com`,
+      password: `${prefix} passphrase ${counter}`,
+    };
+    const account = await server().container.accounts.create({ ...person, roles });
+    return { ...person, id: account.id };
+  };
+}
+
 /** The person most tests sign in as. */
 export const ALICE = { username: 'alice', email: 'alice@example.com', password: 'correct horse battery staple' };
 
