@@ -7,7 +7,7 @@ import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { mailEnv, nextMail } from '../support/mailbox.ts';
 import { discover, exchange, newBrowser, REDIRECT_URI, startAuthorization } from '../support/relying-party.ts';
 import { createTestClock, startTestServer, type TestServer } from '../support/server.ts';
-import { peopleOn } from '../support/setup.ts';
+import { createMfaRequiredApp, peopleOn } from '../support/setup.ts';
 import { startTestSmtp, type TestSmtp } from '../support/smtp.ts';
 import { enrollOnAccountPage as enrollTotp, recoveryCodesOn, secretOn, totpCode } from '../support/totp.ts';
 
@@ -42,15 +42,7 @@ beforeAll(async () => {
     firstParty: true,
   });
   app = await discover(server.issuer, 'webapp', web.secret);
-  const payroll = await clients.create({
-    clientId: 'payroll',
-    grantTypes: ['authorization_code'],
-    redirectUris: [REDIRECT_URI],
-    scope: 'openid profile email',
-    firstParty: true,
-    requireMfa: true,
-  });
-  strict = await discover(server.issuer, 'payroll', payroll.secret);
+  strict = await discover(server.issuer, 'payroll', await createMfaRequiredApp(server));
 });
 
 afterAll(async () => {

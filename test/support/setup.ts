@@ -70,6 +70,19 @@ export function createPublicApp(server: TestServer, clientId = 'app') {
   });
 }
 
+/** A confidential first-party app "payroll" that requires MFA (`client create --require-mfa`); returns its secret. */
+export async function createMfaRequiredApp(server: TestServer): Promise<string> {
+  const { secret } = await server.container.clients.create({
+    clientId: 'payroll',
+    grantTypes: ['authorization_code'],
+    redirectUris: [REDIRECT_URI],
+    scope: 'openid profile email',
+    firstParty: true,
+    requireMfa: true,
+  });
+  return secret!;
+}
+
 /** Daily key rotation, a JWKS cache of five minutes, and key polling every second. */
 export const DAILY_KEY_ROTATION_ENV = {
   POSTERN_KEY_ROTATION_SECONDS: String(86400),
