@@ -10,7 +10,7 @@ import { CHROMIUM, LOCALHOST_IS_IPV4, launchChromium, screenshots } from '../sup
 import { baseEnv, expectOk, run } from '../support/cli.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { mailEnv, nextMail } from '../support/mailbox.ts';
-import { discover, startTabSignIn, type TabSignIn } from '../support/relying-party.ts';
+import { createNotesClient, discover, startTabSignIn, type TabSignIn } from '../support/relying-party.ts';
 import { freePort, startTestServer, type TestServer } from '../support/server.ts';
 import { startTestSmtp, type TestSmtp } from '../support/smtp.ts';
 import { type AuthenticatorTab, tabWithAuthenticator } from '../support/virtual-authenticator.ts';
@@ -48,15 +48,11 @@ beforeAll(async () => {
   env = { ...mailEnv(smtp), PORT: String(port), POSTERN_ISSUER: `http://localhost:${port}` };
   server = await startTestServer(db, env);
   await server.container.accounts.create({ ...PERSON, profile: { name: 'Grace Hopper' } });
-  const client = { grantTypes: ['authorization_code'], redirectUris: [REDIRECT_URI], scope: 'openid profile' };
-  const notesApp = await server.container.clients.create({
-    ...client,
-    clientId: 'notes',
-    name: 'Team Notes',
-    firstParty: true,
-  });
+  const notesApp = await createNotesClient(server, REDIRECT_URI);
   const payrollApp = await server.container.clients.create({
-    ...client,
+    grantTypes: ['authorization_code'],
+    redirectUris: [REDIRECT_URI],
+    scope: 'openid profile',
     clientId: 'payroll',
     name: 'Payroll',
     firstParty: true,
