@@ -5,6 +5,7 @@ import path from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 
+import { scriptProblems } from '../support/chromium.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { POST_LOGOUT_URI, REDIRECT_URI } from '../support/relying-party.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
@@ -77,11 +78,7 @@ it.skipIf(!existsSync(CHROMIUM))(
     await phone.close();
 
     const page = await browser.newPage({ viewport: { width: 900, height: 900 } });
-    const problems: string[] = [];
-    page.on('console', (m) => {
-      if (m.type() === 'error') problems.push(m.text());
-    });
-    page.on('pageerror', (e) => problems.push(e.message));
+    const problems = scriptProblems(page);
 
     await page.goto(`${server.issuer}/account`);
     await expect.poll(() => page.url()).toContain('/interaction/');

@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 
-import { CHROMIUM, launchChromium } from '../support/chromium.ts';
+import { CHROMIUM, launchChromium, scriptProblems } from '../support/chromium.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 
@@ -35,11 +35,7 @@ it.skipIf(!existsSync(CHROMIUM))('a person signs in to the demo app through the 
   const seed = server.container.demoSeed!;
   expect(seed.username).toBe('demo');
   const page = await browser.newPage();
-  const problems: string[] = [];
-  page.on('console', (message) => {
-    if (message.type() === 'error') problems.push(message.text());
-  });
-  page.on('pageerror', (error) => problems.push(error.message));
+  const problems = scriptProblems(page);
 
   await page.goto(`${server.issuer}/`);
   await page.getByRole('link', { name: 'Sign in to the demo app' }).click();

@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 
-import { CHROMIUM, launchChromium } from '../support/chromium.ts';
+import { CHROMIUM, launchChromium, scriptProblems } from '../support/chromium.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { createNotesClient, REDIRECT_URI } from '../support/relying-party.ts';
 import { createTestClock, startTestServer, type TestServer } from '../support/server.ts';
@@ -41,11 +41,7 @@ it.skipIf(!existsSync(CHROMIUM))(
   'a person sets up an authenticator app on the account page, then signs in to an app with a code',
   async () => {
     const page = await browser.newPage({ viewport: { width: 900, height: 1000 } });
-    const problems: string[] = [];
-    page.on('console', (m) => {
-      if (m.type() === 'error') problems.push(m.text());
-    });
-    page.on('pageerror', (e) => problems.push(e.message));
+    const problems = scriptProblems(page);
 
     await page.goto(`${server.issuer}/account/two-factor`);
     await page.getByLabel('Username or email').fill(PERSON.username);

@@ -7,6 +7,7 @@ import * as oidc from 'openid-client';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 
+import { scriptProblems } from '../support/chromium.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { linkIn, mailEnv, nextMail } from '../support/mailbox.ts';
 import { discover, newBrowser, REDIRECT_URI, startAuthorization } from '../support/relying-party.ts';
@@ -56,12 +57,8 @@ async function shoot(page: Page, name: string): Promise<void> {
 
 async function newPage(): Promise<{ page: Page; problems: string[] }> {
   const page = await browser.newPage();
-  const problems: string[] = [];
-  page.on('console', (m) => {
-    // A refused form answers 4xx on purpose: the browser logs the status, which is no problem.
-    if (m.type() === 'error' && !/status of 4\d\d/.test(m.text())) problems.push(m.text());
-  });
-  page.on('pageerror', (e) => problems.push(e.message));
+  // A refused form answers 4xx on purpose: the browser logs the status, which is no problem.
+  const problems = scriptProblems(page, /status of 4\d\d/);
   return { page, problems };
 }
 

@@ -33,3 +33,16 @@ export function screenshots(dir: string): (page: Page, name: string) => Promise<
     return page.screenshot({ path: path.join(dir, `${name}.png`), fullPage: true });
   };
 }
+
+/**
+ * The tab's console errors and uncaught script errors, collected as they happen: a page that
+ * breaks under the strict CSP shows here. `expected` matches console errors that are not problems.
+ */
+export function scriptProblems(page: Page, expected?: RegExp): string[] {
+  const problems: string[] = [];
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !expected?.test(m.text())) problems.push(m.text());
+  });
+  page.on('pageerror', (e) => problems.push(e.message));
+  return problems;
+}
