@@ -21,14 +21,12 @@ const REFUSALS = [
   'revocation.error',
 ];
 
-/** What the engine reports, turned into log lines, audit events and session records. */
 /** What a read fails with when the client hung up (Node's request "aborted", a reset, a premature close) or sent what the HTTP parser refuses (HPE_*). */
 const CLIENT_GONE = new Set(['aborted', 'ECONNRESET', 'EPIPE', 'ERR_STREAM_PREMATURE_CLOSE', 'ERR_CLIENT_GONE']);
 const isClientGone = (error: Error & { code?: string }): boolean =>
-  CLIENT_GONE.has(error.code ?? error.message) ||
-  CLIENT_GONE.has(error.message) ||
-  (error.code?.startsWith('HPE_') ?? false);
+  CLIENT_GONE.has(error.code ?? '') || CLIENT_GONE.has(error.message) || (error.code?.startsWith('HPE_') ?? false);
 
+/** What the engine reports, turned into log lines, audit events and session records. */
 export function watchEvents(
   provider: Provider,
   deps: {
