@@ -22,7 +22,7 @@ export interface Capacity {
 export function capacity(web: WebAppFigures): Capacity | undefined {
   const s = web.signIns;
   const r = web.refresh;
-  if (!s || !r.databaseCpuSeconds || !s.databaseCpuSeconds) return undefined;
+  if (!r.databaseCpuSeconds || !s.databaseCpuSeconds) return undefined;
   const signInsPerCore = s.signIns / s.databaseCpuSeconds;
   const refreshesPerCore = r.requests / r.databaseCpuSeconds;
   const usable = PRIMARY.cores * PRIMARY.utilisation;

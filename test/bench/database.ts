@@ -86,10 +86,11 @@ export async function openBenchDatabase(cleanup: Cleanup, databaseUrl: string | 
   const cluster = databaseUrl ? undefined : await startCluster(cleanup);
   const serverUrl = databaseUrl ?? cluster!.url;
   const { url, serverVersion } = await createDatabase(cleanup, serverUrl);
+  const { host } = new URL(url);
   return {
     url,
     serverVersion,
-    where: cluster ? `throwaway cluster on ${new URL(url).host}` : `DATABASE_URL's server ${new URL(url).host}`,
+    where: cluster ? `throwaway cluster on ${host}` : `DATABASE_URL's server ${host}`,
     postmasterPid: cluster?.postmasterPid,
     sibling: async () => (await createDatabase(cleanup, serverUrl)).url,
   };

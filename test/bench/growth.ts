@@ -11,11 +11,11 @@ import { signInOnce, webAppConfig } from './sign-in.ts';
 import { timeEach } from './stats.ts';
 import { countExpired, seedGrowth, type Seeded } from './growth-seed.ts';
 import { basicAuth } from './token-checks.ts';
-import { measureWebApp, topUpChains, type WebApp, type WebAppFigures } from './web-app.ts';
+import { topUpChains, type WebApp } from './web-app.ts';
 
-// The growth phase (issue 16, "Scale on paper"): the same sign-in and refresh figures once the
-// database holds a busy installation's rows, then the token path's latency while the sweeper
-// deletes the expired ones.
+// The growth phase (issue 16, "Scale on paper"): sign-in and refresh latency, and refreshes under
+// load, once the database holds a busy installation's rows; then the token path's latency while
+// the sweeper deletes the expired ones.
 //
 // The latency against the empty database is measured in interleaved rounds, as the ratios of the
 // other rows are: two new Postern processes, one on a database of its own (the same PostgreSQL
@@ -47,7 +47,8 @@ export interface GrowthFigures {
   readonly seeded: Seeded;
   /** From the interleaved rounds: the empty reference database and the grown one. */
   readonly latency: { readonly empty: Latencies; readonly grown: Latencies };
-  readonly web: WebAppFigures;
+  /** Refreshes under load on the grown database. */
+  readonly refresh: PhaseResult;
   readonly sweep: SweepFigures;
 }
 
@@ -196,7 +197,6 @@ export async function measureGrowth(options: {
   stopServer: () => Promise<void>;
   app: WebApp;
   chains: string[];
-  signIns: number;
   connections: number;
   seconds: number;
   sweepSeconds: number;
@@ -212,18 +212,13 @@ export async function measureGrowth(options: {
   );
   const [empty, grown] = await interleavedLatencies([pair.empty, pair.grown]);
   await pair.stop();
-  const web = await measureWebApp({
-    app: options.app,
-    chains: options.chains,
-    signIns: options.signIns,
-    connections: options.connections,
-    seconds: options.seconds,
-    countWrites: false,
-    throughput: false,
-    log,
-  });
+  const { app, chains } = options;
   // Requests cut off when a load phase ends may take their chain with them.
-  await topUpChains(options.app, options.chains, options.connections);
+  await topUpChains(app, chains, options.connections);
+  while (chains.length > options.connections) chains.shift();
+  log(`refresh token (rotation on) under load, ${chains.length} chains (${options.seconds} s)`);
+  const refresh = await measureRefresh({ client: app.client, chains, seconds: options.seconds, meters: app.meters });
+  await topUpChains(app, chains, options.connections);
   const sweep = await measureSweep({ ...options, seconds: options.sweepSeconds, log });
-  return { seeded, latency: { empty: empty!, grown: grown! }, web, sweep };
+  return { seeded, latency: { empty: empty!, grown: grown! }, refresh, sweep };
 }

@@ -50,8 +50,6 @@ import { measureWebApp, type WebApp } from './web-app.ts';
 const TOKEN_PHASE = 'client-credentials token';
 const DISCOVERY_PHASE = 'discovery';
 const INTROSPECTION_PHASE = 'introspection (opaque)';
-/** Sign-ins one at a time for the latency figures of the growth phase. */
-const GROWTH_SIGN_INS = 20;
 
 const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
 
@@ -240,8 +238,6 @@ async function measureEverything(run: Run): Promise<string[]> {
     signIns: settings.connections,
     connections: settings.connections,
     seconds: settings.seconds,
-    countWrites: true,
-    throughput: true,
     log: (line) => log(`postern: ${line}`),
   });
   const cli = await measureCli({ posternEnv: postern.env, runs: settings.cliRuns, cleanup: run.cleanup, log });
@@ -256,7 +252,6 @@ async function measureEverything(run: Run): Promise<string[]> {
       stopServer: () => postern.server.stop(),
       app: postern.app,
       chains,
-      signIns: GROWTH_SIGN_INS,
       connections: settings.connections,
       seconds: settings.seconds,
       sweepSeconds: settings.sweepSeconds,
@@ -267,7 +262,7 @@ async function measureEverything(run: Run): Promise<string[]> {
     ...rounds.results,
     introspection,
     web.refresh,
-    ...(growth ? [{ ...growth.web.refresh, server: 'postern (grown)' }, growth.sweep.refresh] : []),
+    ...(growth ? [{ ...growth.refresh, server: 'postern (grown)' }, growth.sweep.refresh] : []),
   ];
   console.log(
     [

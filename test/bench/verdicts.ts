@@ -46,7 +46,7 @@ function refreshLines(refresh: PhaseResult): string[] {
 }
 
 function signInLine(web: WebAppFigures, argon2: Argon2Ceiling): string {
-  const rate = web.signIns?.perServerCpuSecond ?? NaN;
+  const rate = web.signIns.perServerCpuSecond;
   const share = rate / argon2.perCpuSecond;
   return line(
     share >= 0.8,
@@ -84,7 +84,7 @@ function growthLines(web: WebAppFigures, growth: GrowthFigures): string[] {
   return [
     growthLine('full sign-in latency (one at a time)', growth.latency.empty.signInMs, growth.latency.grown.signInMs),
     growthLine('refresh latency (one at a time)', growth.latency.empty.refreshMs, growth.latency.grown.refreshMs),
-    `  INFO  refresh under load, p50 / p99: empty ${web.refresh.p50Ms} / ${web.refresh.p99Ms} ms, grown ${growth.web.refresh.p50Ms} / ${growth.web.refresh.p99Ms} ms, during the sweep ${sweep.refresh.p50Ms} / ${sweep.refresh.p99Ms} ms (${sweep.refresh.non2xx + sweep.refresh.errors} failed)`,
+    `  INFO  refresh under load, p50 / p99: empty ${web.refresh.p50Ms} / ${web.refresh.p99Ms} ms, grown ${growth.refresh.p50Ms} / ${growth.refresh.p99Ms} ms, during the sweep ${sweep.refresh.p50Ms} / ${sweep.refresh.p99Ms} ms (${sweep.refresh.non2xx + sweep.refresh.errors} failed)`,
     `  INFO  sweep: ${swept} expired rows deleted during the ${seconds} s phase (${(swept / seconds).toFixed(0)} rows/s), ${finished}`,
   ];
 }
@@ -118,9 +118,7 @@ export function signInReport(web: WebAppFigures, argon2: Argon2Ceiling): string 
   return [
     'Sign-in against the argon2id ceiling (m=19 MiB, t=2, p=1):',
     `  bare argon2id verify      ${fixed(argon2.perCpuSecond, 1)} per CPU-second (${argon2.verifications} verifications in ${argon2.cpuSeconds.toFixed(1)} CPU-s, one at a time, in the bench process)`,
-    s
-      ? `  full sign-ins             ${fixed(s.perServerCpuSecond, 1)} per server-CPU-second (${s.signIns} in ${s.seconds.toFixed(1)} s; Postern ${s.posternCpuSeconds.toFixed(1)} + PostgreSQL ${s.databaseCpuSeconds.toFixed(1)} CPU-s; ${fixed(s.signIns / s.seconds, 1)}/s wall)`
-      : '  full sign-ins             not measured',
+    `  full sign-ins             ${fixed(s.perServerCpuSecond, 1)} per server-CPU-second (${s.signIns} in ${s.seconds.toFixed(1)} s; Postern ${s.posternCpuSeconds.toFixed(1)} + PostgreSQL ${s.databaseCpuSeconds.toFixed(1)} CPU-s; ${fixed(s.signIns / s.seconds, 1)}/s wall)`,
     `  one sign-in, one at a time: median ${median(web.signInLatenciesMs).toFixed(0)} ms; one refresh: median ${median(web.refreshLatenciesMs).toFixed(1)} ms`,
   ].join('\n');
 }

@@ -19,7 +19,7 @@ export interface WebAppFigures {
   readonly writesPerSignIn: number;
   readonly writesPerRefresh: number;
   readonly refresh: PhaseResult;
-  readonly signIns: SignInThroughput | undefined;
+  readonly signIns: SignInThroughput;
 }
 
 export interface WebApp {
@@ -39,7 +39,7 @@ export async function topUpChains(app: WebApp, chains: string[], count: number):
 /**
  * `chains` (one per connection) are made by sign-ins one at a time, and refreshed one at a
  * time, with PostgreSQL's write counters read around each step; then refresh and sign-in
- * throughput under load. With `countWrites` false (the growth phase) the counters are skipped.
+ * throughput under load.
  */
 export async function measureWebApp(options: {
   app: WebApp;
@@ -47,12 +47,10 @@ export async function measureWebApp(options: {
   signIns: number;
   connections: number;
   seconds: number;
-  countWrites: boolean;
-  throughput: boolean;
   log: (line: string) => void;
 }): Promise<WebAppFigures> {
   const { app, chains, log } = options;
-  const writes = () => (options.countWrites ? rowWrites(app.databaseUrl) : Promise.resolve(0));
+  const writes = () => rowWrites(app.databaseUrl);
   log(`${options.signIns} full sign-ins, one at a time`);
   const before = await writes();
   const signInLatenciesMs = await timeEach(options.signIns, async () => {
@@ -67,11 +65,8 @@ export async function measureWebApp(options: {
   while (chains.length > options.connections) chains.shift();
   log(`refresh token (rotation on) under load, ${chains.length} chains (${options.seconds} s)`);
   const refresh = await measureRefresh({ client: app.client, chains, seconds: options.seconds, meters: app.meters });
-  let signIns: SignInThroughput | undefined;
-  if (options.throughput) {
-    log(`full sign-ins under load, ${BENCH_USERS.length} people at once (${options.seconds} s)`);
-    signIns = await measureSignIns({ config: app.config, seconds: options.seconds, meters: app.meters });
-  }
+  log(`full sign-ins under load, ${BENCH_USERS.length} people at once (${options.seconds} s)`);
+  const signIns = await measureSignIns({ config: app.config, seconds: options.seconds, meters: app.meters });
   return {
     signInLatenciesMs,
     refreshLatenciesMs: sequence.latenciesMs,
