@@ -24,7 +24,7 @@ import {
   useRecoveryCode,
 } from './mfa.repository.ts';
 import { deleteAccountPasskeys, listPasskeys } from './passkey.repository.ts';
-import { createPasswordCheck } from './password-check.ts';
+import { createPasswordCheck, type PasswordCheckOrigin as Origin } from './password-check.ts';
 import type { PasswordHasher } from './password-hasher.ts';
 import {
   chargeAttempt,
@@ -40,12 +40,6 @@ import { matchTotpStep, newTotpSecret, TOTP_CODE, totpUri } from './totp.ts';
 // recovery codes are keyed hashes (DESIGN §5). Every code given at sign-in or to confirm an
 // enrollment is charged to the account's `mfa_code` counter first, in one statement, like a
 // password guess (throttle.repository.ts), so six digits cannot be guessed in parallel.
-
-export interface Origin {
-  readonly ip?: string | null;
-  readonly userAgent?: string | null;
-  readonly clientId?: string | null;
-}
 
 export interface TotpEnrollment {
   /** Base32, for typing into an app. */

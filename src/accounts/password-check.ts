@@ -21,6 +21,7 @@ import {
 // is charged, before argon2 runs, to the account's own sign-in counter (scope `account`, the key
 // sign-in uses), in one statement, so guesses here and at the login page share one threshold.
 
+/** Where a check or change came from, for its audit event (also the MFA service's). */
 export interface PasswordCheckOrigin {
   readonly ip?: string | null;
   readonly userAgent?: string | null;
