@@ -1,12 +1,8 @@
-import { randomBytes } from 'node:crypto';
-
 import { afterAll, beforeAll, expect, it } from 'vitest';
 
-import { createPasskeys } from '../../src/accounts/passkeys.ts';
-import { createPasswordHasher } from '../../src/accounts/password-hasher.ts';
 import { isPosternError } from '../../src/shared/errors.ts';
 import { createTestClock, type TestServer } from '../support/server.ts';
-import { startServerOnOwnDatabase } from '../support/setup.ts';
+import { passkeyServiceOn, startServerOnOwnDatabase } from '../support/setup.ts';
 
 // The password asked before adding a passkey on the account page is counted like a sign-in
 // (review of issue 14, finding 3): a session holder gets no unlimited password oracle.
@@ -25,18 +21,7 @@ afterAll(async () => {
 
 it('wrong passwords before adding a passkey lock the account counter: then even the right one is refused', async () => {
   const { container } = server;
-  const passkeys = createPasskeys({
-    db: container.db.db,
-    clock,
-    audit: container.audit,
-    outbox: container.mail,
-    hasher: createPasswordHasher(container.config.argon2),
-    policy: container.config.lockout,
-    issuer: 'https://id.example.com',
-    publicName: 'Postern',
-    challengeKey: randomBytes(32),
-    userVerification: 'required',
-  });
+  const passkeys = passkeyServiceOn(server, clock, 'https://id.example.com');
   const ann = await container.accounts.create({ username: 'ann', email: 'ann@example.com', password: PASSWORD });
   const options = (password: string) =>
     passkeys.registrationOptions(ann, 'account:x', { name: 'Key', password }).then(

@@ -4,9 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { Account } from '../../src/accounts/account.ts';
 import { advanceCounter } from '../../src/accounts/passkey.repository.ts';
-import { createPasskeys, type Passkeys, type UserVerification } from '../../src/accounts/passkeys.ts';
-import { createPasswordHasher } from '../../src/accounts/password-hasher.ts';
-import { startServerOnOwnDatabase } from '../support/setup.ts';
+import type { Passkeys, UserVerification } from '../../src/accounts/passkeys.ts';
+import { passkeyServiceOn, startServerOnOwnDatabase } from '../support/setup.ts';
 import { createTestClock, type TestServer } from '../support/server.ts';
 import { createSoftwarePasskey, type SoftwarePasskey } from '../support/software-authenticator.ts';
 
@@ -24,19 +23,7 @@ let ann: Account;
 let bob: Account;
 
 function service(userVerification: UserVerification = 'required'): Passkeys {
-  const { container } = server;
-  return createPasskeys({
-    db: container.db.db,
-    clock,
-    audit: container.audit,
-    outbox: container.mail,
-    hasher: createPasswordHasher(container.config.argon2),
-    policy: container.config.lockout,
-    issuer: ISSUER,
-    publicName: 'Postern',
-    challengeKey: randomBytes(32),
-    userVerification,
-  });
+  return passkeyServiceOn(server, clock, ISSUER, userVerification);
 }
 
 /** A passkey registered to the account through the service, as the account page does it. */

@@ -1,4 +1,10 @@
+import { randomBytes } from 'node:crypto';
+
 import { afterEach } from 'vitest';
+
+import { createPasskeys, type Passkeys, type UserVerification } from '../../src/accounts/passkeys.ts';
+import { createPasswordHasher } from '../../src/accounts/password-hasher.ts';
+import type { Clock } from '../../src/shared/clock.ts';
 
 import { createTestDatabase, type TestDatabase } from './database.ts';
 import { REDIRECT_URI } from './relying-party.ts';
@@ -124,4 +130,26 @@ export async function createWebApp(server: TestServer, grantTypes: string[]): Pr
     scope: 'openid offline_access',
   });
   return secret!;
+}
+
+/** The passkey service over a test server's database, as the container builds it, for relying party `issuer`. */
+export function passkeyServiceOn(
+  server: TestServer,
+  clock: Clock,
+  issuer: string,
+  userVerification: UserVerification = 'required',
+): Passkeys {
+  const { container } = server;
+  return createPasskeys({
+    db: container.db.db,
+    clock,
+    audit: container.audit,
+    outbox: container.mail,
+    hasher: createPasswordHasher(container.config.argon2),
+    policy: container.config.lockout,
+    issuer,
+    publicName: 'Postern',
+    challengeKey: randomBytes(32),
+    userVerification,
+  });
 }
