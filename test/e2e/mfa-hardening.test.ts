@@ -3,10 +3,18 @@ import type * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { Database } from '../../src/db/tables.ts';
-import type { Browser, Page } from '../support/browser.ts';
+import type { Browser } from '../support/browser.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { mailEnv, nextMail } from '../support/mailbox.ts';
-import { discover, exchange, newBrowser, REDIRECT_URI, startAuthorization } from '../support/relying-party.ts';
+import {
+  backAtApp,
+  discover,
+  exchange,
+  newBrowser,
+  passwordAt,
+  REDIRECT_URI,
+  startAuthorization,
+} from '../support/relying-party.ts';
 import { createTestClock, startTestServer, type TestServer } from '../support/server.ts';
 import { createMfaRequiredApp, peopleOn } from '../support/setup.ts';
 import { startTestSmtp, type TestSmtp } from '../support/smtp.ts';
@@ -67,18 +75,6 @@ async function enrolled(person: Person, browser: Browser = newBrowser()) {
   const result = await enrollTotp(server.issuer, browser, person, () => clock.now());
   clock.advance(30); // the next code is of a new step (RFC 6238 §5.2 refuses a replay)
   return { browser, ...result };
-}
-
-async function passwordAt(config: oidc.Configuration, person: Person, browser = newBrowser(), params = {}) {
-  const started = await startAuthorization(browser, config, params);
-  const page = await browser.submit(started.page, '/login', person);
-  return { ...started, page, browser };
-}
-
-function callback(started: { verifier: string; state: string; nonce: string }, page: Page) {
-  if (!page.url.startsWith(REDIRECT_URI))
-    throw new Error(`not back at the app: ${page.status} ${page.url}\n${page.text.slice(0, 1500)}`);
-  return { callbackUrl: new URL(page.url), verifier: started.verifier, state: started.state, nonce: started.nonce };
 }
 
 /** Signed in at the account page (password only), on the setup page with a fresh secret. */
@@ -240,7 +236,7 @@ describe('the sign-in record', () => {
       .where('id', '=', person.id)
       .executeTakeFirstOrThrow();
     expect(during.last_login_at).toEqual(before.last_login_at);
-    callback(started, await started.browser.submit(started.page, '/mfa', { code: codeFor(secret) }));
+    backAtApp(started, await started.browser.submit(started.page, '/mfa', { code: codeFor(secret) }));
     const succeeded = await auditEvents({ type: 'login.succeeded', accountId: person.id });
     expect(succeeded).toHaveLength(2);
     expect(succeeded.some((e) => e.details.second_factor === 'otp')).toBe(true);
@@ -259,7 +255,7 @@ describe('the sign-in record', () => {
     const { secret } = await enrolled(person);
     const started = await passwordAt(app, person);
     expect(started.browser.cookies.has('postern_device')).toBe(false);
-    callback(started, await started.browser.submit(started.page, '/mfa', { code: codeFor(secret) }));
+    backAtApp(started, await started.browser.submit(started.page, '/mfa', { code: codeFor(secret) }));
     expect(started.browser.cookies.has('postern_device')).toBe(true);
   });
 });
@@ -269,7 +265,7 @@ describe('step-up', () => {
     const person = await newPerson();
     const browser = newBrowser();
     const first = await passwordAt(app, person, browser);
-    callback(first, first.page);
+    backAtApp(first, first.page);
     const silent = await startAuthorization(browser, strict, { prompt: 'none' });
     const back = new URL(silent.page.url);
     expect(back.href.startsWith(REDIRECT_URI)).toBe(true);
@@ -281,7 +277,7 @@ describe('step-up', () => {
     const browser = newBrowser();
     const { secret } = await enrolled(person);
     const first = await passwordAt(app, person, browser);
-    callback(first, await browser.submit(first.page, '/mfa', { code: codeFor(secret) }));
+    backAtApp(first, await browser.submit(first.page, '/mfa', { code: codeFor(secret) }));
     clock.advance(30);
     // The engine reads the real clock for auth_time: the session is over a second old after this.
     await new Promise((resolve) => setTimeout(resolve, 2100));
@@ -290,7 +286,7 @@ describe('step-up', () => {
     const second = await browser.submit(again.page, '/login', person);
     expect(second.text).toContain('/mfa"');
     const back = await browser.submit(second, '/mfa', { code: codeFor(secret) });
-    const claims = (await exchange(app, callback(again, back))).claims()!;
+    const claims = (await exchange(app, backAtApp(again, back))).claims()!;
     expect(claims.amr).toEqual(expect.arrayContaining(['pwd', 'otp']));
     expect(claims.acr).toBe('urn:postern:mfa');
   });
@@ -300,13 +296,13 @@ describe('step-up', () => {
     const browser = newBrowser();
     const { secret } = await enrolled(person);
     const first = await passwordAt(app, person, browser);
-    callback(first, await browser.submit(first.page, '/mfa', { code: codeFor(secret), remember_device: 'yes' }));
+    backAtApp(first, await browser.submit(first.page, '/mfa', { code: codeFor(secret), remember_device: 'yes' }));
     const forget = () => {
       for (const name of [...browser.cookies.keys()]) if (!name.startsWith('postern_')) browser.cookies.delete(name);
     };
     forget();
     const plain = await passwordAt(app, person, browser);
-    callback(plain, plain.page); // remembered: no code at an ordinary client
+    backAtApp(plain, plain.page); // remembered: no code at an ordinary client
     forget();
     expect((await passwordAt(strict, person, browser)).page.text).toContain('/mfa"');
     forget();
@@ -317,7 +313,7 @@ describe('step-up', () => {
     const person = await newPerson();
     const browser = newBrowser();
     const first = await passwordAt(app, person, browser);
-    callback(first, first.page);
+    backAtApp(first, first.page);
     const started = await startAuthorization(browser, strict);
     expect(started.page.text).toContain('Set up two-step verification');
     expect(started.page.text).toContain('name="password"');
@@ -328,7 +324,7 @@ describe('step-up', () => {
     let page = await browser.submit(refused, '/mfa/enroll', { code: codeFor(secret), password: person.password });
     expect(recoveryCodesOn(page)).toHaveLength(10);
     page = await browser.submit(page, '/mfa/continue');
-    const claims = (await exchange(strict, callback(started, page))).claims()!;
+    const claims = (await exchange(strict, backAtApp(started, page))).claims()!;
     expect(claims.acr).toBe('urn:postern:mfa');
     expect(claims.amr).toEqual(expect.arrayContaining(['pwd', 'otp']));
   });
@@ -370,7 +366,7 @@ describe('remembered devices', () => {
     const browser = newBrowser();
     const { secret } = await enrolled(person);
     const first = await passwordAt(app, person, browser);
-    callback(first, await browser.submit(first.page, '/mfa', { code: codeFor(secret), remember_device: 'yes' }));
+    backAtApp(first, await browser.submit(first.page, '/mfa', { code: codeFor(secret), remember_device: 'yes' }));
     clock.advance(2 * 86400);
     const shorter = await startTestServer(
       db,

@@ -2,10 +2,18 @@ import { createRemoteJWKSet, decodeJwt, jwtVerify } from 'jose';
 import type * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import type { Browser, Page } from '../support/browser.ts';
+import type { Browser } from '../support/browser.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { mailEnv, nextMail } from '../support/mailbox.ts';
-import { discover, exchange, newBrowser, REDIRECT_URI, startAuthorization } from '../support/relying-party.ts';
+import {
+  backAtApp,
+  discover,
+  exchange,
+  newBrowser,
+  passwordAt,
+  REDIRECT_URI,
+  startAuthorization,
+} from '../support/relying-party.ts';
 import { createTestClock, startTestServer, type TestServer } from '../support/server.ts';
 import { createMfaRequiredApp, peopleOn } from '../support/setup.ts';
 import { startTestSmtp, type TestSmtp } from '../support/smtp.ts';
@@ -67,19 +75,6 @@ async function enrollOnAccountPage(person: Person, browser: Browser = newBrowser
   return { browser, ...enrolled };
 }
 
-/** Up to the page after the password, at `config`. */
-async function passwordAt(config: oidc.Configuration, person: Person, browser = newBrowser(), params = {}) {
-  const started = await startAuthorization(browser, config, params);
-  const page = await browser.submit(started.page, '/login', person);
-  return { ...started, page, browser };
-}
-
-function callback(started: { verifier: string; state: string; nonce: string }, page: Page) {
-  if (!page.url.startsWith(REDIRECT_URI))
-    throw new Error(`not back at the app: ${page.status} ${page.url}\n${page.text.slice(0, 1500)}`);
-  return { callbackUrl: new URL(page.url), verifier: started.verifier, state: started.state, nonce: started.nonce };
-}
-
 describe('TOTP', () => {
   it('set up on the account page, then asked after the password at an app: the ID token says amr pwd+otp and acr urn:postern:mfa', async () => {
     const person = await newPerson();
@@ -88,7 +83,7 @@ describe('TOTP', () => {
     expect(started.page.text).toContain('Two-step verification');
     expect(started.page.text).not.toContain('name="password"');
     const back = await started.browser.submit(started.page, '/mfa', { code: codeFor(secret) });
-    const tokens = await exchange(app, callback(started, back));
+    const tokens = await exchange(app, backAtApp(started, back));
     const claims = tokens.claims()!;
     expect(claims.amr).toEqual(expect.arrayContaining(['pwd', 'otp', 'mfa']));
     expect(claims.acr).toBe('urn:postern:mfa');
@@ -99,7 +94,7 @@ describe('TOTP', () => {
     const { secret } = await enrollOnAccountPage(person);
     const code = codeFor(secret);
     const first = await passwordAt(app, person);
-    callback(first, await first.browser.submit(first.page, '/mfa', { code }));
+    backAtApp(first, await first.browser.submit(first.page, '/mfa', { code }));
     const second = await passwordAt(app, person);
     const refused = await second.browser.submit(second.page, '/mfa', { code });
     expect(refused.status).toBe(401);
@@ -130,7 +125,7 @@ describe('TOTP', () => {
     const first = await passwordAt(app, person);
     const tokens = await exchange(
       app,
-      callback(first, await first.browser.submit(first.page, '/mfa', { code: codes[3]! })),
+      backAtApp(first, await first.browser.submit(first.page, '/mfa', { code: codes[3]! })),
     );
     expect(tokens.claims()!.amr).toEqual(expect.arrayContaining(['pwd', 'otp']));
     const mail = await nextMail(smtp, person.email, 'A recovery code was used');
@@ -149,11 +144,11 @@ describe('TOTP', () => {
     const { secret } = await enrollOnAccountPage(person);
     const browser = newBrowser();
     const first = await passwordAt(app, person, browser);
-    callback(first, await browser.submit(first.page, '/mfa', { code: codeFor(secret), remember_device: 'yes' }));
+    backAtApp(first, await browser.submit(first.page, '/mfa', { code: codeFor(secret), remember_device: 'yes' }));
     // A new session in the same browser: the engine's cookies go, the device cookies stay.
     for (const name of [...browser.cookies.keys()]) if (!name.startsWith('postern_')) browser.cookies.delete(name);
     const again = await passwordAt(app, person, browser);
-    const tokens = await exchange(app, callback(again, again.page));
+    const tokens = await exchange(app, backAtApp(again, again.page));
     expect(tokens.claims()!.amr).toEqual(['pwd']);
     expect(tokens.claims()!.acr).toBe('urn:postern:pwd');
     const elsewhere = await passwordAt(app, person);
@@ -167,13 +162,13 @@ describe('step-up and policy', () => {
     const browser = newBrowser();
     // Signed in with a password only (no factor yet), then TOTP set up in the same browser.
     const first = await passwordAt(app, person, browser);
-    expect(decodeJwt((await exchange(app, callback(first, first.page))).id_token!).acr).toBe('urn:postern:pwd');
+    expect(decodeJwt((await exchange(app, backAtApp(first, first.page))).id_token!).acr).toBe('urn:postern:pwd');
     const { secret } = await enrollOnAccountPage(person, browser);
     const started = await startAuthorization(browser, strict);
     expect(decodeURIComponent(started.page.url)).toContain('/interaction/');
     expect(started.page.text).not.toContain('name="password"');
     const back = await browser.submit(started.page, '/mfa', { code: codeFor(secret) });
-    const claims = (await exchange(strict, callback(started, back))).claims()!;
+    const claims = (await exchange(strict, backAtApp(started, back))).claims()!;
     expect(claims.acr).toBe('urn:postern:mfa');
     expect(claims.amr).toEqual(expect.arrayContaining(['pwd', 'otp']));
   });
@@ -183,12 +178,12 @@ describe('step-up and policy', () => {
     const person = await newPerson();
     const browser = newBrowser();
     const first = await passwordAt(app, person, browser);
-    callback(first, first.page);
+    backAtApp(first, first.page);
     const { secret } = await enrollOnAccountPage(person, browser);
     const started = await startAuthorization(browser, app, { acr_values: 'urn:postern:mfa' });
     expect(started.page.text).toContain('/mfa"');
     const back = await browser.submit(started.page, '/mfa', { code: codeFor(secret) });
-    expect((await exchange(app, callback(started, back))).claims()!.acr).toBe('urn:postern:mfa');
+    expect((await exchange(app, backAtApp(started, back))).claims()!.acr).toBe('urn:postern:mfa');
   });
 
   it('a person in an MFA-required role without a factor is led through enrollment and finishes signing in', async () => {
@@ -199,7 +194,7 @@ describe('step-up and policy', () => {
     let page = await started.browser.submit(started.page, '/mfa/enroll', { code: codeFor(secret) });
     expect(recoveryCodesOn(page)).toHaveLength(10);
     page = await started.browser.submit(page, '/mfa/continue');
-    const claims = (await exchange(app, callback(started, page))).claims()!;
+    const claims = (await exchange(app, backAtApp(started, page))).claims()!;
     expect(claims.amr).toEqual(expect.arrayContaining(['pwd', 'otp']));
     await server.container.audit.flush(); // audit events are written in the background
     expect(await server.container.audit.query({ type: 'mfa.totp_enrolled', accountId: person.id })).toHaveLength(1);
@@ -211,7 +206,7 @@ describe('step-up and policy', () => {
     nextStep();
     const started = await passwordAt(app, person, newBrowser(), { scope: 'openid orders:read', resource: API });
     const back = await started.browser.submit(started.page, '/mfa', { code: codeFor(secret) });
-    const tokens = await exchange(app, callback(started, back));
+    const tokens = await exchange(app, backAtApp(started, back));
     const { payload } = await jwtVerify(
       tokens.access_token,
       createRemoteJWKSet(new URL(app.serverMetadata().jwks_uri!)),
@@ -245,7 +240,7 @@ describe('the account page', () => {
     });
     expect(page.text).toContain('Two-step verification is off.');
     const started = await passwordAt(app, person);
-    expect((await exchange(app, callback(started, started.page))).claims()!.amr).toEqual(['pwd']);
+    expect((await exchange(app, backAtApp(started, started.page))).claims()!.amr).toEqual(['pwd']);
     await server.container.audit.flush(); // audit events are written in the background
     expect(await server.container.audit.query({ type: 'mfa.totp_disabled', accountId: person.id })).toHaveLength(1);
   });
@@ -266,6 +261,6 @@ describe('the account page', () => {
     const refused = await passwordAt(app, person);
     expect((await refused.browser.submit(refused.page, '/mfa', { code: old[0]! })).status).toBe(401);
     const accepted = await passwordAt(app, person);
-    callback(accepted, await accepted.browser.submit(accepted.page, '/mfa', { code: fresh[0]! }));
+    backAtApp(accepted, await accepted.browser.submit(accepted.page, '/mfa', { code: fresh[0]! }));
   });
 });

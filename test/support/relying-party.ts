@@ -75,9 +75,26 @@ export async function signIn(
   if (page.url.includes('/interaction/') && page.text.includes('/confirm')) {
     page = await browser.submit(page, '/confirm');
   }
+  return backAtApp(started, page);
+}
+
+/** The page the browser was sent to, as the app's callback of `started`; throws when it is not back at the app. */
+export function backAtApp(started: Omit<StartedAuthorization, 'page'>, page: Page): Authorization {
   if (!page.url.startsWith(REDIRECT_URI))
-    throw new Error(`sign-in did not come back to the app: ${page.status} ${page.url}\n${page.text.slice(0, 1500)}`);
+    throw new Error(`not back at the app: ${page.status} ${page.url}\n${page.text.slice(0, 1500)}`);
   return { callbackUrl: new URL(page.url), verifier: started.verifier, state: started.state, nonce: started.nonce };
+}
+
+/** Up to the page after the password, at `config` (a second step, consent, or back at the app). */
+export async function passwordAt(
+  config: oidc.Configuration,
+  person: { username: string; password: string },
+  browser = newBrowser(),
+  params: Record<string, string> = {},
+) {
+  const started = await startAuthorization(browser, config, params);
+  const page = await browser.submit(started.page, '/login', person);
+  return { ...started, page, browser };
 }
 
 export function exchange(config: oidc.Configuration, auth: Authorization, verifier = auth.verifier) {
