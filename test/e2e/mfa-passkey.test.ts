@@ -4,7 +4,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Browser, findForm, type Page } from '../support/browser.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { mailEnv, mailsTo, nextMail } from '../support/mailbox.ts';
-import { discover, exchange, REDIRECT_URI, startAuthorization } from '../support/relying-party.ts';
+import {
+  backAtApp as callbackOf,
+  discover,
+  exchange,
+  REDIRECT_URI,
+  type StartedAuthorization,
+  startAuthorization,
+} from '../support/relying-party.ts';
 import { createTestClock, freePort, startTestServer, type TestServer } from '../support/server.ts';
 import { peopleOn } from '../support/setup.ts';
 import { startTestSmtp, type TestSmtp } from '../support/smtp.ts';
@@ -108,10 +115,9 @@ async function usePasskey(browser: Browser, page: Page, key: SoftwarePasskey, fl
   return browser.submit(page, '/mfa/passkey', { credential: key.assert(options, origin, flags) });
 }
 
-function backAtApp(started: { verifier: string; state: string; nonce: string }, page: Page) {
-  if (!page.url.startsWith(REDIRECT_URI))
-    throw new Error(`not back at the app: ${page.status} ${page.url}\n${page.text.slice(0, 1500)}`);
-  return exchange(app, { callbackUrl: new URL(page.url), ...started });
+/** Back at the app after `started`, and its code exchanged. */
+function backAtApp(started: Omit<StartedAuthorization, 'page'>, page: Page) {
+  return exchange(app, callbackOf(started, page));
 }
 
 describe('a passkey as the second factor', () => {

@@ -1,7 +1,14 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
-import { discover, exchange, newBrowser, REDIRECT_URI, startAuthorization } from '../support/relying-party.ts';
+import {
+  backAtApp,
+  discover,
+  exchange,
+  newBrowser,
+  REDIRECT_URI,
+  startAuthorization,
+} from '../support/relying-party.ts';
 import { createTestClock, startTestServer, type TestServer } from '../support/server.ts';
 import { recoveryCodesOn, secretOn, totpCode } from '../support/totp.ts';
 
@@ -46,15 +53,7 @@ it('someone without a factor is led through setup after the password, finishes s
   page = await browser.submit(page, '/mfa/enroll', { code: totpCode(secret, clock.now()) });
   expect(recoveryCodesOn(page)).toHaveLength(10);
   page = await browser.submit(page, '/mfa/continue');
-  if (!page.url.startsWith(REDIRECT_URI)) throw new Error(`not back at the app: ${page.url}\n${page.text}`);
-  const claims = (
-    await exchange(app, {
-      callbackUrl: new URL(page.url),
-      verifier: started.verifier,
-      state: started.state,
-      nonce: started.nonce,
-    })
-  ).claims()!;
+  const claims = (await exchange(app, backAtApp(started, page))).claims()!;
   expect(claims.amr).toEqual(expect.arrayContaining(['pwd', 'otp', 'mfa']));
   expect(claims.acr).toBe('urn:postern:mfa');
 

@@ -81,7 +81,7 @@ export async function signIn(
 /** The page the browser was sent to, as the app's callback of `started`; throws when it is not back at the app. */
 export function backAtApp(started: Omit<StartedAuthorization, 'page'>, page: Page): Authorization {
   if (!page.url.startsWith(REDIRECT_URI))
-    throw new Error(`not back at the app: ${page.status} ${page.url}\n${page.text.slice(0, 1500)}`);
+    throw new Error(`sign-in did not come back to the app: ${page.status} ${page.url}\n${page.text.slice(0, 1500)}`);
   return { callbackUrl: new URL(page.url), verifier: started.verifier, state: started.state, nonce: started.nonce };
 }
 
